@@ -1,0 +1,5 @@
+"""``python -m cardiogate``."""
+
+from cardiogate.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,44 @@
+"""The FastAPI application factory. Nothing is built at import time."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Response, status
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from cardiogate import __version__
+from cardiogate.api.deps import HealthDep, HealthProbe
+from cardiogate.api.routes import router
+from cardiogate.api.schemas import Readiness
+from cardiogate.store import Store
+
+
+def create_api(store: Store, health: HealthProbe, api_token: str | None = None) -> FastAPI:
+    api = FastAPI(
+        title="cardiogate",
+        version=__version__,
+        description="Status API of cardiogate. Research software, not for clinical use.",
+    )
+    api.state.store = store
+    api.state.health = health
+    api.state.api_token = api_token
+
+    @api.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        """The process is alive and serving HTTP."""
+        return {"status": "alive"}
+
+    @api.get("/readyz", response_model=Readiness, tags=["operations"])
+    def readyz(health: HealthDep, response: Response) -> Readiness:
+        """Ready when every part answers: SCP listening, store reachable (503 otherwise)."""
+        checks, details = health.readiness()
+        ready = all(checks.values())
+        if not ready:
+            response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        return Readiness(ready=ready, checks=checks, details=details)
+
+    @api.get("/metrics", tags=["operations"])
+    def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    api.include_router(router)
+    return api

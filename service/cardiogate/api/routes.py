@@ -1,0 +1,43 @@
+"""Read-only status routes under ``/api/v1``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+
+from cardiogate.api.deps import StoreDep, require_token
+from cardiogate.api.schemas import SeriesOut, StudyDetailOut, StudyOut, StudyPage
+
+UIDPath = Annotated[str, Path(pattern=r"^[0-9]+(\.[0-9]+)*$", max_length=64)]
+
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_token)])
+
+
+@router.get("/studies", response_model=StudyPage)
+def list_studies(
+    store: StoreDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> StudyPage:
+    studies, total = store.list_studies(limit, offset)
+    return StudyPage(
+        total=total, limit=limit, offset=offset, items=[StudyOut.of(s) for s in studies]
+    )
+
+
+@router.get("/studies/{StudyInstanceUID}", response_model=StudyDetailOut)
+def get_study(StudyInstanceUID: UIDPath, store: StoreDep) -> StudyDetailOut:
+    study = store.get_study(StudyInstanceUID)
+    if study is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such study")
+    series = [SeriesOut.of(s) for s in store.series_of_study(StudyInstanceUID)]
+    return StudyDetailOut(**StudyOut.of(study).model_dump(), series=series)
+
+
+@router.get("/series/{SeriesInstanceUID}", response_model=SeriesOut)
+def get_series(SeriesInstanceUID: UIDPath, store: StoreDep) -> SeriesOut:
+    series = store.get_series(SeriesInstanceUID)
+    if series is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such series")
+    return SeriesOut.of(series)

@@ -1,0 +1,164 @@
+"""Composition root: builds every part from Settings, starts them and stops them in order.
+
+Start: spool and schema, the listening socket, extra listener processes, the in-process
+listener, the series assembler, then HTTP. Stop (SIGTERM): stop accepting associations,
+let in-flight C-STOREs finish, stop the assembler and HTTP, close the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+
+import uvicorn
+
+from cardiogate.api import create_api
+from cardiogate.config import Settings
+from cardiogate.dicom.admission import AssociationSlots
+from cardiogate.dicom.listener import Listener, open_listen_socket
+from cardiogate.dicom.processes import ListenerPool
+from cardiogate.dicom.recovery import index_orphans
+from cardiogate.dicom.spool import Spool
+from cardiogate.errors import ConfigurationError
+from cardiogate.logs import quiet_pydicom
+from cardiogate.metrics import (
+    ACTIVE_ASSOCIATIONS,
+    SPOOL_FREE_BYTES,
+    PrometheusIngestSink,
+    drain_forever,
+)
+from cardiogate.pipeline.assembler import SeriesAssembler
+from cardiogate.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def _bind(host: str, port: int, what: str) -> socket.socket:
+    try:
+        if what == "DICOM":
+            return open_listen_socket(host, port)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        return sock
+    except OSError as e:
+        setting = "CARDIOGATE_DICOM_PORT" if what == "DICOM" else "CARDIOGATE_HTTP_PORT"
+        raise ConfigurationError(f"{setting}: cannot listen on {host}:{port}: {e.strerror}") from e
+
+
+class Application:
+    """The whole service in one process (plus optional extra listener processes)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.spool = Spool(settings.spool_dir)
+        self.store = Store(settings.effective_database_url)
+        self.slots = AssociationSlots(settings.max_associations)
+        self.sink = PrometheusIngestSink()
+        self.assembler = SeriesAssembler(
+            self.store, settings.quiet_seconds, settings.assembler_poll_seconds
+        )
+        self._stop_metrics = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.listener: Listener | None = None
+        self.pool: ListenerPool | None = None
+        self._http: uvicorn.Server | None = None
+        self._dicom_socket: socket.socket | None = None
+        self._http_socket: socket.socket | None = None
+
+    # -- readiness (HealthProbe) -------------------------------------------------------------
+
+    def readiness(self) -> tuple[dict[str, bool], dict[str, str | int | float]]:
+        checks = {
+            "dicom_listening": self.listener is not None and self.listener.listening,
+            "listener_processes": self.pool is None or self.pool.alive(),
+            "store_reachable": self.store.ping(),
+            "series_assembler": self.assembler.running,
+        }
+        details: dict[str, str | int | float] = {
+            "ae_title": self.settings.ae_title,
+            "dicom_port": self.dicom_port,
+            "listener_processes": self.settings.listener_processes,
+            "active_associations": self.slots.active,
+        }
+        return checks, details
+
+    @property
+    def dicom_port(self) -> int:
+        return 0 if self._dicom_socket is None else int(self._dicom_socket.getsockname()[1])
+
+    @property
+    def http_port(self) -> int:
+        return 0 if self._http_socket is None else int(self._http_socket.getsockname()[1])
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        s = self.settings
+        quiet_pydicom()
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        self.spool.prepare()
+        self.store.create_schema()
+        index_orphans(self.spool, self.store)
+        ACTIVE_ASSOCIATIONS.set_function(lambda: self.slots.active)
+        SPOOL_FREE_BYTES.set_function(self.spool.free_bytes)
+
+        self._dicom_socket = _bind(s.dicom_host, s.dicom_port, "DICOM")
+        self._http_socket = _bind(s.http_host, s.http_port, "HTTP")
+
+        extra = s.listener_processes - 1
+        if extra:
+            self.pool = ListenerPool(s, self._dicom_socket, self.slots.shared)
+            self.pool.start(extra)
+            self._spawn(drain_forever, self.pool.metrics_queue, self.sink, self._stop_metrics)
+        self.listener = Listener(
+            s, self.spool, self.store, self.sink, self.slots, self._dicom_socket
+        )
+        self.listener.start()
+        self.assembler.start()
+
+        api = create_api(self.store, self, s.api_token)
+        config = uvicorn.Config(api, log_config=None, access_log=False, lifespan="off")
+        self._http = uvicorn.Server(config)
+        self._spawn(self._http.run, [self._http_socket])
+        deadline = time.monotonic() + 10
+        while not self._http.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        log.info(
+            "cardiogate ready: DICOM %s on %s:%d, HTTP on %s:%d, %d listener process(es)",
+            s.ae_title,
+            s.dicom_host,
+            self.dicom_port,
+            s.http_host,
+            self.http_port,
+            s.listener_processes,
+        )
+
+    def _spawn(self, target: object, *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)  # type: ignore[arg-type]
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self) -> None:
+        """Graceful stop: no new associations, in-flight C-STOREs finish, then everything."""
+        grace = self.settings.shutdown_grace_seconds
+        log.info("stopping: no new associations; waiting up to %.0f s for open ones", grace)
+        if self.pool is not None:
+            self.pool.request_stop()
+        if self.listener is not None:
+            self.listener.stop(grace)
+        if self.pool is not None:
+            self.pool.join(grace + 5)
+        self.assembler.stop()
+        if self._http is not None:
+            self._http.should_exit = True
+        self._stop_metrics.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        if self._dicom_socket is not None:
+            self._dicom_socket.close()
+        self.store.dispose()
+        log.info("stopped")

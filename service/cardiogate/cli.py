@@ -1,0 +1,121 @@
+"""Command line: ``cardiogate serve | synth``.
+
+Flags override environment variables, which override the YAML file named by
+``--config`` / ``CARDIOGATE_CONFIG``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from cardiogate import __version__
+from cardiogate.config import ENV_PREFIX, load_settings
+from cardiogate.errors import CardiogateError, ConfigurationError
+from cardiogate.logs import setup_logging
+
+log = logging.getLogger("cardiogate")
+
+# flag -> setting name; every flag is optional and only overrides when given
+_SERVE_FLAGS: dict[str, tuple[str, type]] = {
+    "--ae-title": ("ae_title", str),
+    "--dicom-host": ("dicom_host", str),
+    "--dicom-port": ("dicom_port", int),
+    "--http-host": ("http_host", str),
+    "--http-port": ("http_port", int),
+    "--data-dir": ("data_dir", Path),
+    "--database-url": ("database_url", str),
+    "--models-dir": ("models_dir", Path),
+    "--quiet-seconds": ("quiet_seconds", float),
+    "--listener-processes": ("listener_processes", int),
+    "--max-associations": ("max_associations", int),
+    "--min-free-disk-mb": ("min_free_disk_mb", int),
+    "--log-level": ("log_level", str),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cardiogate",
+        description="DICOM inference service for cardiology (research use, not for clinical use).",
+    )
+    parser.add_argument("--version", action="version", version=f"cardiogate {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the DICOM listener, pipeline and HTTP API")
+    serve.add_argument("--config", type=Path, help=f"YAML settings file ({ENV_PREFIX}CONFIG)")
+    for flag, (name, kind) in _SERVE_FLAGS.items():
+        serve.add_argument(
+            flag, dest=name, type=kind, default=None, help=f"{ENV_PREFIX}{name.upper()}"
+        )
+
+    synth = sub.add_parser("synth", help="write a synthetic DICOM series and its truth.json")
+    synth.add_argument("kind", choices=["ct", "xa"])
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--out", type=Path, required=True)
+    synth.add_argument("--slices", type=int, default=64, help="CT: number of slices")
+    synth.add_argument("--frames", type=int, default=30, help="XA: number of frames")
+    synth.add_argument("--rows", type=int, default=512)
+    synth.add_argument("--columns", type=int, default=512)
+    synth.add_argument("--contrast", action="store_true", help="CT: a contrast-enhanced series")
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from cardiogate.app import Application
+
+    if args.config is not None:
+        os.environ[f"{ENV_PREFIX}CONFIG"] = str(args.config)
+    overrides: dict[str, Any] = {name: getattr(args, name) for name, _ in _SERVE_FLAGS.values()}
+    settings = load_settings(**overrides)
+    setup_logging(settings.log_level, settings.log_format)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    app = Application(settings)
+    try:
+        app.start()
+        while not stop.wait(1.0):
+            pass
+    finally:
+        app.stop()
+    return 0
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from cardiogate.synthetic import make_ct_series, make_xa_cine, write_series
+
+    if args.kind == "ct":
+        series = make_ct_series(
+            args.seed,
+            n_slices=args.slices,
+            rows=args.rows,
+            columns=args.columns,
+            contrast=args.contrast,
+        )
+    else:
+        series = make_xa_cine(args.seed, frames=args.frames, rows=args.rows, columns=args.columns)
+    paths = write_series(series, args.out)
+    sys.stdout.write(f"wrote {len(paths)} file(s) and truth.json to {args.out}\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        return _synth(args)
+    except ConfigurationError as e:
+        sys.stderr.write(f"cardiogate: {e}\n")
+        return 2
+    except CardiogateError as e:
+        sys.stderr.write(f"cardiogate: {type(e).__name__}: {e}\n")
+        return 1

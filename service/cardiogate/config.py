@@ -1,0 +1,156 @@
+"""Settings: one pydantic-settings class, environment prefix ``CARDIOGATE_``.
+
+Precedence, highest first: CLI flags (passed as keyword arguments), environment variables,
+the YAML file named by ``CARDIOGATE_CONFIG``, the embedded defaults. The environment names
+listed in design.md are a contract with operators: add settings freely, rename none.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from cardiogate.errors import ConfigurationError
+
+ENV_PREFIX = "CARDIOGATE_"
+# PS3.5 6.2: AE titles are at most 16 characters, no backslash, no control characters.
+_AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")
+
+
+def _check_ae_title(value: str) -> str:
+    stripped = value.strip()
+    if not stripped or not _AE_TITLE.match(value):
+        raise ValueError("an AE title is 1-16 printable characters without a backslash")
+    return stripped
+
+
+class Destination(BaseModel):
+    """A DICOM peer that receives our results (C-STORE SCP)."""
+
+    ae_title: str
+    host: str
+    port: int = Field(ge=1, le=65535)
+
+    _ae = field_validator("ae_title")(_check_ae_title)
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", validate_default=True, frozen=True
+    )
+
+    # DICOM edge
+    ae_title: str = "CARDIOGATE"
+    dicom_host: str = "0.0.0.0"
+    dicom_port: int = Field(default=11112, ge=0, le=65535)
+    allowed_calling_aets: list[str] = Field(default_factory=list)
+    max_associations: int = Field(default=32, ge=1, le=1024)
+    listener_processes: int = Field(
+        default_factory=lambda: max(1, min(4, os.cpu_count() or 1)), ge=1, le=64
+    )
+    maximum_pdu_size: int = Field(default=0, ge=0)
+    network_timeout_seconds: float = Field(default=60.0, gt=0)
+    dimse_timeout_seconds: float = Field(default=60.0, gt=0)
+    acse_timeout_seconds: float = Field(default=30.0, gt=0)
+    min_free_disk_mb: int = Field(default=1024, ge=0)
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+
+    # HTTP
+    http_host: str = "0.0.0.0"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    api_token: str | None = None
+
+    # Storage
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+
+    # Pipeline
+    quiet_seconds: float = Field(default=10.0, gt=0)
+    assembler_poll_seconds: float = Field(default=1.0, gt=0)
+
+    # Models and results
+    models_dir: Path = Path("./models")
+    destinations: list[Destination] = Field(default_factory=list)
+
+    # Operations
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    _ae = field_validator("ae_title")(_check_ae_title)
+
+    @field_validator("allowed_calling_aets")
+    @classmethod
+    def _check_allowed(cls, value: list[str]) -> list[str]:
+        return [_check_ae_title(v) for v in value]
+
+    @field_validator("api_token")
+    @classmethod
+    def _check_token(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 16:
+            raise ValueError("an API token must be at least 16 characters (or unset)")
+        return value
+
+    @model_validator(mode="after")
+    def _check_ports(self) -> Settings:
+        if self.dicom_port and self.dicom_port == self.http_port:
+            raise ValueError("dicom_port and http_port must differ")
+        return self
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'cardiogate.db').resolve()}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(f"{ENV_PREFIX}CONFIG")
+        if config_file:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build :class:`Settings`, turning validation errors into one readable message.
+
+    Raises
+    ------
+    ConfigurationError
+        Naming each bad setting by its environment variable.
+    """
+    config_file = os.environ.get(f"{ENV_PREFIX}CONFIG")
+    if config_file and not Path(config_file).is_file():
+        raise ConfigurationError(f"{ENV_PREFIX}CONFIG: no such file: {config_file}")
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            field = str(err["loc"][0]) if err["loc"] else "settings"
+            name = f"{ENV_PREFIX}{field.upper()}" if field != "settings" else field
+            problems.append(f"{name}: {err['msg']}")
+        raise ConfigurationError("invalid settings: " + "; ".join(problems)) from e

@@ -1,0 +1,1 @@
+"""The DICOM edge: listener (SCP), spool, sender (SCU), UIDs."""

@@ -1,0 +1,212 @@
+"""The Storage SCP: one pynetdicom server per listener process, sharing one socket.
+
+The main process opens the listening socket; extra listener processes (see
+``dicom.processes``) receive a duplicate of it and accept from it too, the pre-fork model
+of gunicorn, so several cores take associations while one port is bound.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from typing import Any
+
+from pydicom import uid
+from pynetdicom import AE, _config, evt
+from pynetdicom.presentation import AllStoragePresentationContexts
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom.transport import ThreadedAssociationServer
+
+from cardiogate.config import Settings
+from cardiogate.dicom.admission import AdmissionGate, AssociationSlots, GatedRequestHandler
+from cardiogate.dicom.ingest import StoreSCPHandler
+from cardiogate.dicom.spool import Spool
+from cardiogate.dicom.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+from cardiogate.metrics import IngestSink
+from cardiogate.store import Store
+
+log = logging.getLogger(__name__)
+
+# pynetdicom's per-PDU logging handlers cost CPU on every PDU; we log what matters ourselves.
+_config.LOG_HANDLER_LEVEL = "none"
+
+TRANSFER_SYNTAXES = [
+    uid.ExplicitVRLittleEndian,
+    uid.ImplicitVRLittleEndian,
+    uid.DeflatedExplicitVRLittleEndian,
+    uid.JPEGBaseline8Bit,
+    uid.JPEGExtended12Bit,
+    uid.JPEGLossless,
+    uid.JPEGLosslessSV1,
+    uid.JPEGLSLossless,
+    uid.JPEGLSNearLossless,
+    uid.JPEG2000Lossless,
+    uid.JPEG2000,
+    uid.HTJ2KLossless,
+    uid.HTJ2KLosslessRPCL,
+    uid.HTJ2K,
+    uid.RLELossless,
+]
+
+
+def open_listen_socket(host: str, port: int, backlog: int = 128) -> socket.socket:
+    """Bind and listen; non-blocking so that several processes can accept from it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    sock.setblocking(False)
+    return sock
+
+
+class CardiogateServer(ThreadedAssociationServer):
+    """pynetdicom's threaded server on a socket opened elsewhere, with admission control."""
+
+    daemon_threads = True
+    gate: AdmissionGate | None = None
+
+    def __init__(self, *args: Any, listen_socket: socket.socket, **kwargs: Any) -> None:
+        self._listen_socket = listen_socket
+        kwargs["request_handler"] = GatedRequestHandler
+        super().__init__(*args, **kwargs)
+
+    def server_bind(self) -> None:
+        assert self.socket is not None
+        self.socket.close()
+        self.socket = self._listen_socket
+        self.server_address = self.socket.getsockname()
+
+    def server_activate(self) -> None:
+        """Already listening."""
+
+    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
+        client, address = super().get_request()
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return client, address
+
+    def server_close(self) -> None:
+        # Never shutdown(): the listening socket is shared with other processes.
+        if self.socket is not None:
+            self.socket.close()
+
+
+class Listener:
+    """One process's Storage SCP (C-ECHO, C-STORE for every storage SOP class)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        spool: Spool,
+        store: Store,
+        sink: IngestSink,
+        slots: AssociationSlots,
+        listen_socket: socket.socket,
+    ) -> None:
+        self.settings = settings
+        self.sink = sink
+        self.slots = slots
+        self._socket = listen_socket
+        self._server: CardiogateServer | None = None
+        self._thread: threading.Thread | None = None
+        self.handler = StoreSCPHandler(spool, store, sink, settings.min_free_disk_mb * 1024 * 1024)
+        self.gate = AdmissionGate(
+            settings.allowed_calling_aets,
+            slots,
+            settings.min_free_disk_mb * 1024 * 1024,
+            spool.free_bytes,
+        )
+
+    def _build_ae(self) -> AE:
+        ae = AE(ae_title=self.settings.ae_title)
+        ae.implementation_class_uid = IMPLEMENTATION_CLASS_UID
+        ae.implementation_version_name = IMPLEMENTATION_VERSION_NAME
+        ae.maximum_pdu_size = self.settings.maximum_pdu_size
+        ae.network_timeout = self.settings.network_timeout_seconds
+        ae.dimse_timeout = self.settings.dimse_timeout_seconds
+        ae.acse_timeout = self.settings.acse_timeout_seconds
+        # Limits are enforced across processes by the AdmissionGate, not per process.
+        ae.maximum_associations = max(1024, self.settings.max_associations)
+        ae.add_supported_context(
+            Verification, [uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian]
+        )
+        for cx in AllStoragePresentationContexts:
+            assert cx.abstract_syntax is not None
+            ae.add_supported_context(cx.abstract_syntax, TRANSFER_SYNTAXES)
+        return ae
+
+    @property
+    def port(self) -> int:
+        return int(self._socket.getsockname()[1])
+
+    @property
+    def listening(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def active_associations(self) -> int:
+        return 0 if self._server is None else len(self._server.active_associations)
+
+    def start(self) -> None:
+        ae = self._build_ae()
+        handlers: list[Any] = [
+            (evt.EVT_C_STORE, self.handler),
+            (evt.EVT_ACCEPTED, self._on_accepted),
+            (evt.EVT_REJECTED, self._on_rejected),
+            (evt.EVT_ABORTED, self._on_aborted),
+            (evt.EVT_CONN_CLOSE, self._on_close),
+        ]
+        server = ae.make_server(
+            self._socket.getsockname(),
+            evt_handlers=handlers,
+            server_class=CardiogateServer,
+            listen_socket=self._socket,
+        )
+        assert isinstance(server, CardiogateServer)
+        server.gate = self.gate
+        ae._servers.append(server)  # as start_server() does; shutdown() expects it
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="dicom-accept"
+        )
+        self._thread.start()
+        log.info(
+            "DICOM listener %s accepting on %s:%d",
+            self.settings.ae_title,
+            *server.server_address[:2],
+        )
+
+    def stop(self, grace_seconds: float) -> None:
+        """Stop accepting, let in-flight associations finish (up to ``grace_seconds``)."""
+        server = self._server
+        if server is None:
+            return
+        server.shutdown()  # stops serve_forever and closes our copy of the socket
+        if self._thread is not None:
+            self._thread.join()
+        deadline = time.monotonic() + grace_seconds
+        while server.active_associations and time.monotonic() < deadline:
+            time.sleep(0.05)
+        leftover = server.active_associations
+        for assoc in leftover:
+            log.warning("aborting an association still open after %.0f s", grace_seconds)
+            assoc.abort()
+        self._server = None
+
+    # -- association events ----------------------------------------------------------------
+
+    def _on_accepted(self, event: Any) -> None:
+        self.sink.association("accepted")
+
+    def _on_rejected(self, event: Any) -> None:
+        self.sink.association(getattr(event.assoc, "cardiogate_outcome", "rejected_other"))
+
+    def _on_aborted(self, event: Any) -> None:
+        self.sink.association("aborted")
+
+    def _on_close(self, event: Any) -> None:
+        if getattr(event.assoc, "cardiogate_slot", False):
+            event.assoc.cardiogate_slot = False
+            self.slots.release()

@@ -1,0 +1,134 @@
+"""The spool: received instances as DICOM Part 10 files, written durably.
+
+Layout: ``<root>/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm``. A file is
+written under ``<root>/.tmp``, fsynced, renamed into place and its directory fsynced, so a
+file at its final path is always whole. Anything left in ``.tmp`` after a crash was never
+acknowledged and is removed at start-up.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from cardiogate.dicom.uids import require_uid
+from cardiogate.errors import SpoolError
+
+log = logging.getLogger(__name__)
+
+TMP_DIR = ".tmp"
+SUFFIX = ".dcm"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Spool:
+    """Durable file storage for received instances."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.tmp = self.root / TMP_DIR
+        self._known_dirs: set[Path] = set()
+        self._dirs_lock = threading.Lock()
+
+    def prepare(self) -> int:
+        """Create the spool and remove unacknowledged temporary files; return how many."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        removed = 0
+        for leftover in self.tmp.iterdir():
+            leftover.unlink(missing_ok=True)
+            removed += 1
+        if removed:
+            log.warning("spool: removed %d partial file(s) left by an interrupted write", removed)
+        return removed
+
+    def relative_path(
+        self, StudyInstanceUID: str, SeriesInstanceUID: str, SOPInstanceUID: str
+    ) -> str:
+        """The spool path of an instance; every UID is validated first."""
+        study = require_uid("StudyInstanceUID", StudyInstanceUID)
+        series = require_uid("SeriesInstanceUID", SeriesInstanceUID)
+        sop = require_uid("SOPInstanceUID", SOPInstanceUID)
+        return f"{study}/{series}/{sop}{SUFFIX}"
+
+    def absolute(self, relative: str) -> Path:
+        path = (self.root / relative).resolve()
+        if not path.is_relative_to(self.root) or path.is_relative_to(self.tmp):
+            raise SpoolError("a spool path escaped the spool directory")
+        return path
+
+    def _ensure_dir(self, directory: Path) -> None:
+        if directory in self._known_dirs:
+            return
+        with self._dirs_lock:
+            missing = []
+            d = directory
+            while not d.exists() and d != self.root:
+                missing.append(d)
+                d = d.parent
+            directory.mkdir(parents=True, exist_ok=True)
+            for created in reversed(missing):  # make each new entry durable in its parent
+                _fsync_dir(created.parent)
+            self._known_dirs.add(directory)
+
+    def write(self, relative: str, chunks: Sequence[bytes | memoryview]) -> None:
+        """Write ``chunks`` to ``relative`` durably (write, fsync, rename, fsync dir).
+
+        Raises
+        ------
+        SpoolError
+            On any I/O error (disk full included); the temporary file is removed.
+        """
+        final = self.absolute(relative)
+        tmp = self.tmp / f"{uuid.uuid4().hex}.part"
+        try:
+            self._ensure_dir(final.parent)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+            try:
+                total = sum(len(c) for c in chunks)
+                written = os.writev(fd, chunks)
+                if written != total:  # a short write: finish it piece by piece
+                    data = b"".join(chunks)[written:]
+                    while data:
+                        data = data[os.write(fd, data) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, final)
+            _fsync_dir(final.parent)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise SpoolError(f"cannot write to the spool: {e.strerror or type(e).__name__}") from e
+
+    def read(self, relative: str) -> bytes:
+        return self.absolute(relative).read_bytes()
+
+    def exists(self, relative: str) -> bool:
+        return self.absolute(relative).is_file()
+
+    def remove(self, relative: str) -> None:
+        path = self.absolute(relative)
+        path.unlink(missing_ok=True)
+
+    def free_bytes(self) -> int:
+        return shutil.disk_usage(self.root).free
+
+    def files(self) -> Iterator[str]:
+        """Every instance file in the spool, as relative paths."""
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            if Path(dirpath) == self.root:
+                dirnames[:] = [d for d in dirnames if d != TMP_DIR]
+            for name in filenames:
+                if name.endswith(SUFFIX):
+                    yield os.path.relpath(os.path.join(dirpath, name), self.root)

@@ -1,0 +1,129 @@
+"""Every Prometheus metric of the service, defined once.
+
+Label values are bounded enumerations (modality, outcome, status), never UIDs or anything
+taken from a patient. Listener processes other than the main one report through
+:class:`QueueIngestSink`; the main process drains that queue into these metrics, so one
+``/metrics`` endpoint sees every process.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from prometheus_client import Counter, Gauge, Histogram, Info
+
+from cardiogate import __version__
+
+log = logging.getLogger(__name__)
+
+BUILD_INFO = Info("cardiogate_build", "Version of the running service")
+BUILD_INFO.info({"version": __version__})
+
+ASSOCIATIONS = Counter(
+    "cardiogate_associations_total",
+    "DICOM associations requested of the SCP, by outcome",
+    ["outcome"],
+)
+ACTIVE_ASSOCIATIONS = Gauge(
+    "cardiogate_associations_active", "DICOM associations open now, all listener processes"
+)
+INSTANCES_RECEIVED = Counter(
+    "cardiogate_instances_received_total",
+    "C-STORE requests handled, by modality and outcome",
+    ["modality", "status"],
+)
+BYTES_RECEIVED = Counter(
+    "cardiogate_received_bytes_total", "Bytes of DICOM data sets received by C-STORE"
+)
+CSTORE_SECONDS = Histogram(
+    "cardiogate_cstore_handling_seconds",
+    "Time from a complete C-STORE request to its response (parse, spool, fsync, commit)",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
+)
+SERIES_COMPLETED = Counter(
+    "cardiogate_series_completed_total", "Series judged complete after the quiet period"
+)
+SPOOL_FREE_BYTES = Gauge("cardiogate_spool_free_bytes", "Free bytes on the spool's filesystem")
+
+ASSOCIATION_OUTCOMES = (
+    "accepted",
+    "rejected_calling_ae",
+    "rejected_busy",
+    "rejected_disk",
+    "rejected_other",
+    "aborted",
+)
+INSTANCE_STATUSES = ("stored", "duplicate", "replaced", "cannot_understand", "out_of_resources")
+KNOWN_MODALITIES = frozenset(
+    ("CT", "MR", "XA", "XRF", "RF", "US", "NM", "PT", "CR", "DX", "MG", "OT")
+    + ("SR", "SEG", "KO", "PR", "DOC", "IVOCT", "IVUS", "ECG", "HD", "RTSTRUCT")
+)
+for _outcome in ASSOCIATION_OUTCOMES:
+    ASSOCIATIONS.labels(_outcome)
+
+
+def modality_label(modality: str | None) -> str:
+    """Bound the label's values: an unexpected modality string becomes ``other``."""
+    if not modality:
+        return "unknown"
+    return modality if modality in KNOWN_MODALITIES else "other"
+
+
+class IngestSink(Protocol):
+    """Where the listener reports what happened; one call per event."""
+
+    def association(self, outcome: str) -> None: ...
+
+    def instance(self, modality: str | None, status: str, nbytes: int, seconds: float) -> None: ...
+
+
+class PrometheusIngestSink:
+    """Updates this process's metrics directly."""
+
+    def association(self, outcome: str) -> None:
+        ASSOCIATIONS.labels(outcome).inc()
+
+    def instance(self, modality: str | None, status: str, nbytes: int, seconds: float) -> None:
+        INSTANCES_RECEIVED.labels(modality_label(modality), status).inc()
+        if status in ("stored", "replaced", "duplicate"):
+            BYTES_RECEIVED.inc(nbytes)
+        CSTORE_SECONDS.observe(seconds)
+
+
+class QueueIngestSink:
+    """Forwards events to the main process (used by extra listener processes)."""
+
+    def __init__(self, q: Any) -> None:
+        self._q = q
+
+    def association(self, outcome: str) -> None:
+        self._put(("association", outcome))
+
+    def instance(self, modality: str | None, status: str, nbytes: int, seconds: float) -> None:
+        self._put(("instance", modality, status, nbytes, seconds))
+
+    def _put(self, item: tuple[Any, ...]) -> None:
+        try:
+            self._q.put_nowait(item)
+        except queue.Full:  # metrics must never slow or fail ingest
+            log.debug("metrics queue full; dropped one event")
+
+
+def drain_forever(q: Any, sink: IngestSink, stop: threading.Event) -> None:
+    """Apply events from listener processes to ``sink`` until ``stop`` is set."""
+    handlers: dict[str, Callable[..., None]] = {
+        "association": sink.association,
+        "instance": sink.instance,
+    }
+    while not stop.is_set():
+        try:
+            kind, *args = q.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        except (EOFError, OSError):
+            return
+        handlers[kind](*args)

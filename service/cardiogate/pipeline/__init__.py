@@ -1,0 +1,1 @@
+"""Series assembly, routing rules and the job worker."""

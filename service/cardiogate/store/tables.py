@@ -1,0 +1,74 @@
+"""The database schema (SQLAlchemy 2). Column names follow the DICOM keywords they hold.
+
+Times are naive UTC datetimes. SQLite (WAL) is the embedded default; the same tables serve
+PostgreSQL when several replicas share one database.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+UID = String(64)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Study(Base):
+    __tablename__ = "studies"
+
+    study_instance_uid: Mapped[str] = mapped_column(UID, primary_key=True)
+    first_received_at: Mapped[datetime] = mapped_column(DateTime)
+    last_received_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+class Series(Base):
+    """One series as it arrives; ``state`` is ``receiving`` until the quiet period passes."""
+
+    __tablename__ = "series"
+
+    series_instance_uid: Mapped[str] = mapped_column(UID, primary_key=True)
+    study_instance_uid: Mapped[str] = mapped_column(
+        ForeignKey("studies.study_instance_uid"), index=True
+    )
+    modality: Mapped[str | None] = mapped_column(String(16))
+    series_number: Mapped[int | None] = mapped_column(Integer)
+    series_description: Mapped[str | None] = mapped_column(String(64))
+    sop_class_uid: Mapped[str | None] = mapped_column(UID)
+    body_part_examined: Mapped[str | None] = mapped_column(String(16))
+    protocol_name: Mapped[str | None] = mapped_column(String(64))
+    image_type: Mapped[str | None] = mapped_column(String(256))
+    contrast_bolus_agent: Mapped[str | None] = mapped_column(String(64))
+    slice_thickness: Mapped[str | None] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), default="receiving")
+    first_received_at: Mapped[datetime] = mapped_column(DateTime)
+    last_received_at: Mapped[datetime] = mapped_column(DateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    reopened_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_series_state_last", "state", "last_received_at"),)
+
+
+class Instance(Base):
+    """One stored SOP instance; ``path`` is relative to the spool directory."""
+
+    __tablename__ = "instances"
+
+    sop_instance_uid: Mapped[str] = mapped_column(UID, primary_key=True)
+    series_instance_uid: Mapped[str] = mapped_column(
+        ForeignKey("series.series_instance_uid"), index=True
+    )
+    sop_class_uid: Mapped[str] = mapped_column(UID)
+    transfer_syntax_uid: Mapped[str] = mapped_column(UID)
+    instance_number: Mapped[int | None] = mapped_column(Integer)
+    number_of_frames: Mapped[int] = mapped_column(Integer, default=1)
+    path: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    calling_ae_title: Mapped[str | None] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+    replaced_count: Mapped[int] = mapped_column(Integer, default=0)
