@@ -174,6 +174,7 @@ def stop_serve(server: ServeProcess, *, kill: bool = False, timeout: float = 30)
 def serve(tmp_path: Path) -> Iterator[ServeProcess]:
     server = start_serve(tmp_path / "data")
     yield server
-    stop_serve(server, kill=server.proc.poll() is None and False)
-    if server.proc.poll() is None:
+    try:
+        stop_serve(server)
+    except subprocess.TimeoutExpired:
         stop_serve(server, kill=True)
