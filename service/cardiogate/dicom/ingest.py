@@ -16,6 +16,7 @@ from io import BytesIO
 from time import perf_counter
 from typing import Any
 
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_file_meta_info
@@ -32,6 +33,7 @@ from cardiogate.store import InstanceRecord, Store
 log = logging.getLogger(__name__)
 
 PREAMBLE = b"\x00" * 128 + b"DICM"
+UNDEFINED_LENGTH = 0xFFFFFFFF
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +53,17 @@ def parse_dataset(stream: bytes | memoryview, transfer_syntax: UID) -> Dataset:
         ds = read_dataset(fp, transfer_syntax.is_implicit_VR, transfer_syntax.is_little_endian)
         if fp.tell() != len(data):
             raise DatasetError("trailing bytes after the data set")
-        # Touch every top-level element so a truncated or malformed value fails here.
-        for elem in ds:
+        # pydicom accepts a value shorter than its declared length; a truncated data set
+        # must not be acknowledged, so compare before converting anything.
+        for tag, raw in ds._dict.items():
+            if (
+                isinstance(raw, RawDataElement)
+                and raw.length != UNDEFINED_LENGTH
+                and raw.value is not None
+                and len(raw.value) != raw.length
+            ):
+                raise DatasetError(f"element {tag} is shorter than its declared length")
+        for elem in ds:  # convert every top-level value so a malformed one fails here
             _ = elem.value
     except DatasetError:
         raise
