@@ -7,6 +7,7 @@ let in-flight C-STOREs finish, stop the assembler and HTTP, close the database.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -149,7 +150,14 @@ class Application:
         if self.pool is not None:
             self.pool.request_stop()
         if self.listener is not None:
-            self.listener.stop(grace)
+            self.listener.stop_accepting()
+        if self._dicom_socket is not None:
+            # Every process shares this socket: shutting it down stops the kernel from
+            # completing new connections at once, in all of them.
+            with contextlib.suppress(OSError):
+                self._dicom_socket.shutdown(socket.SHUT_RDWR)
+        if self.listener is not None:
+            self.listener.drain(grace)
         if self.pool is not None:
             self.pool.join(grace + 5)
         self.assembler.stop()

@@ -12,8 +12,6 @@ import pytest
 from cardiogate.config import Destination, load_settings
 from cardiogate.errors import ConfigurationError
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -188,7 +186,6 @@ def test_cli_serve_exits_2_on_bad_settings(
         cwd=tmp_path,
         env={
             **clean,
-            "PYTHONPATH": str(REPO / "service"),
             "CARDIOGATE_DICOM_HOST": "127.0.0.1",
             "CARDIOGATE_HTTP_HOST": "127.0.0.1",
             **env,

@@ -178,22 +178,30 @@ class Listener:
             *server.server_address[:2],
         )
 
-    def stop(self, grace_seconds: float) -> None:
-        """Stop accepting, let in-flight associations finish (up to ``grace_seconds``)."""
+    def stop_accepting(self) -> None:
+        """Stop this process's accept loop and close its copy of the listening socket."""
+        if self._server is not None:
+            self._server.shutdown()
+        if self._thread is not None:
+            self._thread.join()
+
+    def drain(self, grace_seconds: float) -> None:
+        """Wait up to ``grace_seconds`` for open associations, then abort what is left."""
         server = self._server
         if server is None:
             return
-        server.shutdown()  # stops serve_forever and closes our copy of the socket
-        if self._thread is not None:
-            self._thread.join()
         deadline = time.monotonic() + grace_seconds
         while server.active_associations and time.monotonic() < deadline:
             time.sleep(0.05)
-        leftover = server.active_associations
-        for assoc in leftover:
+        for assoc in server.active_associations:
             log.warning("aborting an association still open after %.0f s", grace_seconds)
             assoc.abort()
         self._server = None
+
+    def stop(self, grace_seconds: float) -> None:
+        """Stop accepting, let in-flight associations finish (up to ``grace_seconds``)."""
+        self.stop_accepting()
+        self.drain(grace_seconds)
 
     # -- association events ----------------------------------------------------------------
 

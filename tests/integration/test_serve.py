@@ -1,0 +1,67 @@
+"""``cardiogate serve`` as an operator runs it: echo, readiness, graceful SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+
+import httpx
+import pytest
+from pynetdicom import AE
+
+from cardiogate.synthetic import make_ct_series
+from tests.conftest import ServeProcess, stop_serve
+
+
+@pytest.mark.skipif(shutil.which("echoscu") is None, reason="dcmtk not installed")
+def test_echoscu_and_readyz(serve: ServeProcess) -> None:
+    echo = subprocess.run(
+        ["echoscu", "-aec", "CARDIOGATE", "127.0.0.1", str(serve.dicom_port)],
+        env={**os.environ, "TCP_NODELAY": "1"},
+        capture_output=True,
+        timeout=30,
+    )
+    assert echo.returncode == 0, echo.stderr
+    ready = httpx.get(serve.base_url + "/readyz", timeout=5)
+    assert ready.status_code == 200
+    body = ready.json()
+    assert body["ready"] is True
+    assert body["checks"]["dicom_listening"] and body["checks"]["store_reachable"]
+    assert httpx.get(serve.base_url + "/healthz", timeout=5).json() == {"status": "alive"}
+
+
+def test_sigterm_lets_the_open_association_finish_then_exits_0(serve: ServeProcess) -> None:
+    ct = make_ct_series(31, n_slices=60, rows=256, columns=256)
+    statuses: list[int] = []
+    started = threading.Event()
+
+    def push() -> None:
+        ae = AE(ae_title="PACS")
+        ae.add_requested_context(
+            ct.datasets[0].SOPClassUID, ct.datasets[0].file_meta.TransferSyntaxUID
+        )
+        assoc = ae.associate("127.0.0.1", serve.dicom_port, ae_title="CARDIOGATE")
+        assert assoc.is_established
+        for i, ds in enumerate(ct.datasets):
+            statuses.append(int(assoc.send_c_store(ds).get("Status", -1)))
+            if i == 5:
+                started.set()
+            time.sleep(0.01)
+        assoc.release()
+
+    sender = threading.Thread(target=push)
+    sender.start()
+    assert started.wait(30)
+    serve.proc.terminate()
+    time.sleep(0.5)
+    late = AE(ae_title="LATE")
+    late.add_requested_context(ct.datasets[0].SOPClassUID)
+    refused = late.associate("127.0.0.1", serve.dicom_port, ae_title="CARDIOGATE")
+    assert not refused.is_established  # no new associations once stopping
+    sender.join(60)
+    assert statuses == [0] * len(ct.datasets)  # every in-flight C-STORE completed
+    assert stop_serve(serve) == 0
+    assert "stopped" in serve.log()
