@@ -12,11 +12,13 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     YamlConfigSettingsSource,
 )
 
@@ -147,6 +149,12 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigurationError(f"{ENV_PREFIX}CONFIG: no such file: {config_file}")
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except SettingsError as e:  # a value that is not valid JSON for a list or object setting
+        match = re.search(r'field "(\w+)"', str(e))
+        name = f"{ENV_PREFIX}{match.group(1).upper()}" if match else "settings"
+        raise ConfigurationError(f"invalid settings: {name}: not valid JSON") from e
+    except yaml.YAMLError as e:
+        raise ConfigurationError(f"{ENV_PREFIX}CONFIG: not valid YAML ({type(e).__name__})") from e
     except ValidationError as e:
         problems = []
         for err in e.errors():

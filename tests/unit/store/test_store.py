@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from cardiogate.store import InstanceRecord, Store
+from cardiogate.store.store import utcnow
+
+BASE = InstanceRecord(
+    StudyInstanceUID="1.1",
+    SeriesInstanceUID="1.1.1",
+    SOPInstanceUID="1.1.1.1",
+    SOPClassUID="1.2.840.10008.5.1.4.1.1.2",
+    TransferSyntaxUID="1.2.840.10008.1.2.1",
+    Modality="CT",
+    InstanceNumber=1,
+    NumberOfFrames=1,
+    SeriesNumber=2,
+    SeriesDescription="Calcium Score",
+    BodyPartExamined="HEART",
+    ProtocolName=None,
+    ImageType="ORIGINAL\\PRIMARY\\AXIAL",
+    ContrastBolusAgent=None,
+    SliceThickness="3",
+    path="1.1/1.1.1/1.1.1.1.dcm",
+    size_bytes=1000,
+    sha256="a" * 64,
+    calling_ae_title="PACS",
+)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    s.create_schema()
+    return s
+
+
+def test_sqlite_runs_in_wal_with_full_sync(store: Store) -> None:
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+
+
+def test_record_and_summaries(store: Store) -> None:
+    store.record_instance(BASE)
+    store.record_instance(replace(BASE, SOPInstanceUID="1.1.1.2", path="p2", size_bytes=500))
+    series = store.get_series("1.1.1")
+    assert series is not None
+    assert (series.instance_count, series.size_bytes, series.state) == (2, 1500, "receiving")
+    studies, total = store.list_studies()
+    assert total == 1
+    assert (studies[0].modalities, studies[0].instance_count) == (["CT"], 2)
+    assert store.get_instance("1.1.1.2") is not None
+    assert store.get_study("9.9") is None
+
+
+def test_replacement_counts_and_keeps_one_row(store: Store) -> None:
+    store.record_instance(BASE)
+    store.record_instance(replace(BASE, sha256="b" * 64))
+    row = store.get_instance(BASE.SOPInstanceUID)
+    assert row is not None
+    assert row.sha256 == "b" * 64
+    assert store.get_series("1.1.1").instance_count == 1  # type: ignore[union-attr]
+
+
+def test_quiet_series_complete_and_late_instance_reopens(store: Store) -> None:
+    t0 = utcnow()
+    store.record_instance(BASE, now=t0)
+    assert store.complete_quiet_series(cutoff=t0 - timedelta(seconds=1)) == []
+    assert store.complete_quiet_series(cutoff=t0 + timedelta(seconds=1)) == ["1.1.1"]
+    assert store.complete_quiet_series(cutoff=t0 + timedelta(seconds=1)) == []
+    reopened = store.record_instance(replace(BASE, SOPInstanceUID="1.1.1.3", path="p3"))
+    assert reopened
+    series = store.get_series("1.1.1")
+    assert series is not None
+    assert (series.state, series.reopened_count) == ("receiving", 1)
+
+
+def test_ping(store: Store, tmp_path: Path) -> None:
+    assert store.ping()
+    assert not Store(f"sqlite:///{tmp_path / 'missing' / 'db.sqlite'}").ping()
