@@ -11,9 +11,9 @@ import time
 import httpx
 import pytest
 from pynetdicom import AE
+from tests.conftest import ServeProcess, stop_serve
 
 from cardiogate.synthetic import make_ct_series
-from tests.conftest import ServeProcess, stop_serve
 
 
 @pytest.mark.skipif(shutil.which("echoscu") is None, reason="dcmtk not installed")
@@ -29,7 +29,8 @@ def test_echoscu_and_readyz(serve: ServeProcess) -> None:
     assert ready.status_code == 200
     body = ready.json()
     assert body["ready"] is True
-    assert body["checks"]["dicom_listening"] and body["checks"]["store_reachable"]
+    assert body["checks"]["dicom_listening"]
+    assert body["checks"]["store_reachable"]
     assert httpx.get(serve.base_url + "/healthz", timeout=5).json() == {"status": "alive"}
 
 
