@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.conftest import send, start_scp
-
 from cardiogate.pipeline.assembler import SeriesAssembler
 from cardiogate.synthetic import make_ct_series
+from conftest import send, start_scp
 
 QUIET = 0.6
 

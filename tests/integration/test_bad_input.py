@@ -12,7 +12,7 @@ from pynetdicom import AE, _config
 from pynetdicom.sop_class import CTImageStorage
 
 from cardiogate.synthetic import make_ct_series, write_series
-from tests.conftest import RunningSCP, send, start_scp
+from conftest import RunningSCP, send, start_scp
 
 SUCCESS, CANNOT_UNDERSTAND = 0x0000, 0xC000
 

@@ -11,9 +11,9 @@ import time
 import httpx
 import pytest
 from pynetdicom import AE
-from tests.conftest import ServeProcess, stop_serve
 
 from cardiogate.synthetic import make_ct_series
+from conftest import ServeProcess, stop_serve
 
 
 @pytest.mark.skipif(shutil.which("echoscu") is None, reason="dcmtk not installed")

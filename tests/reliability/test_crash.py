@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from pynetdicom import AE
-from tests.conftest import start_serve, stop_serve
 
 from cardiogate.store import Store
 from cardiogate.synthetic import make_ct_series
+from conftest import start_serve, stop_serve
 
 
 def test_kill_9_mid_series_loses_no_acknowledged_instance(tmp_path: Path) -> None:
