@@ -82,7 +82,7 @@ def test_dataset_that_does_not_parse(
     rsp = assoc.send_c_store(path)
     assoc.release()
     assert rsp.Status == CANNOT_UNDERSTAND
-    assert "shorter than its declared length" in rsp.ErrorComment
+    assert "pixel data is shorter than its declared length" in rsp.ErrorComment
     assert list(scp.spool.files()) == []
     _still_serving(scp)
 

@@ -16,6 +16,7 @@ from pynetdicom import evt
 from pynetdicom.acse import ACSE
 from pynetdicom.transport import AssociationSocket, RequestHandler
 
+from cardiogate.dicom import reactor
 from cardiogate.dicom.status import Reject
 
 log = logging.getLogger(__name__)
@@ -125,4 +126,5 @@ class GatedRequestHandler(RequestHandler):
         # The socket is already set and pynetdicom refuses a second one; only ``recv``
         # differs, so give the existing object the faster class.
         assoc.dul.socket.__class__ = FastAssociationSocket
+        reactor.prepare(assoc)
         return assoc

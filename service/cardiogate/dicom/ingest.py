@@ -8,19 +8,20 @@ later stages need.
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import struct
 import zlib
 from dataclasses import dataclass
 from io import BytesIO
 from time import perf_counter
 from typing import Any
 
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import RawDataElement
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.filereader import read_dataset
-from pydicom.filewriter import write_file_meta_info
 from pydicom.multival import MultiValue
+from pydicom.tag import BaseTag
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
 from cardiogate.dicom.spool import Spool
@@ -43,49 +44,99 @@ class Outcome:
     comment: str = ""
 
 
+class _StrictReader(BytesIO):
+    """Remembers a partial read. pydicom treats a short read as the end of the data set,
+    silently, so a stream cut inside an element header or value would otherwise parse."""
+
+    partial = False
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        data = super().read(size)
+        if size is not None and 0 < len(data) < size:
+            self.partial = True
+        return data
+
+
+PIXEL_TAGS = frozenset((0x7FE00008, 0x7FE00009, 0x7FE00010))  # Float, DoubleFloat, PixelData
+
+
+def _at_pixels(tag: int, vr: str | None, length: int) -> bool:
+    return tag in PIXEL_TAGS
+
+
+def _skip_pixels(fp: _StrictReader, size: int, transfer_syntax: UID) -> None:
+    """Check the pixel element's declared length against the bytes present and skip it.
+
+    Raises DatasetError when the stream ends before the value does. Encapsulated (undefined
+    length) pixel data is walked by pydicom instead, since it holds its own item lengths.
+    """
+    start = fp.tell()
+    head = fp.read(12)
+    order = "<" if transfer_syntax.is_little_endian else ">"
+    if transfer_syntax.is_implicit_VR:
+        header, (length,) = 8, struct.unpack(order + "I", head[4:8])
+    else:
+        header, (length,) = 12, struct.unpack(order + "I", head[8:12])
+    if length == UNDEFINED_LENGTH:
+        fp.seek(start)
+        read_dataset(fp, transfer_syntax.is_implicit_VR, transfer_syntax.is_little_endian)
+        return
+    if start + header + length > size:
+        raise DatasetError("pixel data is shorter than its declared length")
+    fp.seek(start + header + length)
+
+
 def parse_dataset(stream: bytes | memoryview, transfer_syntax: UID) -> Dataset:
-    """Parse a received data set without converting values; raise DatasetError if malformed."""
+    """Parse a received data set without converting values; raise DatasetError if malformed.
+
+    Every element header is read (sequences included) and each value's length is checked
+    against the bytes present, which catches truncated and garbled streams. The pixel data
+    value itself is skipped, not copied; values are converted only when a caller reads them.
+    """
+    implicit, little = transfer_syntax.is_implicit_VR, transfer_syntax.is_little_endian
     try:
         data = stream
         if transfer_syntax == DeflatedExplicitVRLittleEndian:
             data = zlib.decompress(stream, -zlib.MAX_WBITS)
-        fp = BytesIO(data)
-        ds = read_dataset(fp, transfer_syntax.is_implicit_VR, transfer_syntax.is_little_endian)
-        if fp.tell() != len(data):
-            raise DatasetError("trailing bytes after the data set")
-        # pydicom accepts a value shorter than its declared length; a truncated data set
-        # must not be acknowledged, so compare before converting anything.
-        for tag, raw in ds._dict.items():
-            if (
-                isinstance(raw, RawDataElement)
-                and raw.length != UNDEFINED_LENGTH
-                and raw.value is not None
-                and len(raw.value) != raw.length
-            ):
-                raise DatasetError(f"element {tag} is shorter than its declared length")
-        for elem in ds:  # convert every top-level value so a malformed one fails here
-            _ = elem.value
+        fp = _StrictReader(data)
+        ds = read_dataset(fp, implicit, little, stop_when=_at_pixels)
+        if fp.tell() < len(data):
+            _skip_pixels(fp, len(data), transfer_syntax)
+            ds.update(read_dataset(fp, implicit, little))  # anything after the pixels
     except DatasetError:
         raise
     except Exception as e:  # pydicom raises many types for malformed input
         raise DatasetError(f"data set does not parse ({type(e).__name__})") from e
+    if fp.partial:
+        raise DatasetError("data set is truncated: an element is shorter than its header says")
     return ds
 
 
 def _text(ds: Dataset, keyword: str, limit: int = 64) -> str | None:
-    value = ds.get(keyword)
-    if value is None or value == "":
+    """An attribute's value as text, read from the raw bytes where they are plain ASCII.
+
+    pydicom's general value conversion costs ~30 us an element; this runs a dozen times for
+    every received instance. Multiple values keep their backslash separators.
+    """
+    tag = tag_for_keyword(keyword)
+    raw = None if tag is None else ds._dict.get(BaseTag(tag))
+    if raw is None:
         return None
-    if isinstance(value, MultiValue | list | tuple):
-        value = "\\".join(str(v) for v in value)
-    return str(value)[:limit]
+    if isinstance(raw, RawDataElement) and isinstance(raw.value, bytes) and raw.value.isascii():
+        text = raw.value.decode("ascii").strip(" \x00")
+    else:  # another character set, or already converted: let pydicom decode it
+        value = ds[keyword].value
+        if value is None:
+            return None
+        text = "\\".join(str(v) for v in value) if isinstance(value, MultiValue) else str(value)
+    return text[:limit] or None
 
 
 def _int(ds: Dataset, keyword: str) -> int | None:
+    text = _text(ds, keyword)
     try:
-        value = ds.get(keyword)
-        return None if value is None or value == "" else int(value)
-    except (TypeError, ValueError):
+        return None if text is None else int(text.split("\\")[0])
+    except ValueError:
         return None
 
 
@@ -94,15 +145,14 @@ def instance_record(
     transfer_syntax: UID,
     path: str,
     size_bytes: int,
-    sha256: str,
     calling_ae_title: str | None,
 ) -> InstanceRecord:
     """The row for an instance, from its parsed data set."""
     return InstanceRecord(
-        StudyInstanceUID=ds.StudyInstanceUID,
-        SeriesInstanceUID=ds.SeriesInstanceUID,
-        SOPInstanceUID=ds.SOPInstanceUID,
-        SOPClassUID=str(ds.SOPClassUID),
+        StudyInstanceUID=_text(ds, "StudyInstanceUID") or "",
+        SeriesInstanceUID=_text(ds, "SeriesInstanceUID") or "",
+        SOPInstanceUID=_text(ds, "SOPInstanceUID") or "",
+        SOPClassUID=_text(ds, "SOPClassUID") or "",
         TransferSyntaxUID=str(transfer_syntax),
         Modality=_text(ds, "Modality", 16),
         InstanceNumber=_int(ds, "InstanceNumber"),
@@ -116,25 +166,46 @@ def instance_record(
         SliceThickness=_text(ds, "SliceThickness", 16),
         path=path,
         size_bytes=size_bytes,
-        sha256=sha256,
         calling_ae_title=calling_ae_title,
     )
 
 
-def file_meta_header(ds: Dataset, transfer_syntax: UID, calling_ae_title: str) -> bytes:
-    """Preamble, prefix and File Meta Information for an instance (PS3.10 7.1)."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = transfer_syntax
-    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
-    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
-    if calling_ae_title:
-        meta.SourceApplicationEntityTitle = calling_ae_title
-    fp = BytesIO()
-    fp.write(PREAMBLE)
-    write_file_meta_info(fp, meta, enforce_standard=True)  # type: ignore[arg-type]
-    return fp.getvalue()
+def _explicit_le(group: int, element: int, vr: bytes, value: bytes) -> bytes:
+    """One Explicit VR Little Endian element (PS3.5 7.1.2)."""
+    tag = struct.pack("<HH", group, element)
+    if vr in (b"OB", b"OW", b"UN", b"SQ", b"UT"):
+        return tag + vr + b"\x00\x00" + struct.pack("<I", len(value)) + value
+    return tag + vr + struct.pack("<H", len(value)) + value
+
+
+def _padded(value: str, pad: bytes) -> bytes:
+    raw = value.encode("ascii")
+    return raw + pad if len(raw) % 2 else raw
+
+
+def file_meta_header(
+    SOPClassUID: str, SOPInstanceUID: str, transfer_syntax: str, calling_ae_title: str
+) -> bytes:
+    """Preamble, prefix and File Meta Information for an instance (PS3.10 7.1).
+
+    Packed by hand: it is built once per received instance, and pydicom's general writer
+    cost more than the rest of the header handling together.
+    """
+    body = b"".join(
+        (
+            _explicit_le(0x0002, 0x0001, b"OB", b"\x00\x01"),
+            _explicit_le(0x0002, 0x0002, b"UI", _padded(SOPClassUID, b"\x00")),
+            _explicit_le(0x0002, 0x0003, b"UI", _padded(SOPInstanceUID, b"\x00")),
+            _explicit_le(0x0002, 0x0010, b"UI", _padded(transfer_syntax, b"\x00")),
+            _explicit_le(0x0002, 0x0012, b"UI", _padded(IMPLEMENTATION_CLASS_UID, b"\x00")),
+            _explicit_le(0x0002, 0x0013, b"SH", _padded(IMPLEMENTATION_VERSION_NAME, b" ")),
+            _explicit_le(0x0002, 0x0016, b"AE", _padded(calling_ae_title, b" "))
+            if calling_ae_title
+            else b"",
+        )
+    )
+    group_length = _explicit_le(0x0002, 0x0000, b"UL", struct.pack("<I", len(body)))
+    return PREAMBLE + group_length + body
 
 
 class StoreSCPHandler:
@@ -182,35 +253,37 @@ class StoreSCPHandler:
         transfer_syntax = UID(event.context.transfer_syntax)
         ds = parse_dataset(stream, transfer_syntax)
         modality = _text(ds, "Modality", 16)
+        SOPInstanceUID = _text(ds, "SOPInstanceUID")
         rel = self.spool.relative_path(
-            ds.get("StudyInstanceUID"), ds.get("SeriesInstanceUID"), ds.get("SOPInstanceUID")
+            _text(ds, "StudyInstanceUID"), _text(ds, "SeriesInstanceUID"), SOPInstanceUID
         )
-        if not ds.get("SOPClassUID"):
+        SOPClassUID = _text(ds, "SOPClassUID")
+        if not SOPClassUID:
             raise DatasetError("SOPClassUID is missing")
+        assert SOPInstanceUID is not None  # validated by relative_path
         if self.min_free_bytes and self.spool.free_bytes() < self.min_free_bytes:
             raise SpoolError("free disk space is below the configured minimum")
 
-        digest = hashlib.sha256(stream).hexdigest()
-        existing = self.store.get_instance(ds.SOPInstanceUID)
-        if existing is not None and existing.sha256 == digest and self.spool.exists(existing.path):
-            log.debug("duplicate of stored instance %s; nothing to do", ds.SOPInstanceUID)
+        existing = self.store.get_instance(SOPInstanceUID)
+        if existing is not None and self.spool.same_data_set(existing.path, stream):
+            log.debug("duplicate of stored instance %s; nothing to do", SOPInstanceUID)
             return modality, Outcome(Status.SUCCESS, "duplicate")
 
         calling = str(event.assoc.requestor.ae_title).strip()
-        header = file_meta_header(ds, transfer_syntax, calling)
+        header = file_meta_header(SOPClassUID, SOPInstanceUID, str(transfer_syntax), calling)
         self.spool.write(rel, (header, stream))
         record = instance_record(
-            ds, transfer_syntax, rel, len(header) + len(stream), digest, calling or None
+            ds, transfer_syntax, rel, len(header) + len(stream), calling or None
         )
         reopened = self.store.record_instance(record)
         if reopened:
-            log.info("late instance re-opened series %s", ds.SeriesInstanceUID)
+            log.info("late instance re-opened series %s", record.SeriesInstanceUID)
         if existing is None:
             return modality, Outcome(Status.SUCCESS, "stored")
         if existing.path != rel:
             self.spool.remove(existing.path)
         log.warning(
             "instance %s received again with different content; the newer replaced the older",
-            ds.SOPInstanceUID,
+            SOPInstanceUID,
         )
         return modality, Outcome(Status.SUCCESS, "replaced")

@@ -20,6 +20,7 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import ThreadedAssociationServer
 
 from cardiogate.config import Settings
+from cardiogate.dicom import reactor
 from cardiogate.dicom.admission import AdmissionGate, AssociationSlots, GatedRequestHandler
 from cardiogate.dicom.ingest import StoreSCPHandler
 from cardiogate.dicom.spool import Spool
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 # pynetdicom's per-PDU logging handlers cost CPU on every PDU; we log what matters ourselves.
 _config.LOG_HANDLER_LEVEL = "none"
+reactor.install()
 
 TRANSFER_SYNTAXES = [
     uid.ExplicitVRLittleEndian,
@@ -83,6 +85,12 @@ class CardiogateServer(ThreadedAssociationServer):
         """Already listening."""
 
     def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
+        # Every listener process is woken for each connection; one already serving
+        # associations waits a moment so that an idle process wins the accept. If none
+        # does, the connection is still here (non-blocking accept raises otherwise).
+        busy = len(self.active_associations)
+        if busy:
+            time.sleep(min(0.002 * busy, 0.02))
         client, address = super().get_request()
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return client, address
@@ -215,6 +223,7 @@ class Listener:
         self.sink.association("aborted")
 
     def _on_close(self, event: Any) -> None:
+        reactor.release(event.assoc)
         if getattr(event.assoc, "cardiogate_slot", False):
             event.assoc.cardiogate_slot = False
             self.slots.release()

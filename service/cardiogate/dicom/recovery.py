@@ -7,7 +7,6 @@ now costs nothing and loses nothing.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 from pydicom import dcmread
@@ -36,13 +35,11 @@ def index_orphans(spool: Spool, store: Store) -> int:
             )
             if expected != rel:
                 raise CardiogateError("file name does not match its UIDs")
-            meta_end = ds.file_meta.get("FileMetaInformationGroupLength", 0) + 12 + 132
             record = instance_record(
                 ds,
                 ds.file_meta.TransferSyntaxUID,
                 rel,
                 len(data),
-                hashlib.sha256(data[meta_end:]).hexdigest(),
                 ds.file_meta.get("SourceApplicationEntityTitle"),
             )
             store.record_instance(record)

@@ -25,6 +25,11 @@ TMP_DIR = ".tmp"
 SUFFIX = ".dcm"
 
 
+def _is_uid_component(part: str) -> bool:
+    name = part.removesuffix(SUFFIX)
+    return bool(name) and not name.startswith(".") and all(c in "0123456789." for c in name)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -54,7 +59,10 @@ class Spool:
         return removed
 
     def relative_path(
-        self, StudyInstanceUID: str, SeriesInstanceUID: str, SOPInstanceUID: str
+        self,
+        StudyInstanceUID: str | None,
+        SeriesInstanceUID: str | None,
+        SOPInstanceUID: str | None,
     ) -> str:
         """The spool path of an instance; every UID is validated first."""
         study = require_uid("StudyInstanceUID", StudyInstanceUID)
@@ -63,10 +71,11 @@ class Spool:
         return f"{study}/{series}/{sop}{SUFFIX}"
 
     def absolute(self, relative: str) -> Path:
-        path = (self.root / relative).resolve()
-        if not path.is_relative_to(self.root) or path.is_relative_to(self.tmp):
+        """The file of a spool path; refuses anything but ``<uid>/<uid>/<uid>.dcm``."""
+        parts = relative.split("/")
+        if len(parts) != 3 or not all(_is_uid_component(p) for p in parts):
             raise SpoolError("a spool path escaped the spool directory")
-        return path
+        return self.root / relative
 
     def _ensure_dir(self, directory: Path) -> None:
         if directory in self._known_dirs:
@@ -110,6 +119,19 @@ class Spool:
         except OSError as e:
             tmp.unlink(missing_ok=True)
             raise SpoolError(f"cannot write to the spool: {e.strerror or type(e).__name__}") from e
+
+    def same_data_set(self, relative: str, data_set: bytes | memoryview) -> bool:
+        """True if the stored file holds exactly ``data_set`` after its file meta header."""
+        path = self.absolute(relative)
+        try:
+            with path.open("rb") as f:
+                head = f.read(144)  # preamble, prefix, (0002,0000) group length element
+                if len(head) < 144 or head[128:132] != b"DICM":
+                    return False
+                f.seek(144 + int.from_bytes(head[140:144], "little"))
+                return f.read() == data_set
+        except OSError:
+            return False
 
     def read(self, relative: str) -> bytes:
         return self.absolute(relative).read_bytes()

@@ -27,7 +27,6 @@ class InstanceRecord:
     SliceThickness: str | None
     path: str
     size_bytes: int
-    sha256: str
     calling_ae_title: str | None
 
 
@@ -38,7 +37,6 @@ class StoredInstance:
     SOPInstanceUID: str
     SeriesInstanceUID: str
     path: str
-    sha256: str
     size_bytes: int
 
 

@@ -7,6 +7,7 @@ process and of the machine, which is what lets the SCP acknowledge an instance.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -14,9 +15,9 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    DateTime,
     Engine,
     Table,
-    case,
     create_engine,
     event,
     func,
@@ -24,7 +25,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from cardiogate.errors import StoreError
@@ -41,6 +41,46 @@ log = logging.getLogger(__name__)
 _studies: Table = Study.__table__  # type: ignore[assignment]
 _series: Table = Series.__table__  # type: ignore[assignment]
 _instances: Table = Instance.__table__  # type: ignore[assignment]
+
+
+_GET_INSTANCE = """
+SELECT series_instance_uid, path, size_bytes FROM instances
+WHERE sop_instance_uid = :sop"""
+_UPSERT_STUDY = """
+INSERT INTO studies (study_instance_uid, first_received_at, last_received_at)
+VALUES (:study, :now, :now)
+ON CONFLICT (study_instance_uid) DO UPDATE SET last_received_at = excluded.last_received_at"""
+_SERIES_STATE = "SELECT state FROM series WHERE series_instance_uid = :series"
+_UPSERT_SERIES = """
+INSERT INTO series (series_instance_uid, study_instance_uid, modality, series_number,
+    series_description, sop_class_uid, body_part_examined, protocol_name, image_type,
+    contrast_bolus_agent, slice_thickness, state, first_received_at, last_received_at,
+    reopened_count)
+VALUES (:series, :study, :modality, :series_number, :series_description, :sop_class,
+    :body_part, :protocol, :image_type, :contrast, :thickness, 'receiving', :now, :now, 0)
+ON CONFLICT (series_instance_uid) DO UPDATE SET
+    last_received_at = excluded.last_received_at,
+    completed_at = NULL,
+    reopened_count = series.reopened_count
+        + CASE WHEN series.state = 'complete' THEN 1 ELSE 0 END,
+    state = 'receiving'"""
+_UPSERT_INSTANCE = """
+INSERT INTO instances (sop_instance_uid, series_instance_uid, sop_class_uid,
+    transfer_syntax_uid, instance_number, number_of_frames, path, size_bytes,
+    calling_ae_title, received_at, replaced_count)
+VALUES (:sop, :series, :sop_class, :ts, :instance_number, :frames, :path, :size,
+    :calling, :now, 0)
+ON CONFLICT (sop_instance_uid) DO UPDATE SET
+    series_instance_uid = excluded.series_instance_uid,
+    sop_class_uid = excluded.sop_class_uid,
+    transfer_syntax_uid = excluded.transfer_syntax_uid,
+    instance_number = excluded.instance_number,
+    number_of_frames = excluded.number_of_frames,
+    path = excluded.path,
+    size_bytes = excluded.size_bytes,
+    calling_ae_title = excluded.calling_ae_title,
+    received_at = excluded.received_at,
+    replaced_count = instances.replaced_count + 1"""
 
 
 def utcnow() -> datetime:
@@ -62,13 +102,22 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        kwargs: dict[str, Any] = {}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            kwargs["pool_size"] = 64  # one per concurrent association thread, no waiting
+        else:  # a network database can drop idle connections
+            kwargs["pool_pre_ping"] = True
         self.engine: Engine = create_engine(url, **kwargs)
         self._dialect = self.engine.dialect.name
         if self._dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._bind_datetime: Any = DateTime().bind_processor(self.engine.dialect) or (lambda v: v)
+        self._get_instance_sql = self._sql(_GET_INSTANCE)
+        self._study_sql = self._sql(_UPSERT_STUDY)
+        self._series_state_sql = self._sql(_SERIES_STATE)
+        self._series_sql = self._sql(_UPSERT_SERIES)
+        self._instance_sql = self._sql(_UPSERT_INSTANCE)
 
     def create_schema(self) -> None:
         try:
@@ -87,10 +136,6 @@ class Store:
         except SQLAlchemyError as e:
             raise StoreError(f"database error: {type(e).__name__}: {e.args[0]!s:.200}") from e
 
-    def _insert(self, table: Any) -> Any:
-        dialect = sqlite if self._dialect == "sqlite" else postgresql
-        return dialect.insert(table)
-
     def ping(self) -> bool:
         """True when the database answers a trivial query."""
         try:
@@ -102,90 +147,71 @@ class Store:
 
     # -- ingest ---------------------------------------------------------------------------
 
+    # The ingest path runs once per received instance, so it sends prepared SQL straight to
+    # the driver: building SQLAlchemy statements per call cost more than the fsync.
+
+    def _sql(self, statement: str) -> str:
+        if self.engine.dialect.paramstyle in ("pyformat", "format"):
+            return re.sub(r":(\w+)", r"%(\1)s", statement)
+        return statement
+
+    @contextmanager
+    def _driver(self) -> Iterator[Any]:
+        """A pooled DBAPI cursor; commits on success, rolls back on error."""
+        conn = self.engine.raw_connection()
+        try:
+            cursor = conn.cursor()
+            yield cursor
+            conn.commit()
+        except Exception as e:
+            conn.rollback()
+            if isinstance(e, self.engine.dialect.loaded_dbapi.Error):
+                raise StoreError(f"database error: {type(e).__name__}: {e!s:.200}") from e
+            raise
+        finally:
+            conn.close()
+
     def get_instance(self, SOPInstanceUID: str) -> StoredInstance | None:
-        with self._begin() as conn:
-            row = conn.execute(
-                select(
-                    _instances.c.series_instance_uid,
-                    _instances.c.path,
-                    _instances.c.sha256,
-                    _instances.c.size_bytes,
-                ).where(_instances.c.sop_instance_uid == SOPInstanceUID)
-            ).first()
+        with self._driver() as cur:
+            cur.execute(self._get_instance_sql, {"sop": SOPInstanceUID})
+            row = cur.fetchone()
         if row is None:
             return None
-        return StoredInstance(SOPInstanceUID, row[0], row[1], row[2], row[3])
+        return StoredInstance(SOPInstanceUID, row[0], row[1], row[2])
 
     def record_instance(self, rec: InstanceRecord, now: datetime | None = None) -> bool:
         """Upsert the study, series and instance rows in one transaction.
 
         Returns True when the instance re-opened a series that had been complete.
         """
-        now = now or utcnow()
-        study_stmt = self._insert(_studies).values(
-            study_instance_uid=rec.StudyInstanceUID, first_received_at=now, last_received_at=now
-        )
-        study_stmt = study_stmt.on_conflict_do_update(
-            index_elements=[_studies.c.study_instance_uid], set_={"last_received_at": now}
-        )
-        series_stmt = self._insert(_series).values(
-            series_instance_uid=rec.SeriesInstanceUID,
-            study_instance_uid=rec.StudyInstanceUID,
-            modality=rec.Modality,
-            series_number=rec.SeriesNumber,
-            series_description=rec.SeriesDescription,
-            sop_class_uid=rec.SOPClassUID,
-            body_part_examined=rec.BodyPartExamined,
-            protocol_name=rec.ProtocolName,
-            image_type=rec.ImageType,
-            contrast_bolus_agent=rec.ContrastBolusAgent,
-            slice_thickness=rec.SliceThickness,
-            state="receiving",
-            first_received_at=now,
-            last_received_at=now,
-            reopened_count=0,
-        )
-        series_stmt = series_stmt.on_conflict_do_update(
-            index_elements=[_series.c.series_instance_uid],
-            set_={
-                "last_received_at": now,
-                "state": "receiving",
-                "completed_at": None,
-                "reopened_count": _series.c.reopened_count
-                + case((_series.c.state == "complete", 1), else_=0),
-            },
-        ).returning(_series.c.reopened_count, _series.c.first_received_at)
-        values = {
-            "sop_instance_uid": rec.SOPInstanceUID,
-            "series_instance_uid": rec.SeriesInstanceUID,
-            "sop_class_uid": rec.SOPClassUID,
-            "transfer_syntax_uid": rec.TransferSyntaxUID,
+        params = {
+            "study": rec.StudyInstanceUID,
+            "series": rec.SeriesInstanceUID,
+            "sop": rec.SOPInstanceUID,
+            "now": self._bind_datetime(now or utcnow()),
+            "modality": rec.Modality,
+            "series_number": rec.SeriesNumber,
+            "series_description": rec.SeriesDescription,
+            "sop_class": rec.SOPClassUID,
+            "body_part": rec.BodyPartExamined,
+            "protocol": rec.ProtocolName,
+            "image_type": rec.ImageType,
+            "contrast": rec.ContrastBolusAgent,
+            "thickness": rec.SliceThickness,
+            "ts": rec.TransferSyntaxUID,
             "instance_number": rec.InstanceNumber,
-            "number_of_frames": rec.NumberOfFrames,
+            "frames": rec.NumberOfFrames,
             "path": rec.path,
-            "size_bytes": rec.size_bytes,
-            "sha256": rec.sha256,
-            "calling_ae_title": rec.calling_ae_title,
-            "received_at": now,
+            "size": rec.size_bytes,
+            "calling": rec.calling_ae_title,
         }
-        instance_stmt = self._insert(_instances).values(**values, replaced_count=0)
-        instance_stmt = instance_stmt.on_conflict_do_update(
-            index_elements=[_instances.c.sop_instance_uid],
-            set_={
-                **{k: v for k, v in values.items() if k != "sop_instance_uid"},
-                "replaced_count": _instances.c.replaced_count + 1,
-            },
-        )
-        with self._begin() as conn:
-            conn.execute(study_stmt)
-            before = conn.execute(
-                select(_series.c.state).where(
-                    _series.c.series_instance_uid == rec.SeriesInstanceUID
-                )
-            ).scalar()
-            conn.execute(series_stmt)
-            conn.execute(instance_stmt)
-        return before == "complete"
+        with self._driver() as cur:
+            cur.execute(self._study_sql, params)
+            cur.execute(self._series_state_sql, params)
+            before = cur.fetchone()
+            cur.execute(self._series_sql, params)
+            cur.execute(self._instance_sql, params)
+        return before is not None and before[0] == "complete"
 
     def known_paths(self) -> set[str]:
         """Every spool path with a row (used to find orphans after a crash)."""

@@ -68,7 +68,6 @@ class Instance(Base):
     number_of_frames: Mapped[int] = mapped_column(Integer, default=1)
     path: Mapped[str] = mapped_column(Text)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
-    sha256: Mapped[str] = mapped_column(String(64))
     calling_ae_title: Mapped[str | None] = mapped_column(String(16))
     received_at: Mapped[datetime] = mapped_column(DateTime)
     replaced_count: Mapped[int] = mapped_column(Integer, default=0)

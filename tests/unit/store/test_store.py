@@ -27,7 +27,6 @@ BASE = InstanceRecord(
     SliceThickness="3",
     path="1.1/1.1.1/1.1.1.1.dcm",
     size_bytes=1000,
-    sha256="a" * 64,
     calling_ae_title="PACS",
 )
 
@@ -60,10 +59,10 @@ def test_record_and_summaries(store: Store) -> None:
 
 def test_replacement_counts_and_keeps_one_row(store: Store) -> None:
     store.record_instance(BASE)
-    store.record_instance(replace(BASE, sha256="b" * 64))
+    store.record_instance(replace(BASE, size_bytes=2000))
     row = store.get_instance(BASE.SOPInstanceUID)
     assert row is not None
-    assert row.sha256 == "b" * 64
+    assert row.size_bytes == 2000
     assert store.get_series("1.1.1").instance_count == 1  # type: ignore[union-attr]
 
 
