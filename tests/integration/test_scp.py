@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import numpy as np
 import pydicom
 import pytest
@@ -94,6 +97,18 @@ def test_stored_bytes_keep_the_negotiated_transfer_syntax(
     stored = pydicom.dcmread(scp.spool.absolute(row.path))
     assert stored.file_meta.TransferSyntaxUID == transfer_syntax
     assert np.array_equal(stored.pixel_array, ds.pixel_array)
+
+
+@pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dicom3tools not installed")
+def test_spooled_files_pass_dciodvfy(scp: RunningSCP) -> None:
+    ct = make_ct_series(6, n_slices=1, rows=32, columns=32).datasets[0]
+    xa = make_xa_cine(6, frames=2, rows=32, columns=32).datasets[0]
+    assert send(scp.port, [ct, xa]) == [SUCCESS, SUCCESS]
+    for ds in (ct, xa):
+        path = scp.spool.absolute(scp.store.get_instance(ds.SOPInstanceUID).path)  # type: ignore[union-attr]
+        result = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
+        errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+        assert errors == [], result.stderr
 
 
 def test_identical_duplicate_is_a_noop(scp: RunningSCP) -> None:
