@@ -7,7 +7,6 @@ let in-flight C-STOREs finish, stop the assembler and HTTP, close the database.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import socket
 import threading
@@ -114,6 +113,7 @@ class Application:
         if extra:
             self.pool = ListenerPool(s, self._dicom_socket, self.slots.shared)
             self.pool.start(extra)
+            self.pool.wait_listening(timeout=60)
             self._spawn(drain_forever, self.pool.metrics_queue, self.sink, self._stop_metrics)
         self.listener = Listener(
             s, self.spool, self.store, self.sink, self.slots, self._dicom_socket
@@ -149,13 +149,16 @@ class Application:
         log.info("stopping: no new associations; waiting up to %.0f s for open ones", grace)
         if self.pool is not None:
             self.pool.request_stop()
+        if self._dicom_socket is not None:
+            # Every process shares this socket: shutting it down (before any process closes
+            # its copy) stops the kernel completing new connections at once, in all of them.
+            try:
+                self._dicom_socket.shutdown(socket.SHUT_RDWR)
+                log.info("DICOM port closed to new associations")
+            except OSError as e:
+                log.warning("could not shut the DICOM port down: %s", e.strerror)
         if self.listener is not None:
             self.listener.stop_accepting()
-        if self._dicom_socket is not None:
-            # Every process shares this socket: shutting it down stops the kernel from
-            # completing new connections at once, in all of them.
-            with contextlib.suppress(OSError):
-                self._dicom_socket.shutdown(socket.SHUT_RDWR)
         if self.listener is not None:
             self.listener.drain(grace)
         if self.pool is not None:

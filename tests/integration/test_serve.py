@@ -61,7 +61,7 @@ def test_sigterm_lets_the_open_association_finish_then_exits_0(serve: ServeProce
     late = AE(ae_title="LATE")
     late.add_requested_context(ct.datasets[0].SOPClassUID)
     refused = late.associate("127.0.0.1", serve.dicom_port, ae_title="CARDIOGATE")
-    assert not refused.is_established  # no new associations once stopping
+    assert not refused.is_established, serve.log()  # no new associations once stopping
     sender.join(60)
     assert statuses == [0] * len(ct.datasets)  # every in-flight C-STORE completed
     assert stop_serve(serve) == 0

@@ -214,6 +214,11 @@ class Listener:
     # -- association events ----------------------------------------------------------------
 
     def _on_accepted(self, event: Any) -> None:
+        log.info(
+            "association accepted from calling AE %r at %s",
+            event.assoc.requestor.ae_title,
+            event.assoc.requestor.address,
+        )
         self.sink.association("accepted")
 
     def _on_rejected(self, event: Any) -> None:

@@ -14,9 +14,11 @@ import os
 import signal
 import socket
 import threading
+import time
 from typing import Any
 
 from cardiogate.config import Settings
+from cardiogate.errors import CardiogateError
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,7 @@ def listener_process_main(
     slots_value: Any,
     metrics_queue: Any,
     stop_event: Any,
+    listening_event: Any,
     parent_pid: int,
 ) -> None:
     """Entry point of an extra listener process (spawned, so it imports afresh)."""
@@ -65,6 +68,7 @@ def listener_process_main(
         listen_socket,
     )
     listener.start()
+    listening_event.set()
     while not local_stop.is_set() and not stop_event.wait(0.5):
         if os.getppid() != parent_pid:
             break
@@ -83,9 +87,11 @@ class ListenerPool:
         self.metrics_queue: Any = self._ctx.Queue(maxsize=100_000)
         self._stop = self._ctx.Event()
         self._procs: list[Any] = []
+        self._listening: list[Any] = []
 
     def start(self, count: int) -> None:
         for i in range(count):
+            listening = self._ctx.Event()
             proc = self._ctx.Process(
                 target=listener_process_main,
                 args=(
@@ -94,14 +100,32 @@ class ListenerPool:
                     self._slots_value,
                     self.metrics_queue,
                     self._stop,
+                    listening,
                     os.getpid(),
                 ),
                 name=f"cardiogate-listener-{i + 1}",
             )
             proc.start()
             self._procs.append(proc)
+            self._listening.append(listening)
         if count:
             log.info("started %d extra listener process(es)", count)
+
+    def wait_listening(self, timeout: float) -> None:
+        """Block until every listener process accepts associations.
+
+        Raises
+        ------
+        CardiogateError
+            When one exits or does not come up within ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        for proc, listening in zip(self._procs, self._listening, strict=True):
+            while not listening.wait(0.1):
+                if not proc.is_alive():
+                    raise CardiogateError(f"listener process {proc.name} exited while starting")
+                if time.monotonic() > deadline:
+                    raise CardiogateError(f"listener process {proc.name} did not start in time")
 
     def alive(self) -> bool:
         return all(p.is_alive() for p in self._procs)
