@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydicom.dataset import Dataset
-from pydicom.uid import generate_uid
 from pynetdicom import AE, _config
 from pynetdicom.sop_class import CTImageStorage
 
@@ -27,6 +27,12 @@ def _still_serving(scp: RunningSCP) -> None:
     assert scp.store.get_instance(ds.SOPInstanceUID) is not None
 
 
+def _associate(port: int, calling: str) -> Any:
+    ae = AE(ae_title=calling)
+    ae.add_requested_context(CTImageStorage)
+    return ae.associate("127.0.0.1", port, ae_title="CARDIOGATE")
+
+
 def _files_outside_spool(root: Path, spool: Path) -> list[Path]:
     return [
         p
@@ -39,9 +45,7 @@ def _files_outside_spool(root: Path, spool: Path) -> list[Path]:
 def test_dataset_missing_a_uid_cannot_be_understood(scp: RunningSCP, missing: str) -> None:
     ds = _one_ct(10)
     delattr(ds, missing)
-    ae = AE(ae_title="TESTSCU")
-    ae.add_requested_context(CTImageStorage)
-    assoc = ae.associate("127.0.0.1", scp.port, ae_title="CARDIOGATE")
+    assoc = _associate(scp.port, "TESTSCU")
     rsp = assoc.send_c_store(ds)
     assoc.release()
     assert rsp.Status == CANNOT_UNDERSTAND
@@ -54,9 +58,7 @@ def test_path_traversal_uid_never_leaves_the_spool(scp: RunningSCP, tmp_path: Pa
     ds = _one_ct(11)
     ds.SOPInstanceUID = "../../../escaped"
     ds.SeriesInstanceUID = "../.."
-    ae = AE(ae_title="TESTSCU")
-    ae.add_requested_context(CTImageStorage)
-    assoc = ae.associate("127.0.0.1", scp.port, ae_title="CARDIOGATE")
+    assoc = _associate(scp.port, "TESTSCU")
     rsp = assoc.send_c_store(ds)
     assoc.release()
     assert rsp.Status == CANNOT_UNDERSTAND
@@ -76,9 +78,7 @@ def test_dataset_that_does_not_parse(
     pixel_tag = data.rfind(b"\xe0\x7f\x10\x00")
     data[pixel_tag + 8 : pixel_tag + 12] = (10**9).to_bytes(4, "little")  # runs past the end
     path.write_bytes(bytes(data))
-    ae = AE(ae_title="TESTSCU")
-    ae.add_requested_context(CTImageStorage)
-    assoc = ae.associate("127.0.0.1", scp.port, ae_title="CARDIOGATE")
+    assoc = _associate(scp.port, "TESTSCU")
     rsp = assoc.send_c_store(path)
     assoc.release()
     assert rsp.Status == CANNOT_UNDERSTAND
@@ -113,15 +113,9 @@ def test_truncated_stream_stores_nothing(scp: RunningSCP) -> None:
     _still_serving(scp)
 
 
-def _associate(port: int, calling: str) -> object:
-    ae = AE(ae_title=calling)
-    ae.add_requested_context(CTImageStorage)
-    return ae.associate("127.0.0.1", port, ae_title="CARDIOGATE")
-
-
 def _rejection(assoc: object) -> tuple[int, int, int]:
-    assert assoc.is_rejected  # type: ignore[attr-defined]
-    rj = assoc.acceptor.primitive  # type: ignore[attr-defined]
+    assert assoc.is_rejected
+    rj = assoc.acceptor.primitive
     return (rj.result, rj.result_source, rj.diagnostic)
 
 
@@ -147,21 +141,18 @@ def test_association_limit_rejects_transiently_then_recovers(tmp_path: Path) -> 
     scp = start_scp(tmp_path, max_associations=1)
     try:
         first = _associate(scp.port, "PACS")
-        assert first.is_established  # type: ignore[attr-defined]
+        assert first.is_established
         assert _rejection(_associate(scp.port, "PACS")) == (0x02, 0x03, 0x02)
-        first.release()  # type: ignore[attr-defined]
+        first.release()
         assert send(scp.port, [_one_ct(15)], calling_ae="PACS") == [SUCCESS]
         assert scp.listener.slots.active == 0
     finally:
         scp.listener.stop(5)
 
 
-def test_sop_class_mismatch_does_not_break_the_association(scp: RunningSCP) -> None:
+def test_a_refused_instance_does_not_end_the_association(scp: RunningSCP) -> None:
     ds = _one_ct(16)
-    ds.StudyInstanceUID = generate_uid()
-    ae = AE(ae_title="TESTSCU")
-    ae.add_requested_context(CTImageStorage)
-    assoc = ae.associate("127.0.0.1", scp.port, ae_title="CARDIOGATE")
+    assoc = _associate(scp.port, "TESTSCU")
     bad = _one_ct(17)
     del bad.StudyInstanceUID
     assert assoc.send_c_store(bad).Status == CANNOT_UNDERSTAND
