@@ -21,7 +21,7 @@ from cardiogate.dicom.listener import Listener, open_listen_socket
 from cardiogate.dicom.processes import ListenerPool
 from cardiogate.dicom.recovery import index_orphans
 from cardiogate.dicom.spool import Spool
-from cardiogate.errors import ConfigurationError
+from cardiogate.errors import CardiogateError, ConfigurationError
 from cardiogate.logs import quiet_pydicom
 from cardiogate.metrics import (
     ACTIVE_ASSOCIATIONS,
@@ -35,17 +35,10 @@ from cardiogate.store import Store
 log = logging.getLogger(__name__)
 
 
-def _bind(host: str, port: int, what: str) -> socket.socket:
+def _listen(host: str, port: int, setting: str) -> socket.socket:
     try:
-        if what == "DICOM":
-            return open_listen_socket(host, port)
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        return sock
+        return open_listen_socket(host, port)
     except OSError as e:
-        setting = "CARDIOGATE_DICOM_PORT" if what == "DICOM" else "CARDIOGATE_HTTP_PORT"
         raise ConfigurationError(f"{setting}: cannot listen on {host}:{port}: {e.strerror}") from e
 
 
@@ -106,8 +99,8 @@ class Application:
         ACTIVE_ASSOCIATIONS.set_function(lambda: self.slots.active)
         SPOOL_FREE_BYTES.set_function(self.spool.free_bytes)
 
-        self._dicom_socket = _bind(s.dicom_host, s.dicom_port, "DICOM")
-        self._http_socket = _bind(s.http_host, s.http_port, "HTTP")
+        self._dicom_socket = _listen(s.dicom_host, s.dicom_port, "CARDIOGATE_DICOM_PORT")
+        self._http_socket = _listen(s.http_host, s.http_port, "CARDIOGATE_HTTP_PORT")
 
         extra = s.listener_processes - 1
         if extra:
@@ -126,7 +119,9 @@ class Application:
         self._http = uvicorn.Server(config)
         self._spawn(self._http.run, [self._http_socket])
         deadline = time.monotonic() + 10
-        while not self._http.started and time.monotonic() < deadline:
+        while not self._http.started:
+            if time.monotonic() > deadline:
+                raise CardiogateError("the HTTP server did not start within 10 s")
             time.sleep(0.02)
         log.info(
             "cardiogate ready: DICOM %s on %s:%d, HTTP on %s:%d, %d listener process(es)",
@@ -159,7 +154,6 @@ class Application:
                 log.warning("could not shut the DICOM port down: %s", e.strerror)
         if self.listener is not None:
             self.listener.stop_accepting()
-        if self.listener is not None:
             self.listener.drain(grace)
         if self.pool is not None:
             self.pool.join(grace + 5)

@@ -111,6 +111,10 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def min_free_disk_bytes(self) -> int:
+        return self.min_free_disk_mb * 1024 * 1024
+
+    @property
     def spool_dir(self) -> Path:
         return self.data_dir / "spool"
 

@@ -119,12 +119,9 @@ class Listener:
         self._socket = listen_socket
         self._server: CardiogateServer | None = None
         self._thread: threading.Thread | None = None
-        self.handler = StoreSCPHandler(spool, store, sink, settings.min_free_disk_mb * 1024 * 1024)
+        self.handler = StoreSCPHandler(spool, store, sink, settings.min_free_disk_bytes)
         self.gate = AdmissionGate(
-            settings.allowed_calling_aets,
-            slots,
-            settings.min_free_disk_mb * 1024 * 1024,
-            spool.free_bytes,
+            settings.allowed_calling_aets, slots, settings.min_free_disk_bytes, spool.free_bytes
         )
 
     def _build_ae(self) -> AE:
