@@ -179,7 +179,7 @@ def _explicit_le(group: int, element: int, vr: bytes, value: bytes) -> bytes:
 
 
 def _padded(value: str, pad: bytes) -> bytes:
-    raw = value.encode("ascii")
+    raw = value.encode("ascii", "replace")  # a peer's AE title is not ours to trust
     return raw + pad if len(raw) % 2 else raw
 
 

@@ -28,8 +28,8 @@ def index_orphans(spool: Spool, store: Store) -> int:
         if rel in known:
             continue
         try:
-            data = spool.read(rel)
-            ds = dcmread(spool.absolute(rel), stop_before_pixels=True)
+            path = spool.absolute(rel)
+            ds = dcmread(path, stop_before_pixels=True)
             expected = spool.relative_path(
                 ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID
             )
@@ -39,7 +39,7 @@ def index_orphans(spool: Spool, store: Store) -> int:
                 ds,
                 ds.file_meta.TransferSyntaxUID,
                 rel,
-                len(data),
+                path.stat().st_size,
                 ds.file_meta.get("SourceApplicationEntityTitle"),
             )
             store.record_instance(record)
