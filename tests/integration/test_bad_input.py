@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from pathlib import Path
 from typing import Any
@@ -158,3 +159,22 @@ def test_a_refused_instance_does_not_end_the_association(scp: RunningSCP) -> Non
     assert assoc.send_c_store(bad).Status == CANNOT_UNDERSTAND
     assert assoc.send_c_store(ds).Status == SUCCESS  # same association, next instance fine
     assoc.release()
+
+
+def test_patient_identifiers_never_reach_the_log(
+    scp: RunningSCP, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    good, bad = _one_ct(18), _one_ct(19)
+    for ds in (good, bad):
+        ds.PatientName = "DOE^JANE"
+        ds.PatientID = "MRN-4711"
+        ds.PatientBirthDate = "19700231X"  # invalid: pydicom would quote it when validating
+    del bad.SeriesInstanceUID
+    assoc = _associate(scp.port, "TESTSCU")
+    assert assoc.send_c_store(good).Status == SUCCESS
+    assert assoc.send_c_store(bad).Status == CANNOT_UNDERSTAND
+    assoc.release()
+    assert "C-STORE refused" in caplog.text  # the failure was logged ...
+    for identifier in ("DOE", "JANE", "MRN-4711", "19700231"):
+        assert identifier not in caplog.text  # ... without the patient
