@@ -15,7 +15,7 @@ from pynetdicom.sop_class import CTImageStorage
 from cardiogate.synthetic import make_ct_series, write_series
 from conftest import RunningSCP, send, start_scp
 
-SUCCESS, CANNOT_UNDERSTAND = 0x0000, 0xC000
+SUCCESS, OUT_OF_RESOURCES, CANNOT_UNDERSTAND = 0x0000, 0xA700, 0xC000
 
 
 def _one_ct(seed: int) -> Dataset:
@@ -178,3 +178,22 @@ def test_patient_identifiers_never_reach_the_log(
     assert "C-STORE refused" in caplog.text  # the failure was logged ...
     for identifier in ("DOE", "JANE", "MRN-4711", "19700231"):
         assert identifier not in caplog.text  # ... without the patient
+
+
+def test_disk_trouble_mid_association_is_out_of_resources(scp: RunningSCP) -> None:
+    first, second, third = _one_ct(20), _one_ct(21), _one_ct(22)
+    assoc = _associate(scp.port, "TESTSCU")
+    assert assoc.send_c_store(first).Status == SUCCESS
+    scp.listener.handler.min_free_bytes = 10**18  # free space falls below the minimum
+    assert assoc.send_c_store(second).Status == OUT_OF_RESOURCES
+    scp.listener.handler.min_free_bytes = 1
+    study_dir = scp.spool.root / third.StudyInstanceUID
+    study_dir.write_bytes(b"a file where the study directory must go")  # the write fails
+    rsp = assoc.send_c_store(third)
+    assert rsp.Status == OUT_OF_RESOURCES
+    assert "cannot write to the spool" in rsp.ErrorComment
+    assert assoc.is_established  # the association survives both
+    assoc.release()
+    assert scp.store.get_instance(second.SOPInstanceUID) is None
+    assert scp.store.get_instance(third.SOPInstanceUID) is None
+    assert list(scp.spool.tmp.iterdir()) == []
