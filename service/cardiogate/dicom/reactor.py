@@ -5,7 +5,8 @@ pynetdicom runs two loops per association that poll with fixed 1 ms sleeps: the 
 them three times, so up to ~3 ms of every instance was spent asleep. These stand-ins for
 the ``time`` module inside those two pynetdicom modules keep the same maximum sleep but
 wake as soon as the thing the loop waits for is there: socket data or an outgoing PDU for
-the DUL, a decoded message for the reactor. Threads we did not prepare sleep as before.
+the DUL, a decoded message for the reactor. Every other sleep in those modules (shutdown
+delays, pause loops) and every thread we did not prepare sleeps as before.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 import logging
 import select
 import socket
+import sys
 import threading
 import time
 from typing import Any
@@ -33,6 +35,9 @@ class _DULClock:
     @staticmethod
     def sleep(seconds: float) -> None:
         thread = threading.current_thread()
+        if sys._getframe(1).f_code.co_name != "run_reactor":  # only the DUL's main loop
+            time.sleep(seconds)
+            return
         wake: socket.socket | None = getattr(thread, "cardiogate_wake", None)
         transport = getattr(thread, "socket", None)
         raw = getattr(transport, "socket", None)
@@ -56,7 +61,10 @@ class _ReactorClock:
     @staticmethod
     def sleep(seconds: float) -> None:
         thread = threading.current_thread()
-        if not getattr(thread, "cardiogate_prepared", False):
+        if (
+            not getattr(thread, "cardiogate_prepared", False)
+            or sys._getframe(1).f_code.co_name != "_run_reactor"  # only the reactor loop
+        ):
             time.sleep(seconds)
             return
         messages = thread.dimse.msg_queue  # type: ignore[attr-defined]
