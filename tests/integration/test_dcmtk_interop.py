@@ -14,12 +14,7 @@ import pytest
 from pydicom.uid import ExplicitVRLittleEndian, JPEGLosslessSV1
 
 from cardiogate.synthetic import make_ct_series, make_xa_cine, write_series
-from conftest import RunningSCP, start_scp
-
-pytestmark = pytest.mark.skipif(
-    not all(shutil.which(t) for t in ("storescu", "echoscu", "dcmcjpeg")),
-    reason="dcmtk is not installed",
-)
+from conftest import RunningSCP, dcmtk, start_scp
 
 DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
 
@@ -35,7 +30,18 @@ def _storescu(
 ) -> subprocess.CompletedProcess[str]:
     """storescu with timeouts so that a hung peer fails the test instead of stalling it."""
     return _run(
-        ["storescu", "-v", "-aet", calling_ae, "-aec", "CARDIOGATE", "-to", "10", "-ta", "10"]
+        [
+            dcmtk("storescu"),
+            "-v",
+            "-aet",
+            calling_ae,
+            "-aec",
+            "CARDIOGATE",
+            "-to",
+            "10",
+            "-ta",
+            "10",
+        ]
         + ["-td", "30", *options, "127.0.0.1", str(port), str(target)]
     )
 
@@ -62,7 +68,7 @@ def outbox(tmp_path: Path) -> tuple[Path, dict[str, Path], str]:
         shutil.copy(p, folder / "ct" / p.name)
     shutil.copy(xa_paths[0], folder / "xa" / "XA00001.dcm")
     jpeg = folder / "jpeg" / "CT00001.dcm"
-    result = _run(["dcmcjpeg", str(ct_paths[0]), str(jpeg)])
+    result = _run([dcmtk("dcmcjpeg"), str(ct_paths[0]), str(jpeg)])
     assert result.returncode == 0, result.stderr
     jpeg_ds = pydicom.dcmread(jpeg, stop_before_pixels=True)
     assert jpeg_ds.file_meta.TransferSyntaxUID == JPEGLosslessSV1
@@ -108,7 +114,7 @@ def test_storescu_sends_uncompressed_and_jpeg_lossless(
 
 def test_echoscu_verification(scp: RunningSCP) -> None:
     result = _run(
-        ["echoscu", "-v", "-aec", "CARDIOGATE", "-to", "10", "-ta", "10", "127.0.0.1"]
+        [dcmtk("echoscu"), "-v", "-aec", "CARDIOGATE", "-to", "10", "-ta", "10", "127.0.0.1"]
         + [str(scp.port)]
     )
     assert result.returncode == 0, result.stdout + result.stderr

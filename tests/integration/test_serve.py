@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import threading
 import time
 
 import httpx
-import pytest
 from pynetdicom import AE
 
 from cardiogate.synthetic import make_ct_series
-from conftest import ServeProcess, stop_serve
+from conftest import ServeProcess, dcmtk, stop_serve
 
 
-@pytest.mark.skipif(shutil.which("echoscu") is None, reason="dcmtk not installed")
 def test_echoscu_and_readyz(serve: ServeProcess) -> None:
     echo = subprocess.run(
-        ["echoscu", "-aec", "CARDIOGATE", "127.0.0.1", str(serve.dicom_port)],
+        [dcmtk("echoscu"), "-aec", "CARDIOGATE", "127.0.0.1", str(serve.dicom_port)],
         env={**os.environ, "TCP_NODELAY": "1"},
         capture_output=True,
         timeout=30,
