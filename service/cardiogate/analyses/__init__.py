@@ -1,0 +1,1 @@
+"""One module per clinical task: pure numpy pre/post-processing around the engine."""
