@@ -47,6 +47,17 @@ CSTORE_SECONDS = Histogram(
 SERIES_COMPLETED = Counter(
     "cardiogate_series_completed_total", "Series judged complete after the quiet period"
 )
+INFERENCE_SECONDS = Histogram(
+    "cardiogate_inference_seconds",
+    "Time of one model run, by model and execution provider",
+    ["model", "provider"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+MODEL_INFO = Gauge(
+    "cardiogate_model_info",
+    "Loaded models (value 1), with version, task and the execution provider in use",
+    ["model", "version", "task", "provider"],
+)
 SPOOL_FREE_BYTES = Gauge("cardiogate_spool_free_bytes", "Free bytes on the spool's filesystem")
 
 ASSOCIATION_OUTCOMES = (

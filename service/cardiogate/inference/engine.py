@@ -1,0 +1,171 @@
+"""The inference engine: one ONNX Runtime session per model folder, loaded at start-up.
+
+Every folder under the models directory with a ``card.json`` is loaded, checksum-verified
+and warmed up; any failure stops start-up with a message naming the folder. Sessions are
+shared by worker threads (ONNX Runtime's ``run`` is thread-safe) and every run is timed into
+``cardiogate_inference_seconds{model, provider}``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from cardiogate.errors import CardiogateError
+from cardiogate.inference.card import CARD_FILE, MODEL_FILE, CardError, ModelCard, read_card
+from cardiogate.inference.providers import CPU, DEFAULT_PREFERENCE, choose_provider
+from cardiogate.metrics import INFERENCE_SECONDS, MODEL_INFO
+
+log = logging.getLogger(__name__)
+
+
+class ModelError(CardiogateError):
+    """A model could not be loaded, verified, warmed up or run."""
+
+
+_NUMPY: dict[str, type[np.generic]] = {
+    "float32": np.float32,
+    "float16": np.float16,
+    "int64": np.int64,
+    "int32": np.int32,
+    "uint8": np.uint8,
+    "bool": np.bool_,
+}
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    card: ModelCard
+    folder: Path
+    session: ort.InferenceSession
+    provider: str
+    warmup_seconds: float
+
+    def run(self, inputs: dict[str, np.ndarray[Any, Any]]) -> list[np.ndarray[Any, Any]]:
+        """Run the model; returns the outputs in the card's order."""
+        started = time.perf_counter()
+        try:
+            outputs = self.session.run([o.name for o in self.card.outputs], inputs)
+        except Exception as e:  # onnxruntime raises its own exception types
+            raise ModelError(f"model {self.card.name} failed to run: {e}") from e
+        INFERENCE_SECONDS.labels(self.card.name, self.provider).observe(
+            time.perf_counter() - started
+        )
+        return list(outputs)
+
+
+def _check_graph(card: ModelCard, session: ort.InferenceSession, folder: Path) -> None:
+    graph_inputs = {i.name for i in session.get_inputs()}
+    graph_outputs = {o.name for o in session.get_outputs()}
+    missing = [s.name for s in card.inputs if s.name not in graph_inputs]
+    missing += [s.name for s in card.outputs if s.name not in graph_outputs]
+    if missing:
+        raise ModelError(f"{folder}: the card names tensors the model lacks: {missing}")
+
+
+def _warmup_inputs(card: ModelCard) -> dict[str, np.ndarray[Any, Any]]:
+    return {
+        spec.name: np.zeros(
+            [d if isinstance(d, int) else 1 for d in spec.shape], dtype=_NUMPY[spec.dtype]
+        )
+        for spec in card.inputs
+    }
+
+
+def load_model(
+    folder: Path, preference: Sequence[str] = DEFAULT_PREFERENCE, cache_dir: Path | None = None
+) -> LoadedModel:
+    """Verify, load and warm up one model folder."""
+    try:
+        card = read_card(folder)
+    except CardError as e:
+        raise ModelError(str(e)) from e
+    model_path = folder / MODEL_FILE
+    provider = choose_provider(preference, model_path)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    provider_options: dict[str, Any] = {}
+    if provider == "TensorrtExecutionProvider" and cache_dir is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        provider_options = {
+            "trt_engine_cache_enable": True,
+            "trt_engine_cache_path": str(cache_dir),
+        }
+    providers: list[Any] = [(provider, provider_options)] if provider != CPU else []
+    providers.append(CPU)
+    try:
+        session = ort.InferenceSession(str(model_path), options, providers=providers)
+    except Exception as e:
+        raise ModelError(f"{folder}: ONNX Runtime cannot load the model: {e}") from e
+    _check_graph(card, session, folder)
+    actual = session.get_providers()[0]
+    started = time.perf_counter()
+    try:
+        session.run(None, _warmup_inputs(card))
+    except Exception as e:
+        raise ModelError(f"{folder}: warm-up inference failed: {e}") from e
+    model = LoadedModel(card, folder, session, actual, time.perf_counter() - started)
+    MODEL_INFO.labels(card.name, card.version, card.task, actual).set(1)
+    log.info(
+        "model %s %s (%s) loaded on %s; warm-up %.2f s; %s",
+        card.name,
+        card.version,
+        card.task,
+        actual,
+        model.warmup_seconds,
+        card.clinical_use,
+    )
+    return model
+
+
+class InferenceEngine:
+    """Every model in the models directory, by task."""
+
+    def __init__(self, models: dict[str, LoadedModel]) -> None:
+        self._models = models
+
+    @classmethod
+    def from_directory(
+        cls,
+        models_dir: Path,
+        preference: Sequence[str] = DEFAULT_PREFERENCE,
+        cache_dir: Path | None = None,
+    ) -> InferenceEngine:
+        """Load every ``<models_dir>/*/card.json`` folder; fail on the first bad one."""
+        models: dict[str, LoadedModel] = {}
+        folders = (
+            sorted(p.parent for p in models_dir.glob(f"*/{CARD_FILE}"))
+            if models_dir.is_dir()
+            else []
+        )
+        for folder in folders:
+            model = load_model(folder, preference, cache_dir)
+            if model.card.task in models:
+                raise ModelError(
+                    f"two models for task {model.card.task}: {models[model.card.task].folder} "
+                    f"and {folder}; keep one"
+                )
+            models[model.card.task] = model
+        if not folders:
+            log.warning("no models found in %s; analyses will not run", models_dir)
+        return cls(models)
+
+    def get(self, task: str) -> LoadedModel:
+        try:
+            return self._models[task]
+        except KeyError:
+            raise ModelError(f"no model is loaded for task {task}") from None
+
+    def __contains__(self, task: str) -> bool:
+        return task in self._models
+
+    @property
+    def models(self) -> dict[str, LoadedModel]:
+        return dict(self._models)

@@ -1,0 +1,69 @@
+"""Which ONNX Runtime execution provider actually works here, without error spew.
+
+onnxruntime-gpu lists the TensorRT and CUDA providers whether or not their libraries can be
+loaded, and prints errors to the console when they cannot. So GPU providers are only
+tried where an NVIDIA device exists, and each is first probed in a subprocess whose output
+is captured: the service's own log shows one line saying which provider is in use.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import onnxruntime as ort
+
+log = logging.getLogger(__name__)
+
+CPU = "CPUExecutionProvider"
+DEFAULT_PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", CPU)
+
+_PROBE = """
+import sys
+import onnxruntime as ort
+options = ort.SessionOptions()
+options.log_severity_level = 4
+session = ort.InferenceSession(sys.argv[1], options, providers=[sys.argv[2]])
+print(session.get_providers()[0])
+"""
+
+
+def nvidia_device_present() -> bool:
+    dev = Path("/dev")
+    return Path("/proc/driver/nvidia/version").exists() or any(dev.glob("nvidia[0-9]*"))
+
+
+def probe(provider: str, model_path: Path, timeout: float = 300) -> bool:
+    """True if a session on ``model_path`` really runs on ``provider`` (in a subprocess)."""
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", _PROBE, str(model_path), provider],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        log.info("%s probe did not finish (%s); not using it", provider, type(e).__name__)
+        return False
+    ok = result.returncode == 0 and result.stdout.strip().endswith(provider)
+    if not ok:
+        log.info("%s is not usable here; trying the next provider", provider)
+    return ok
+
+
+def choose_provider(preference: Sequence[str], model_path: Path) -> str:
+    """The first provider in ``preference`` that loads ``model_path``; CPU as the last resort."""
+    available = set(ort.get_available_providers())
+    gpu = nvidia_device_present()
+    for provider in preference:
+        if provider not in available:
+            continue
+        if provider == CPU:
+            return CPU
+        if gpu and probe(provider, model_path):
+            return provider
+    return CPU
