@@ -22,6 +22,7 @@ from cardiogate.dicom.processes import ListenerPool
 from cardiogate.dicom.recovery import index_orphans
 from cardiogate.dicom.spool import Spool
 from cardiogate.errors import CardiogateError, ConfigurationError
+from cardiogate.inference import InferenceEngine
 from cardiogate.logs import quiet_pydicom
 from cardiogate.metrics import (
     ACTIVE_ASSOCIATIONS,
@@ -56,6 +57,7 @@ class Application:
         )
         self._stop_metrics = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.engine: InferenceEngine | None = None
         self.listener: Listener | None = None
         self.pool: ListenerPool | None = None
         self._http: uvicorn.Server | None = None
@@ -66,6 +68,7 @@ class Application:
 
     def readiness(self) -> tuple[dict[str, bool], dict[str, str | int | float]]:
         checks = {
+            "models_loaded": self.engine is not None,
             "dicom_listening": self.listener is not None and self.listener.listening,
             "listener_processes": self.pool is None or self.pool.alive(),
             "store_reachable": self.store.ping(),
@@ -77,6 +80,8 @@ class Application:
             "listener_processes": self.settings.listener_processes,
             "active_associations": self.slots.active,
         }
+        for task, model in (self.engine.models if self.engine else {}).items():
+            details[f"model_{task}"] = f"{model.card.name} {model.card.version} on {model.provider}"
         return checks, details
 
     @property
@@ -96,6 +101,9 @@ class Application:
         self.spool.prepare()
         self.store.create_schema()
         index_orphans(self.spool, self.store)
+        self.engine = InferenceEngine.from_directory(
+            s.models_dir, s.providers, cache_dir=s.data_dir / "trt-cache"
+        )
         ACTIVE_ASSOCIATIONS.set_function(lambda: self.slots.active)
         SPOOL_FREE_BYTES.set_function(self.spool.free_bytes)
 

@@ -84,6 +84,13 @@ class Settings(BaseSettings):
 
     # Models and results
     models_dir: Path = Path("./models")
+    providers: list[str] = Field(
+        default_factory=lambda: [
+            "TensorrtExecutionProvider",
+            "CUDAExecutionProvider",
+            "CPUExecutionProvider",
+        ]
+    )
     destinations: list[Destination] = Field(default_factory=list)
 
     # Operations

@@ -14,7 +14,7 @@ from pydicom.dataset import Dataset
 from cardiogate.api import create_api
 from cardiogate.store import Store
 from cardiogate.synthetic import make_ct_series, make_xa_cine
-from conftest import RunningSCP, send, start_scp
+from peers import RunningSCP, send, start_scp
 
 SEED = 21
 N_SLICES = 6

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cardiogate.pipeline.assembler import SeriesAssembler
 from cardiogate.synthetic import make_ct_series
-from conftest import send, start_scp
+from peers import send, start_scp
 
 QUIET = 0.6
 

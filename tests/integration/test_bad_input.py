@@ -13,7 +13,7 @@ from pynetdicom import AE, _config
 from pynetdicom.sop_class import CTImageStorage
 
 from cardiogate.synthetic import make_ct_series, write_series
-from conftest import RunningSCP, send, start_scp
+from peers import RunningSCP, send, start_scp
 
 SUCCESS, OUT_OF_RESOURCES, CANNOT_UNDERSTAND = 0x0000, 0xA700, 0xC000
 

@@ -14,7 +14,7 @@ import pytest
 from pydicom.uid import ExplicitVRLittleEndian, JPEGLosslessSV1
 
 from cardiogate.synthetic import make_ct_series, make_xa_cine, write_series
-from conftest import RunningSCP, dcmtk, start_scp
+from peers import RunningSCP, dcmtk, start_scp
 
 DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
 

@@ -20,7 +20,7 @@ from pynetdicom.sop_class import BasicTextSRStorage, Verification
 
 from cardiogate.dicom.uids import IMPLEMENTATION_CLASS_UID
 from cardiogate.synthetic import make_ct_series, make_xa_cine
-from conftest import RunningSCP, send
+from peers import RunningSCP, send
 
 SUCCESS = 0x0000
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 from pynetdicom import AE
 
 from cardiogate.synthetic import make_ct_series
-from conftest import ServeProcess, dcmtk, stop_serve
+from peers import ServeProcess, dcmtk, start_serve, stop_serve
+from tiny_model import write_model
 
 
 def test_echoscu_and_readyz(serve: ServeProcess) -> None:
@@ -63,3 +66,34 @@ def test_sigterm_lets_the_open_association_finish_then_exits_0(serve: ServeProce
     assert statuses == [0] * len(ct.datasets)  # every in-flight C-STORE completed
     assert stop_serve(serve) == 0
     assert "stopped" in serve.log()
+
+
+def test_models_are_loaded_before_ready_and_a_changed_one_stops_start_up(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    write_model(models / "calcium", task="calcium")
+    server = start_serve(tmp_path / "data", env={"CARDIOGATE_MODELS_DIR": str(models)})
+    try:
+        details = httpx.get(server.base_url + "/readyz", timeout=5).json()["details"]
+        assert details["model_calcium"] == "tiny-calcium 0.0.1 on CPUExecutionProvider"
+        assert "model tiny-calcium 0.0.1 (calcium) loaded on CPUExecutionProvider" in server.log()
+    finally:
+        assert stop_serve(server) == 0
+
+    with (models / "calcium" / "model.onnx").open("ab") as f:
+        f.write(b"tampered")
+    result = subprocess.run(
+        [sys.executable, "-m", "cardiogate", "serve"],
+        env={
+            **os.environ,
+            "CARDIOGATE_MODELS_DIR": str(models),
+            "CARDIOGATE_DATA_DIR": str(tmp_path / "data2"),
+            "CARDIOGATE_DICOM_PORT": "0",
+            "CARDIOGATE_HTTP_PORT": "0",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "does not match its card" in result.stderr
+    assert str(models / "calcium") in result.stderr

@@ -11,7 +11,7 @@ from pynetdicom import AE
 
 from cardiogate.store import Store
 from cardiogate.synthetic import make_ct_series
-from conftest import start_serve, stop_serve
+from peers import start_serve, stop_serve
 
 
 def test_kill_9_mid_series_loses_no_acknowledged_instance(tmp_path: Path) -> None:
