@@ -67,3 +67,20 @@ class StudySummary:
     size_bytes: int
     first_received_at: datetime
     last_received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesAttributes:
+    """What routing rules look at (header values of the series' first instance)."""
+
+    SeriesInstanceUID: str
+    StudyInstanceUID: str
+    Modality: str | None
+    SOPClassUID: str | None
+    SeriesDescription: str | None
+    ProtocolName: str | None
+    BodyPartExamined: str | None
+    ImageType: str | None
+    ContrastBolusAgent: str | None
+    SliceThickness: str | None
+    instance_count: int

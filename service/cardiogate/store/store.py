@@ -30,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from cardiogate.errors import StoreError
 from cardiogate.store.records import (
     InstanceRecord,
+    SeriesAttributes,
     SeriesSummary,
     StoredInstance,
     StudySummary,
@@ -231,6 +232,46 @@ class Store:
                 .returning(_series.c.series_instance_uid)
             )
             return list(conn.execute(stmt).scalars())
+
+    # -- pipeline -------------------------------------------------------------------------
+
+    def series_attributes(self, SeriesInstanceUID: str) -> SeriesAttributes | None:
+        with self._begin() as conn:
+            row = conn.execute(
+                select(
+                    _series,
+                    select(func.count())
+                    .where(_instances.c.series_instance_uid == _series.c.series_instance_uid)
+                    .scalar_subquery(),
+                ).where(_series.c.series_instance_uid == SeriesInstanceUID)
+            ).first()
+        if row is None:
+            return None
+        m = row._mapping
+        return SeriesAttributes(
+            SeriesInstanceUID=m["series_instance_uid"],
+            StudyInstanceUID=m["study_instance_uid"],
+            Modality=m["modality"],
+            SOPClassUID=m["sop_class_uid"],
+            SeriesDescription=m["series_description"],
+            ProtocolName=m["protocol_name"],
+            BodyPartExamined=m["body_part_examined"],
+            ImageType=m["image_type"],
+            ContrastBolusAgent=m["contrast_bolus_agent"],
+            SliceThickness=m["slice_thickness"],
+            instance_count=int(row[-1]),
+        )
+
+    def instance_paths(self, SeriesInstanceUID: str) -> list[str]:
+        """Spool paths of a series' instances, in InstanceNumber order (geometry sorts later)."""
+        with self._begin() as conn:
+            return list(
+                conn.execute(
+                    select(_instances.c.path)
+                    .where(_instances.c.series_instance_uid == SeriesInstanceUID)
+                    .order_by(_instances.c.instance_number, _instances.c.sop_instance_uid)
+                ).scalars()
+            )
 
     # -- reading (API) --------------------------------------------------------------------
 

@@ -1,0 +1,173 @@
+"""The job queue: one row per complete series, claimed by workers.
+
+Every state change is one row update in one transaction, so a restart resumes from the
+rows: queued jobs wait, and jobs left ``running`` by a crash are queued again. On
+PostgreSQL several replicas claim with ``FOR UPDATE SKIP LOCKED``; SQLite has one writer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, func, select, update
+
+from cardiogate.store.store import Store, utcnow
+from cardiogate.store.tables import Job
+
+_jobs: Table = Job.__table__  # type: ignore[assignment]
+
+QUEUED, RUNNING, REPORTED, FAILED, IGNORED = "queued", "running", "reported", "failed", "ignored"
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    id: int
+    SeriesInstanceUID: str
+    StudyInstanceUID: str
+    task: str | None
+    state: str
+    reason: str | None
+    attempts: int
+    result: str | None
+    model_name: str | None
+    model_version: str | None
+    provider: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+def _record(row: Any) -> JobRecord:
+    m = row._mapping
+    return JobRecord(
+        id=m["id"],
+        SeriesInstanceUID=m["series_instance_uid"],
+        StudyInstanceUID=m["study_instance_uid"],
+        task=m["task"],
+        state=m["state"],
+        reason=m["reason"],
+        attempts=m["attempts"],
+        result=m["result"],
+        model_name=m["model_name"],
+        model_version=m["model_version"],
+        provider=m["provider"],
+        created_at=m["created_at"],
+        started_at=m["started_at"],
+        finished_at=m["finished_at"],
+    )
+
+
+class JobQueue:
+    """Job rows and their state changes."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def _upsert(self, SeriesInstanceUID: str, StudyInstanceUID: str, **values: Any) -> None:
+        now = utcnow()
+        values = {"updated_at": now, "started_at": None, "finished_at": None, **values}
+        with self.store._begin() as conn:
+            updated = conn.execute(
+                update(_jobs)
+                .where(_jobs.c.series_instance_uid == SeriesInstanceUID)
+                .values(**values)
+            ).rowcount
+            if not updated:
+                conn.execute(
+                    _jobs.insert().values(
+                        series_instance_uid=SeriesInstanceUID,
+                        study_instance_uid=StudyInstanceUID,
+                        attempts=0,
+                        created_at=now,
+                        **values,
+                    )
+                )
+
+    def enqueue(self, SeriesInstanceUID: str, StudyInstanceUID: str, task: str) -> None:
+        """Queue (or re-queue, for a series completed again) the analysis of a series."""
+        self._upsert(
+            SeriesInstanceUID, StudyInstanceUID, task=task, state=QUEUED, reason=None, result=None
+        )
+
+    def ignore(self, SeriesInstanceUID: str, StudyInstanceUID: str, reason: str) -> None:
+        self._upsert(
+            SeriesInstanceUID,
+            StudyInstanceUID,
+            task=None,
+            state=IGNORED,
+            reason=reason,
+            result=None,
+            finished_at=utcnow(),
+        )
+
+    def claim(self) -> JobRecord | None:
+        """Take the oldest queued job and mark it running (one transaction)."""
+        now = utcnow()
+        oldest = (
+            select(_jobs.c.id)
+            .where(_jobs.c.state == QUEUED)
+            .order_by(_jobs.c.updated_at, _jobs.c.id)
+            .limit(1)
+        )
+        if self.store.engine.dialect.name == "postgresql":
+            oldest = oldest.with_for_update(skip_locked=True)
+        stmt = (
+            update(_jobs)
+            .where(_jobs.c.id == oldest.scalar_subquery(), _jobs.c.state == QUEUED)
+            .values(state=RUNNING, started_at=now, updated_at=now, attempts=_jobs.c.attempts + 1)
+            .returning(*_jobs.c)
+        )
+        with self.store._begin() as conn:
+            row = conn.execute(stmt).first()
+        return None if row is None else _record(row)
+
+    def finish(
+        self, job_id: int, result_json: str, model_name: str, model_version: str, provider: str
+    ) -> None:
+        now = utcnow()
+        self._set(
+            job_id,
+            state=REPORTED,
+            reason=None,
+            result=result_json,
+            model_name=model_name,
+            model_version=model_version,
+            provider=provider,
+            finished_at=now,
+        )
+
+    def fail(self, job_id: int, reason: str) -> None:
+        self._set(job_id, state=FAILED, reason=reason[:2000], finished_at=utcnow())
+
+    def _set(self, job_id: int, **values: Any) -> None:
+        with self.store._begin() as conn:
+            conn.execute(
+                update(_jobs)
+                .where(_jobs.c.id == job_id, _jobs.c.state == RUNNING)
+                .values(updated_at=utcnow(), **values)
+            )
+
+    def requeue_interrupted(self) -> int:
+        """Jobs left running by a crash or kill go back to the queue; returns how many."""
+        with self.store._begin() as conn:
+            return int(
+                conn.execute(
+                    update(_jobs)
+                    .where(_jobs.c.state == RUNNING)
+                    .values(state=QUEUED, started_at=None, updated_at=utcnow())
+                ).rowcount
+            )
+
+    def for_series(self, SeriesInstanceUID: str) -> JobRecord | None:
+        with self.store._begin() as conn:
+            row = conn.execute(
+                select(_jobs).where(_jobs.c.series_instance_uid == SeriesInstanceUID)
+            ).first()
+        return None if row is None else _record(row)
+
+    def counts(self) -> dict[str, int]:
+        with self.store._begin() as conn:
+            rows = conn.execute(select(_jobs.c.state, func.count()).group_by(_jobs.c.state))
+            return {state: int(n) for state, n in rows}

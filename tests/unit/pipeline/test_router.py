@@ -1,0 +1,78 @@
+"""Routing rules: calcium-scoring CT, angiograms, and the reasons everything else is ignored."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from cardiogate.pipeline.router import CT_IMAGE_STORAGE, RoutingRules, route
+from cardiogate.store.records import SeriesAttributes
+
+CALCIUM_CT = SeriesAttributes(
+    SeriesInstanceUID="1.2.3",
+    StudyInstanceUID="1.2",
+    Modality="CT",
+    SOPClassUID=CT_IMAGE_STORAGE,
+    SeriesDescription="Calcium Score 3.0",
+    ProtocolName="CaScore",
+    BodyPartExamined="HEART",
+    ImageType="ORIGINAL\\PRIMARY\\AXIAL",
+    ContrastBolusAgent=None,
+    SliceThickness="3",
+    instance_count=64,
+)
+TASKS = {"calcium", "stenosis"}
+RULES = RoutingRules()
+
+
+def test_calcium_scoring_ct_is_routed_to_calcium() -> None:
+    decision = route(CALCIUM_CT, RULES, TASKS)
+    assert decision.task == "calcium"
+    assert "3 mm" in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"ContrastBolusAgent": "Iomeprol 400"}, "contrast agent given"),
+        ({"SeriesDescription": "CTA Coronary 0.6"}, "contrast or angiography"),
+        ({"ProtocolName": "Cardiac angio"}, "contrast or angiography"),
+        ({"SliceThickness": "0.625"}, "slice thickness 0.625 mm is outside 2-3.5 mm"),
+        ({"SliceThickness": "5"}, "outside"),
+        ({"SliceThickness": None}, "SliceThickness is missing"),
+        ({"ImageType": "ORIGINAL\\PRIMARY\\LOCALIZER"}, "localizer"),
+        ({"ImageType": "DERIVED\\SECONDARY\\REFORMATTED"}, "not an axial series"),
+        ({"instance_count": 3}, "3 slices"),
+        ({"SOPClassUID": "1.2.840.10008.5.1.4.1.1.2.1"}, "is not CT Image Storage"),
+        ({"Modality": "MR"}, "modality MR is not analysed"),
+        ({"Modality": None}, "modality unknown is not analysed"),
+    ],
+)
+def test_other_series_are_ignored_with_a_reason(change: dict[str, object], reason: str) -> None:
+    decision = route(replace(CALCIUM_CT, **change), RULES, TASKS)
+    assert decision.task is None
+    assert reason in decision.reason
+
+
+def test_contrast_agent_none_is_not_contrast() -> None:
+    assert route(replace(CALCIUM_CT, ContrastBolusAgent="NONE"), RULES, TASKS).task == "calcium"
+
+
+def test_angiogram_goes_to_stenosis_when_its_model_is_loaded() -> None:
+    xa = replace(CALCIUM_CT, Modality="XA", SOPClassUID="1.2.840.10008.5.1.4.1.1.12.1")
+    assert route(xa, RULES, TASKS).task == "stenosis"
+    assert route(xa, RULES, {"calcium"}).reason == "no stenosis model is loaded"
+
+
+def test_no_calcium_model_means_ignored() -> None:
+    assert route(CALCIUM_CT, RULES, set()).reason == "no calcium model is loaded"
+
+
+def test_rules_are_configurable() -> None:
+    rules = RoutingRules(
+        calcium_slice_thickness_mm=(0.5, 3.5), calcium_require=[r"ca\s*score|calcium"]
+    )
+    assert route(replace(CALCIUM_CT, SliceThickness="1"), rules, TASKS).task == "calcium"
+    unnamed = replace(CALCIUM_CT, SeriesDescription="Chest", ProtocolName="Routine")
+    assert "required calcium-scoring names" in route(unnamed, rules, TASKS).reason
