@@ -45,3 +45,58 @@ def write_model(folder: Path, *, task: str = "calcium", **card_changes: Any) -> 
     }
     (folder / "card.json").write_text(json.dumps(card))
     return folder
+
+
+def write_threshold_model(folder: Path, *, artery: int = 2, above_hu: float = 150.0) -> Path:
+    """A real calcium-contract model with a fixed rule: every pixel of the centre slice above
+    ``above_hu`` is labelled ``artery`` (1 LM .. 4 RCA), everything else background.
+
+    It lets tests check the pipeline's plumbing against an independent computation; the
+    trained model's accuracy is checked elsewhere."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shape = ["batch", 3, "rows", "columns"]
+    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, shape)
+    logits = helper.make_tensor_value_info(
+        "logits", TensorProto.FLOAT, ["batch", 5, "rows", "columns"]
+    )
+    consts = [
+        helper.make_tensor("starts", TensorProto.INT64, [1], [1]),
+        helper.make_tensor("ends", TensorProto.INT64, [1], [2]),
+        helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
+        helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
+        helper.make_tensor("cut", TensorProto.FLOAT, [], [above_hu / 1000.0]),
+        helper.make_tensor("minus", TensorProto.FLOAT, [], [-1.0]),
+    ]
+    channels = ["background" if c == 0 else "centre" if c == artery else "never" for c in range(5)]
+    nodes = [
+        helper.make_node("Slice", ["image", "starts", "ends", "axes"], ["centre"]),
+        helper.make_node("Mul", ["centre", "zero"], ["zeros"]),
+        helper.make_node("Add", ["zeros", "cut"], ["background"]),
+        helper.make_node("Add", ["zeros", "minus"], ["never"]),
+        helper.make_node("Concat", channels, ["logits"], axis=1),
+    ]
+    graph = helper.make_graph(nodes, "threshold", [image], [logits], initializer=consts)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    onnx.save(model, folder / "model.onnx")
+    card = {
+        "name": "threshold-rule",
+        "version": "0.0.1",
+        "task": "calcium",
+        "inputs": [{"name": "image", "shape": shape, "dtype": "float32"}],
+        "outputs": [
+            {"name": "logits", "shape": ["batch", 5, "rows", "columns"], "dtype": "float32"}
+        ],
+        "preprocessing": {
+            "context_slices": 1,
+            "clip_hu": [-1024, 3071],
+            "offset_hu": 0,
+            "scale_hu": 1000,
+        },
+        "labels": ["background", "LM", "LAD", "LCX", "RCA"],
+        "training_data": "none: a fixed threshold rule for tests",
+        "sha256": file_sha256(folder / "model.onnx"),
+        "intended_use": "tests of the calcium pipeline",
+    }
+    (folder / "card.json").write_text(json.dumps(card))
+    return folder

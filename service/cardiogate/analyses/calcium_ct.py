@@ -1,0 +1,183 @@
+"""Coronary calcium analysis of one CT series: load, label calcium by artery with the
+model, score with :func:`agatston_scores`, and describe the result.
+
+The model contract (the card's ``preprocessing``): input ``(batch, 2k + 1, rows, columns)``
+float32, the slice and its ``k = context_slices`` neighbours on each side (edges repeated),
+HU clipped to ``clip_hu`` then ``(hu - offset_hu) / scale_hu``; output logits
+``(batch, 5, rows, columns)`` over ``labels`` = background, LM, LAD, LCX, RCA.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel
+from pydicom.dataset import Dataset
+
+from cardiogate.analyses.calcium import (
+    ARTERIES,
+    CalciumScores,
+    agatston_scores,
+    cac_drs,
+    classic_category,
+)
+from cardiogate.analyses.ct_volume import CTVolume, load_ct_series
+from cardiogate.errors import CardiogateError
+from cardiogate.inference import LoadedModel
+
+NOTICE = (
+    "AI-generated research output, not for clinical use. The model was trained on "
+    "synthetic phantoms only; every finding needs review by a qualified reader."
+)
+LABELS = ["background", *ARTERIES]
+
+
+class CalciumLesion(BaseModel):
+    slice_index: int
+    SOPInstanceUID: str
+    position_mm: tuple[float, float, float]
+    area_mm2: float
+    peak_hu: float
+    artery: str
+    agatston: float
+    volume_mm3: float
+
+
+class ModelUsed(BaseModel):
+    name: str
+    version: str
+    provider: str
+
+
+class CalciumResult(BaseModel):
+    """What a calcium job reports; ``agatston`` and ``volume_mm3`` have keys total, LM,
+    LAD, LCX, RCA (the shape ``truth.json`` of ``cardiogate synth ct`` uses too)."""
+
+    task: Literal["calcium"] = "calcium"
+    agatston: dict[str, float]
+    volume_mm3: dict[str, float]
+    mass_mg: dict[str, float] | None
+    category: dict[str, str]
+    lesions: list[CalciumLesion]
+    model: ModelUsed
+    geometry: dict[str, Any]
+    parameters: dict[str, float]
+    timings_s: dict[str, float]
+    notice: str = NOTICE
+
+
+def model_inputs(
+    hu: np.ndarray[Any, Any], indices: np.ndarray[Any, Any], preprocessing: dict[str, Any]
+) -> np.ndarray[Any, Any]:
+    """The model input for slices ``indices``: neighbours stacked as channels, normalised."""
+    k = int(preprocessing.get("context_slices", 1))
+    low, high = preprocessing.get("clip_hu", [-1024.0, 3071.0])
+    offset = float(preprocessing.get("offset_hu", 0.0))
+    scale = float(preprocessing.get("scale_hu", 1000.0))
+    neighbours = np.clip(indices[:, None] + np.arange(-k, k + 1)[None, :], 0, len(hu) - 1)
+    x: np.ndarray[Any, Any] = np.clip(hu[neighbours], low, high)
+    normalised: np.ndarray[Any, Any] = ((x - offset) / scale).astype(np.float32)
+    return normalised
+
+
+def predict_labels(volume: CTVolume, model: LoadedModel) -> np.ndarray[Any, Any]:
+    """Per-voxel artery labels (0-4) from the model, slice batch by slice batch."""
+    if model.card.labels and model.card.labels != LABELS:
+        raise CardiogateError(
+            f"calcium model labels must be {LABELS}, card says {model.card.labels}"
+        )
+    pre = model.card.preprocessing
+    batch = max(1, int(pre.get("batch_slices", 8)))
+    input_name = model.card.inputs[0].name
+    labels = np.zeros(volume.hu.shape, dtype=np.uint8)
+    candidates = np.flatnonzero((volume.hu >= pre.get("candidate_hu", 130.0)).any(axis=(1, 2)))
+    for start in range(0, len(candidates), batch):
+        indices = candidates[start : start + batch]
+        [logits] = model.run({input_name: model_inputs(volume.hu, indices, pre)})[:1]
+        labels[indices] = np.argmax(logits, axis=1).astype(np.uint8)
+    return labels
+
+
+def analyze_ct(
+    sources: Iterable[Path | Dataset],
+    model: LoadedModel,
+    *,
+    threshold_hu: float = 130.0,
+    min_area_mm2: float = 1.0,
+    mass_factor: float | None = None,
+) -> CalciumResult:
+    """Score one calcium-scoring CT series (files or datasets) with ``model``."""
+    t0 = time.perf_counter()
+    volume = load_ct_series(sources)
+    t1 = time.perf_counter()
+    labels = predict_labels(volume, model)
+    t2 = time.perf_counter()
+    scores = agatston_scores(
+        volume.hu,
+        labels,
+        volume.pixel_spacing_mm,
+        volume.slice_increment_mm,
+        threshold_hu=threshold_hu,
+        min_area_mm2=min_area_mm2,
+    )
+    factor = volume.calcium_mass_factor if volume.calcium_mass_factor is not None else mass_factor
+    t3 = time.perf_counter()
+    return describe(scores, volume, model, factor, threshold_hu, min_area_mm2, (t0, t1, t2, t3))
+
+
+def describe(
+    scores: CalciumScores,
+    volume: CTVolume,
+    model: LoadedModel,
+    mass_factor: float | None,
+    threshold_hu: float,
+    min_area_mm2: float,
+    times: tuple[float, float, float, float],
+) -> CalciumResult:
+    lesions = [
+        CalciumLesion(
+            slice_index=lesion.slice_index,
+            SOPInstanceUID=volume.sop_instance_uids[lesion.slice_index],
+            position_mm=volume.to_patient_mm(lesion.slice_index, *lesion.centroid_rc),  # type: ignore[arg-type]
+            area_mm2=round(lesion.area_mm2, 3),
+            peak_hu=lesion.peak_hu,
+            artery=lesion.artery,
+            agatston=round(lesion.agatston, 3),
+            volume_mm3=round(lesion.volume_mm3, 3),
+        )
+        for lesion in scores.lesions
+    ]
+    t0, t1, t2, t3 = times
+    return CalciumResult(
+        agatston={k: round(v, 2) for k, v in scores.agatston.items()},
+        volume_mm3={k: round(v, 2) for k, v in scores.volume_mm3.items()},
+        mass_mg=(
+            {k: round(v, 2) for k, v in scores.mass_mg(mass_factor).items()}
+            if mass_factor is not None
+            else None
+        ),
+        category={
+            "classic": classic_category(scores.agatston["total"]),
+            "cac_drs": cac_drs(scores.agatston),
+        },
+        lesions=lesions,
+        model=ModelUsed(name=model.card.name, version=model.card.version, provider=model.provider),
+        geometry={
+            "slices": int(volume.hu.shape[0]),
+            "rows": int(volume.hu.shape[1]),
+            "columns": int(volume.hu.shape[2]),
+            "pixel_spacing_mm": list(volume.pixel_spacing_mm),
+            "slice_increment_mm": round(volume.slice_increment_mm, 4),
+            "slice_thickness_mm": volume.slice_thickness_mm,
+        },
+        parameters={"threshold_hu": threshold_hu, "min_area_mm2": min_area_mm2},
+        timings_s={
+            "load": round(t1 - t0, 4),
+            "model": round(t2 - t1, 4),
+            "scoring": round(t3 - t2, 4),
+        },
+    )

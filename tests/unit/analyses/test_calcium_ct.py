@@ -1,0 +1,62 @@
+"""The calcium analysis pipeline around a real ONNX session (a fixed-rule model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cardiogate.analyses.calcium import agatston_scores
+from cardiogate.analyses.calcium_ct import analyze_ct, model_inputs
+from cardiogate.analyses.ct_volume import load_ct_series
+from cardiogate.inference.engine import load_model
+from cardiogate.synthetic import make_ct_series, write_series
+from tiny_model import write_threshold_model
+
+
+def test_model_inputs_stack_neighbours_and_normalise() -> None:
+    hu = np.arange(4, dtype=np.float32)[:, None, None] * np.ones((4, 2, 2), dtype=np.float32) * 1000
+    x = model_inputs(
+        hu, np.array([0, 3]), {"context_slices": 1, "clip_hu": [-1024, 2500], "scale_hu": 1000}
+    )
+    assert x.shape == (2, 3, 2, 2)
+    assert x[0, :, 0, 0].tolist() == [0.0, 0.0, 1.0]  # edge repeated below slice 0
+    assert x[1, :, 0, 0].tolist() == [2.0, 2.5, 2.5]  # clipped at 2500 HU, edge repeated
+
+
+def test_pipeline_scores_what_the_model_labels(tmp_path: Path) -> None:
+    model = load_model(write_threshold_model(tmp_path / "model", artery=2, above_hu=150))
+    series = make_ct_series(3, n_slices=12, rows=96, columns=96, pixel_spacing_mm=4.0)
+    paths = write_series(series, tmp_path / "ct")
+    result = analyze_ct(paths, model)
+
+    volume = load_ct_series(paths)
+    expected = agatston_scores(
+        volume.hu,
+        np.where(volume.hu > 150, 2, 0),
+        volume.pixel_spacing_mm,
+        volume.slice_increment_mm,
+    )
+    assert result.agatston["LAD"] == pytest.approx(expected.agatston["LAD"], abs=0.01)
+    assert result.agatston["total"] == result.agatston["LAD"]
+    assert result.agatston["RCA"] == 0.0
+    assert len(result.lesions) == len(expected.lesions)
+    assert result.model.name == "threshold-rule"
+    assert result.model.provider == "CPUExecutionProvider"
+    assert result.mass_mg is None  # no calibration factor in the header or given
+    assert set(result.timings_s) == {"load", "model", "scoring"}
+    assert "not for clinical use" in result.notice
+    lesion = result.lesions[0]
+    assert lesion.SOPInstanceUID == volume.sop_instance_uids[lesion.slice_index]
+    assert lesion.position_mm[2] == pytest.approx(volume.positions_mm[lesion.slice_index][2])
+
+
+def test_mass_uses_the_header_factor(tmp_path: Path) -> None:
+    model = load_model(write_threshold_model(tmp_path / "model"))
+    datasets = make_ct_series(3, n_slices=12, rows=64, columns=64, pixel_spacing_mm=6.0).datasets
+    for ds in datasets:
+        ds.CalciumScoringMassFactorPatient = 0.8
+    result = analyze_ct(datasets, model)
+    assert result.mass_mg is not None
+    assert result.mass_mg["total"] > 0
