@@ -31,6 +31,7 @@ from cardiogate.metrics import (
     drain_forever,
 )
 from cardiogate.pipeline.assembler import SeriesAssembler
+from cardiogate.pipeline.worker import JobWorker
 from cardiogate.store import Store
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class Application:
         self._stop_metrics = threading.Event()
         self._threads: list[threading.Thread] = []
         self.engine: InferenceEngine | None = None
+        self.worker: JobWorker | None = None
         self.listener: Listener | None = None
         self.pool: ListenerPool | None = None
         self._http: uvicorn.Server | None = None
@@ -73,6 +75,7 @@ class Application:
             "listener_processes": self.pool is None or self.pool.alive(),
             "store_reachable": self.store.ping(),
             "series_assembler": self.assembler.running,
+            "job_worker": self.worker is not None and self.worker.running,
         }
         details: dict[str, str | int | float] = {
             "ae_title": self.settings.ae_title,
@@ -120,6 +123,9 @@ class Application:
             s, self.spool, self.store, self.sink, self.slots, self._dicom_socket
         )
         self.listener.start()
+        self.worker = JobWorker(s, self.store, self.spool, self.engine)
+        self.assembler.on_complete = self.worker.route_completed
+        self.worker.start()
         self.assembler.start()
 
         api = create_api(self.store, self, s.api_token)
@@ -166,6 +172,8 @@ class Application:
         if self.pool is not None:
             self.pool.join(grace + 5)
         self.assembler.stop()
+        if self.worker is not None:
+            self.worker.stop()
         if self._http is not None:
             self._http.should_exit = True
         self._stop_metrics.set()

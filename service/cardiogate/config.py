@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 from cardiogate.errors import ConfigurationError
+from cardiogate.pipeline.router import RoutingRules
 
 ENV_PREFIX = "CARDIOGATE_"
 # PS3.5 6.2: AE titles are at most 16 characters, no backslash, no control characters.
@@ -80,6 +81,11 @@ class Settings(BaseSettings):
 
     # Pipeline
     quiet_seconds: float = Field(default=10.0, gt=0)
+    worker_threads: int = Field(default=1, ge=1, le=64)
+    routing: RoutingRules = Field(default_factory=RoutingRules)
+    calcium_threshold_hu: float = Field(default=130.0, ge=0)
+    calcium_min_area_mm2: float = Field(default=1.0, ge=0)
+    calcium_mass_factor: float | None = Field(default=None, gt=0)
     assembler_poll_seconds: float = Field(default=1.0, gt=0)
 
     # Models and results

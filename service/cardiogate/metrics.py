@@ -47,6 +47,17 @@ CSTORE_SECONDS = Histogram(
 SERIES_COMPLETED = Counter(
     "cardiogate_series_completed_total", "Series judged complete after the quiet period"
 )
+JOBS = Counter(
+    "cardiogate_jobs_total",
+    "Series routed and jobs finished, by task and outcome (queued, ignored, reported, failed)",
+    ["task", "outcome"],
+)
+JOB_SECONDS = Histogram(
+    "cardiogate_job_seconds",
+    "Time to run one analysis job (load, model, scoring), by task",
+    ["task"],
+    buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0),
+)
 INFERENCE_SECONDS = Histogram(
     "cardiogate_inference_seconds",
     "Time of one model run, by model and execution provider",

@@ -7,7 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 
 from cardiogate.api.deps import StoreDep, require_token
-from cardiogate.api.schemas import SeriesOut, StudyDetailOut, StudyOut, StudyPage
+from cardiogate.api.schemas import (
+    JobOut,
+    SeriesDetailOut,
+    SeriesOut,
+    StudyDetailOut,
+    StudyOut,
+    StudyPage,
+)
+from cardiogate.store.jobs import JobQueue
 
 UIDPath = Annotated[str, Path(pattern=r"^[0-9]+(\.[0-9]+)*$", max_length=64)]
 
@@ -35,9 +43,13 @@ def get_study(StudyInstanceUID: UIDPath, store: StoreDep) -> StudyDetailOut:
     return StudyDetailOut(**StudyOut.of(study).model_dump(), series=series)
 
 
-@router.get("/series/{SeriesInstanceUID}", response_model=SeriesOut)
-def get_series(SeriesInstanceUID: UIDPath, store: StoreDep) -> SeriesOut:
+@router.get("/series/{SeriesInstanceUID}", response_model=SeriesDetailOut)
+def get_series(SeriesInstanceUID: UIDPath, store: StoreDep) -> SeriesDetailOut:
+    """A series with its job: state, the reason if ignored or failed, the result if reported."""
     series = store.get_series(SeriesInstanceUID)
     if series is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such series")
-    return SeriesOut.of(series)
+    job = JobQueue(store).for_series(SeriesInstanceUID)
+    return SeriesDetailOut(
+        **SeriesOut.of(series).model_dump(), job=None if job is None else JobOut.of(job)
+    )

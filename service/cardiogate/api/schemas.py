@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel, field_serializer
 
 from cardiogate.store import SeriesSummary, StudySummary
+from cardiogate.store.jobs import JobRecord
 
 
 class _Timestamps(BaseModel):
@@ -36,6 +39,40 @@ class SeriesOut(_Timestamps):
     @classmethod
     def of(cls, s: SeriesSummary) -> SeriesOut:
         return cls.model_validate(s, from_attributes=True)
+
+
+class JobOut(_Timestamps):
+    """The analysis of a series: state, the reason when ignored or failed, the result."""
+
+    task: str | None
+    state: str
+    reason: str | None
+    attempts: int
+    model_name: str | None
+    model_version: str | None
+    provider: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    result: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, job: JobRecord) -> JobOut:
+        return cls(
+            task=job.task,
+            state=job.state,
+            reason=job.reason,
+            attempts=job.attempts,
+            model_name=job.model_name,
+            model_version=job.model_version,
+            provider=job.provider,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            result=json.loads(job.result) if job.result else None,
+        )
+
+
+class SeriesDetailOut(SeriesOut):
+    job: JobOut | None
 
 
 class StudyOut(_Timestamps):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 from cardiogate.errors import StoreError
@@ -20,8 +21,15 @@ log = logging.getLogger(__name__)
 class SeriesAssembler:
     """Polls the store and marks quiet series complete."""
 
-    def __init__(self, store: Store, quiet_seconds: float, poll_seconds: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        quiet_seconds: float,
+        poll_seconds: float,
+        on_complete: Callable[[list[str]], None] | None = None,
+    ) -> None:
         self.store = store
+        self.on_complete = on_complete
         self.quiet = timedelta(seconds=quiet_seconds)
         self.poll_seconds = poll_seconds
         self._stop = threading.Event()
@@ -34,6 +42,8 @@ class SeriesAssembler:
         for uid in completed:
             log.info("series %s complete after %.0f s quiet", uid, self.quiet.total_seconds())
         SERIES_COMPLETED.inc(len(completed))
+        if completed and self.on_complete is not None:
+            self.on_complete(completed)
         return completed
 
     def _loop(self) -> None:

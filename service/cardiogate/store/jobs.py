@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Table, func, select, update
 
 from cardiogate.store.store import Store, utcnow
-from cardiogate.store.tables import Job
+from cardiogate.store.tables import Job, Series
 
 _jobs: Table = Job.__table__  # type: ignore[assignment]
 
@@ -158,6 +158,18 @@ class JobQueue:
                     .where(_jobs.c.state == RUNNING)
                     .values(state=QUEUED, started_at=None, updated_at=utcnow())
                 ).rowcount
+            )
+
+    def unrouted_complete_series(self) -> list[str]:
+        """Complete series with no job row (completed just before a crash, say)."""
+        series: Table = Series.__table__  # type: ignore[assignment]
+        with self.store._begin() as conn:
+            return list(
+                conn.execute(
+                    select(series.c.series_instance_uid)
+                    .outerjoin(_jobs, _jobs.c.series_instance_uid == series.c.series_instance_uid)
+                    .where(series.c.state == "complete", _jobs.c.id.is_(None))
+                ).scalars()
             )
 
     def for_series(self, SeriesInstanceUID: str) -> JobRecord | None:

@@ -1,0 +1,160 @@
+"""The job worker: routes complete series and runs the analyses of queued jobs.
+
+Each state change is one row update (``store.jobs``), so a restart resumes: queued jobs
+wait, jobs left running by a crash run again. A job that fails records a reason an
+operator can act on; the worker and the service go on with the next one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from cardiogate.analyses.calcium_ct import analyze_ct
+from cardiogate.config import Settings
+from cardiogate.dicom.spool import Spool
+from cardiogate.errors import CardiogateError
+from cardiogate.inference import InferenceEngine, LoadedModel
+from cardiogate.metrics import JOB_SECONDS, JOBS
+from cardiogate.pipeline.router import route
+from cardiogate.store import Store
+from cardiogate.store.jobs import JobQueue, JobRecord
+
+log = logging.getLogger(__name__)
+
+Analysis = Callable[[list[Path], LoadedModel, Settings], BaseModel]
+
+
+def _calcium(paths: list[Path], model: LoadedModel, settings: Settings) -> BaseModel:
+    return analyze_ct(
+        paths,
+        model,
+        threshold_hu=settings.calcium_threshold_hu,
+        min_area_mm2=settings.calcium_min_area_mm2,
+        mass_factor=settings.calcium_mass_factor,
+    )
+
+
+ANALYSES: dict[str, Analysis] = {"calcium": _calcium}
+
+
+class JobWorker:
+    """Routes completed series to jobs and runs them on ``settings.worker_threads`` threads."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        spool: Spool,
+        engine: InferenceEngine,
+        analyses: dict[str, Analysis] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.spool = spool
+        self.engine = engine
+        self.jobs = JobQueue(store)
+        self.analyses = ANALYSES if analyses is None else analyses
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def route_completed(self, series_uids: list[str]) -> None:
+        """Turn each complete series into a queued job or an ignored one (with reason)."""
+        tasks = {t for t in self.engine.models if t in self.analyses}
+        for uid in series_uids:
+            series = self.store.series_attributes(uid)
+            if series is None:
+                continue
+            decision = route(series, self.settings.routing, tasks)
+            if decision.task is None:
+                self.jobs.ignore(uid, series.StudyInstanceUID, decision.reason)
+                JOBS.labels("none", "ignored").inc()
+                log.info("series %s ignored: %s", uid, decision.reason)
+            else:
+                self.jobs.enqueue(uid, series.StudyInstanceUID, decision.task)
+                JOBS.labels(decision.task, "queued").inc()
+                log.info("series %s queued for %s (%s)", uid, decision.task, decision.reason)
+        if series_uids:
+            self._wake.set()
+
+    def run_once(self) -> bool:
+        """Claim and run one queued job; False when the queue is empty."""
+        job = self.jobs.claim()
+        if job is None:
+            return False
+        self._run(job)
+        return True
+
+    def _run(self, job: JobRecord) -> None:
+        task = job.task or "none"
+        started = time.perf_counter()
+        try:
+            model = self.engine.get(task)
+            analysis = self.analyses[task]
+            paths = [
+                self.spool.absolute(p) for p in self.store.instance_paths(job.SeriesInstanceUID)
+            ]
+            result = analysis(paths, model, self.settings)
+        except CardiogateError as e:
+            self._fail(job, task, str(e))
+            return
+        except Exception as e:  # the guard: a bug fails this job, never the worker
+            log.exception("job %d (%s) failed unexpectedly", job.id, task)
+            self._fail(job, task, f"internal error ({type(e).__name__}); see the service log")
+            return
+        self.jobs.finish(
+            job.id, result.model_dump_json(), model.card.name, model.card.version, model.provider
+        )
+        JOBS.labels(task, "reported").inc()
+        JOB_SECONDS.labels(task).observe(time.perf_counter() - started)
+        log.info(
+            "job %d: %s of series %s reported in %.2f s",
+            job.id,
+            task,
+            job.SeriesInstanceUID,
+            time.perf_counter() - started,
+        )
+
+    def _fail(self, job: JobRecord, task: str, reason: str) -> None:
+        self.jobs.fail(job.id, reason)
+        JOBS.labels(task, "failed").inc()
+        log.warning(
+            "job %d (%s) of series %s failed: %s", job.id, task, job.SeriesInstanceUID, reason
+        )
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.run_once():
+                    continue
+            except CardiogateError as e:  # the store itself is unreachable: wait and retry
+                log.error("job worker could not reach the store: %s", e)
+            self._wake.wait(1.0)
+            self._wake.clear()
+
+    @property
+    def running(self) -> bool:
+        return bool(self._threads) and all(t.is_alive() for t in self._threads)
+
+    def start(self) -> None:
+        requeued = self.jobs.requeue_interrupted()
+        if requeued:
+            log.warning("re-queued %d job(s) interrupted by a restart", requeued)
+        self.route_completed(self.jobs.unrouted_complete_series())
+        for i in range(self.settings.worker_threads):
+            thread = threading.Thread(target=self._loop, name=f"job-worker-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        """Stop after the jobs in progress finish (their rows stay consistent either way)."""
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join()
