@@ -1,4 +1,4 @@
-"""Command line: ``cardiogate serve | synth``.
+"""Command line: ``cardiogate serve | analyze | synth``.
 
 Flags override environment variables, which override the YAML file named by
 ``--config`` / ``CARDIOGATE_CONFIG``.
@@ -7,6 +7,7 @@ Flags override environment variables, which override the YAML file named by
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -55,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
             flag, dest=name, type=kind, default=None, help=f"{ENV_PREFIX}{name.upper()}"
         )
 
+    analyze = sub.add_parser("analyze", help="analyse the DICOM files in a folder, offline")
+    analyze.add_argument("path", type=Path, help="a folder (searched recursively) or one file")
+    analyze.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    analyze.add_argument("--models-dir", type=Path, default=None, help=f"{ENV_PREFIX}MODELS_DIR")
+
     synth = sub.add_parser("synth", help="write a synthetic DICOM series and its truth.json")
     synth.add_argument("kind", choices=["ct", "xa"])
     synth.add_argument("--seed", type=int, default=0)
@@ -89,6 +95,24 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _analyze(args: argparse.Namespace) -> int:
+    from cardiogate.analyses.offline import analyze_folder, format_table
+    from cardiogate.inference import InferenceEngine
+
+    settings = load_settings(models_dir=args.models_dir)
+    setup_logging("WARNING", settings.log_format)
+    if not args.path.exists():
+        raise ConfigurationError(f"no such file or folder: {args.path}")
+    engine = InferenceEngine.from_directory(settings.models_dir, settings.providers)
+    entries = analyze_folder(args.path, settings, engine)
+    if args.json:
+        body: object = entries[0] if len(entries) == 1 else entries
+        sys.stdout.write(json.dumps(body, indent=2) + "\n")
+    else:
+        sys.stdout.write(format_table(entries) + "\n")
+    return 0 if entries else 1
+
+
 def _synth(args: argparse.Namespace) -> int:
     from cardiogate.synthetic import make_ct_series, make_xa_cine, write_series
 
@@ -112,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command == "analyze":
+            return _analyze(args)
         return _synth(args)
     except ConfigurationError as e:
         sys.stderr.write(f"cardiogate: {e}\n")

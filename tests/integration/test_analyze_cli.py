@@ -1,0 +1,65 @@
+"""``cardiogate analyze``: the same routing and analysis as the service, on a folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from cardiogate.synthetic import make_ct_series, write_series
+from tiny_model import write_threshold_model
+
+
+def _analyze(folder: Path, models: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cardiogate",
+            "analyze",
+            str(folder),
+            "--models-dir",
+            str(models),
+            *flags,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_analyze_reports_calcium_and_explains_ignored_series(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    write_threshold_model(models / "calcium")
+    calcium = make_ct_series(61, n_slices=12, rows=64, columns=64, pixel_spacing_mm=6.0)
+    write_series(calcium, tmp_path / "study" / "calcium")
+    write_series(
+        make_ct_series(62, n_slices=12, rows=64, columns=64, pixel_spacing_mm=6.0, contrast=True),
+        tmp_path / "study" / "cta",
+    )
+
+    result = _analyze(tmp_path / "study", models, "--json")
+    assert result.returncode == 0, result.stderr
+    entries = {e["SeriesInstanceUID"]: e for e in json.loads(result.stdout)}
+    reported = entries[calcium.datasets[0].SeriesInstanceUID]
+    assert reported["task"] == "calcium"
+    assert set(reported) >= {"agatston", "volume_mm3", "category", "lesions", "model"}
+    truth = json.loads((tmp_path / "study" / "calcium" / "truth.json").read_text())
+    if "agatston" in truth:  # the same shape as the phantom's ground truth
+        assert set(reported["agatston"]) == set(truth["agatston"])
+    assert set(reported["agatston"]) == {"total", "LM", "LAD", "LCX", "RCA"}
+    assert reported["category"]["classic"] in {"0", "1-10", "11-100", "101-400", ">400"}
+    [ignored] = [e for e in entries.values() if e["state"] == "ignored"]
+    assert "contrast" in ignored["reason"]
+
+    table = _analyze(tmp_path / "study" / "calcium", models)
+    assert table.returncode == 0, table.stderr
+    assert "Agatston" in table.stdout
+    assert "not for clinical use" in table.stdout
+
+
+def test_analyze_of_nothing_fails_clearly(tmp_path: Path) -> None:
+    result = _analyze(tmp_path / "missing", tmp_path)
+    assert result.returncode == 2
+    assert "no such file or folder" in result.stderr
