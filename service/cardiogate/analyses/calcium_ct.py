@@ -4,7 +4,8 @@ model, score with :func:`agatston_scores`, and describe the result.
 The model contract (the card's ``preprocessing``): input ``(batch, 2k + 1, rows, columns)``
 float32, the slice and its ``k = context_slices`` neighbours on each side (edges repeated),
 HU clipped to ``clip_hu`` then ``(hu - offset_hu) / scale_hu``; output logits
-``(batch, 5, rows, columns)`` over ``labels`` = background, LM, LAD, LCX, RCA.
+``(batch, 5, rows, columns)`` over ``labels`` = background, LM, LAD, LCX, RCA. With
+``pixel_spacing_mm`` the slices are resampled to the spacing the model was trained at.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel
 from pydicom.dataset import Dataset
+from scipy import ndimage
 
 from cardiogate.analyses.calcium import (
     ARTERIES,
@@ -84,8 +86,24 @@ def model_inputs(
     return normalised
 
 
+def _model_grid(volume: CTVolume, preprocessing: dict[str, Any]) -> tuple[int, int]:
+    rows, cols = volume.hu.shape[1:]
+    target = preprocessing.get("pixel_spacing_mm")
+    if not target:
+        return rows, cols
+    return (
+        max(1, round(rows * volume.pixel_spacing_mm[0] / float(target))),
+        max(1, round(cols * volume.pixel_spacing_mm[1] / float(target))),
+    )
+
+
 def predict_labels(volume: CTVolume, model: LoadedModel) -> np.ndarray[Any, Any]:
-    """Per-voxel artery labels (0-4) from the model, slice batch by slice batch."""
+    """Per-voxel artery labels (0-4) from the model, slice batch by slice batch.
+
+    When the card names the ``pixel_spacing_mm`` the model was trained at, slices are
+    resampled to it (linear) and the labels mapped back to the native grid (nearest), so
+    the scoring always runs on the native pixels.
+    """
     if model.card.labels and model.card.labels != LABELS:
         raise CardiogateError(
             f"calcium model labels must be {LABELS}, card says {model.card.labels}"
@@ -93,12 +111,21 @@ def predict_labels(volume: CTVolume, model: LoadedModel) -> np.ndarray[Any, Any]
     pre = model.card.preprocessing
     batch = max(1, int(pre.get("batch_slices", 8)))
     input_name = model.card.inputs[0].name
+    rows, cols = volume.hu.shape[1:]
+    grid = _model_grid(volume, pre)
+    back_rows = np.minimum(((np.arange(rows) + 0.5) * grid[0] / rows).astype(int), grid[0] - 1)
+    back_cols = np.minimum(((np.arange(cols) + 0.5) * grid[1] / cols).astype(int), grid[1] - 1)
     labels = np.zeros(volume.hu.shape, dtype=np.uint8)
     candidates = np.flatnonzero((volume.hu >= pre.get("candidate_hu", 130.0)).any(axis=(1, 2)))
     for start in range(0, len(candidates), batch):
         indices = candidates[start : start + batch]
-        [logits] = model.run({input_name: model_inputs(volume.hu, indices, pre)})[:1]
-        labels[indices] = np.argmax(logits, axis=1).astype(np.uint8)
+        x = model_inputs(volume.hu, indices, pre)
+        if grid != (rows, cols):
+            zoom = (1.0, 1.0, grid[0] / rows, grid[1] / cols)
+            x = ndimage.zoom(x, zoom, order=1, grid_mode=True, mode="nearest")
+        [logits] = model.run({input_name: x})[:1]
+        predicted = np.argmax(logits, axis=1).astype(np.uint8)
+        labels[indices] = predicted[:, back_rows[:, None], back_cols[None, :]]
     return labels
 
 

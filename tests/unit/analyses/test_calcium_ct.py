@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from cardiogate.analyses.calcium import agatston_scores
-from cardiogate.analyses.calcium_ct import analyze_ct, model_inputs
-from cardiogate.analyses.ct_volume import load_ct_series
+from cardiogate.analyses.calcium_ct import analyze_ct, model_inputs, predict_labels
+from cardiogate.analyses.ct_volume import CTVolume, load_ct_series
 from cardiogate.inference.engine import load_model
 from cardiogate.synthetic import make_ct_series, write_series
 from tiny_model import write_threshold_model
@@ -60,3 +61,27 @@ def test_mass_uses_the_header_factor(tmp_path: Path) -> None:
     result = analyze_ct(datasets, model)
     assert result.mass_mg is not None
     assert result.mass_mg["total"] > 0
+
+
+def test_resampled_labels_map_back_to_the_native_grid(tmp_path: Path) -> None:
+    folder = write_threshold_model(tmp_path / "model", artery=4, above_hu=150)
+    card = json.loads((folder / "card.json").read_text())
+    card["preprocessing"]["pixel_spacing_mm"] = 1.0  # the volume below has 0.5 mm pixels
+    (folder / "card.json").write_text(json.dumps(card))
+    model = load_model(folder)
+    hu = np.full((3, 16, 16), 40.0, dtype=np.float32)
+    hu[1, 4:8, 6:10] = 600.0  # 2 x 2 model pixels at 1 mm
+    volume = CTVolume(
+        hu=hu,
+        pixel_spacing_mm=(0.5, 0.5),
+        slice_increment_mm=3.0,
+        slice_thickness_mm=3.0,
+        positions_mm=np.array([[0.0, 0.0, 3.0 * z] for z in range(3)]),
+        orientation=np.array([1.0, 0, 0, 0, 1, 0]),
+        sop_instance_uids=["1", "2", "3"],
+        calcium_mass_factor=None,
+    )
+    labels = predict_labels(volume, model)
+    assert labels.shape == hu.shape
+    np.testing.assert_array_equal(labels[1] == 4, hu[1] > 150)
+    assert labels[0].max() == labels[2].max() == 0
