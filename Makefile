@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint unit bench venv clean
+.PHONY: run test lint unit bench venv clean train-calcium
 
 venv: $(STAMP)
 
@@ -19,8 +19,8 @@ run: $(STAMP)
 	$(BIN)/cardiogate serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check service tests bench
-	$(BIN)/ruff format --check service tests bench
+	$(BIN)/ruff check service tests bench models/training
+	$(BIN)/ruff format --check service tests bench models/training
 	$(BIN)/mypy --strict service/cardiogate
 
 ## Lint, type-check, then the whole test suite.
@@ -29,6 +29,11 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+
+## Train the calcium model on synthetic phantoms (CPU PyTorch), export ONNX, write its card.
+train-calcium: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[train]"
+	$(BIN)/python models/training/train_calcium.py --out models/calcium
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -5,7 +5,8 @@ The model contract (the card's ``preprocessing``): input ``(batch, 2k + 1, rows,
 float32, the slice and its ``k = context_slices`` neighbours on each side (edges repeated),
 HU clipped to ``clip_hu`` then ``(hu - offset_hu) / scale_hu``; output logits
 ``(batch, 5, rows, columns)`` over ``labels`` = background, LM, LAD, LCX, RCA. With
-``pixel_spacing_mm`` the slices are resampled to the spacing the model was trained at.
+``pixel_spacing_mm`` the slices are resampled to the spacing the model was trained at; with
+``size_multiple`` they are padded (edge values) to a multiple of it and the logits cropped.
 """
 
 from __future__ import annotations
@@ -123,8 +124,12 @@ def predict_labels(volume: CTVolume, model: LoadedModel) -> np.ndarray[Any, Any]
         if grid != (rows, cols):
             zoom = (1.0, 1.0, grid[0] / rows, grid[1] / cols)
             x = ndimage.zoom(x, zoom, order=1, grid_mode=True, mode="nearest")
+        multiple = int(pre.get("size_multiple", 1))
+        pad_r, pad_c = (-grid[0]) % multiple, (-grid[1]) % multiple
+        if pad_r or pad_c:  # the network's strides need sizes divisible by ``multiple``
+            x = np.pad(x, ((0, 0), (0, 0), (0, pad_r), (0, pad_c)), mode="edge")
         [logits] = model.run({input_name: x})[:1]
-        predicted = np.argmax(logits, axis=1).astype(np.uint8)
+        predicted = np.argmax(logits[:, :, : grid[0], : grid[1]], axis=1).astype(np.uint8)
         labels[indices] = predicted[:, back_rows[:, None], back_cols[None, :]]
     return labels
 

@@ -53,6 +53,7 @@ class ModelCard(BaseModel):
     labels: list[str] = Field(default_factory=list)
     training_data: str = Field(min_length=1)
     metrics: dict[str, Any] = Field(default_factory=dict)
+    training: dict[str, Any] = Field(default_factory=dict)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     intended_use: str = Field(min_length=1)
     clinical_use: Literal["not for clinical use", "cleared"] = "not for clinical use"

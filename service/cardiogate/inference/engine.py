@@ -70,11 +70,19 @@ def _check_graph(card: ModelCard, session: ort.InferenceSession, folder: Path) -
         raise ModelError(f"{folder}: the card names tensors the model lacks: {missing}")
 
 
+WARMUP_DIMENSION = 64  # a dynamic spatial size every fully convolutional network can take
+
+
 def _warmup_inputs(card: ModelCard) -> dict[str, np.ndarray[Any, Any]]:
+    """Zeros of each input's shape: dynamic ``batch`` dimensions 1, other dynamic ones 64."""
+
+    def size(d: int | str) -> int:
+        if isinstance(d, int):
+            return d
+        return 1 if "batch" in d.lower() else WARMUP_DIMENSION
+
     return {
-        spec.name: np.zeros(
-            [d if isinstance(d, int) else 1 for d in spec.shape], dtype=_NUMPY[spec.dtype]
-        )
+        spec.name: np.zeros([size(d) for d in spec.shape], dtype=_NUMPY[spec.dtype])
         for spec in card.inputs
     }
 

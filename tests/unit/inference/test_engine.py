@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from prometheus_client import REGISTRY
-from tiny_model import write_model
 
 from cardiogate.inference import InferenceEngine, ModelError
 from cardiogate.inference import providers as providers_module
 from cardiogate.inference.engine import load_model
+from tiny_model import write_model
 
 
 def test_load_verify_warm_up_and_run(model_dir: Path) -> None:

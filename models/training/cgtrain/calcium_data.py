@@ -1,0 +1,50 @@
+"""Training samples from synthetic cardiac CT phantoms, at the model's pixel spacing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cardiogate.analyses.calcium_ct import model_inputs
+from cardiogate.synthetic.phantom import make_cardiac_phantom
+
+SPACING_MM = 1.0  # the model's pixel spacing (the service resamples to it)
+PREPROCESSING: dict[str, Any] = {
+    "context_slices": 1,
+    "clip_hu": [-200.0, 1800.0],
+    "offset_hu": 130.0,
+    "scale_hu": 500.0,
+    "pixel_spacing_mm": SPACING_MM,
+    "batch_slices": 8,
+    "candidate_hu": 130.0,
+}
+
+
+@dataclass
+class Samples:
+    x: np.ndarray[Any, Any]  # (n, 3, rows, columns) float16, normalised as the service does
+    y: np.ndarray[Any, Any]  # (n, rows, columns) uint8 labels
+    weight: np.ndarray[Any, Any]  # (n, rows, columns) uint8: 1 where the loss counts
+
+
+def scan_samples(seed: int, size: int, n_slices: int) -> Samples:
+    """Every slice with a candidate (>= 130 HU) pixel of one phantom scan."""
+    phantom = make_cardiac_phantom(
+        seed, n_slices=n_slices, rows=size, columns=size, pixel_spacing_mm=SPACING_MM
+    )
+    hu = phantom.hu
+    candidates = hu >= PREPROCESSING["candidate_hu"]
+    slices = np.flatnonzero(candidates.any(axis=(1, 2)))
+    x = model_inputs(hu, slices, PREPROCESSING).astype(np.float16)
+    return Samples(x, phantom.labels[slices], candidates[slices].astype(np.uint8))
+
+
+def build(seeds: range, size: int, n_slices: int) -> Samples:
+    parts = [scan_samples(seed, size, n_slices) for seed in seeds]
+    return Samples(
+        np.concatenate([p.x for p in parts]),
+        np.concatenate([p.y for p in parts]),
+        np.concatenate([p.weight for p in parts]),
+    )
