@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -25,6 +25,9 @@ from pydicom.uid import (
     generate_uid,
 )
 from pydicom.valuerep import format_number_as_ds
+
+if TYPE_CHECKING:
+    from .phantom import CardiacPhantom
 
 MANUFACTURER = "cardiogate-synthetic"
 MODEL_NAME = "phantom-v1"
@@ -45,10 +48,13 @@ class SyntheticSeries:
         One dataset per SOP instance, each with ``file_meta`` populated.
     truth : dict
         JSON-serialisable description of what was generated.
+    phantom : CardiacPhantom, optional
+        For CT, the rendered HU and ground-truth label volumes (no DICOM round trip).
     """
 
     datasets: list[Dataset]
     truth: dict[str, Any] = field(default_factory=dict)
+    phantom: CardiacPhantom | None = None
 
 
 @dataclass(frozen=True)

@@ -116,8 +116,8 @@ def test_ct_phantom_values_plausible() -> None:
     assert abs(mid[:4, :4].mean() + 1000) < 40  # air in the corner
     assert mid.max() > 300  # bone
     assert (mid < -700).mean() > 0.1
-    for plaque in s.truth["phantom"]["calcifications"]:
-        assert 130 <= plaque["hu"] <= 800
+    for plaque in s.truth["plaques"]:
+        assert 130 <= plaque["peak_hu"] <= 1200
 
 
 def test_write_series_roundtrip(tmp_path: Path) -> None:
