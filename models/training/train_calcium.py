@@ -55,11 +55,22 @@ def train(args: argparse.Namespace) -> UNet:
     model.train()
     for step in range(1, args.steps + 1):
         idx = rng.choice(len(data.x), size=args.batch, p=p)
-        r0, c0 = rng.integers(0, size - crop + 1, size=2)
-        window = (slice(None), slice(r0, r0 + crop), slice(c0, c0 + crop))
-        x = torch.from_numpy(data.x[idx][:, :, r0 : r0 + crop, c0 : c0 + crop].astype(np.float32))
-        y = torch.from_numpy(data.y[idx][window].astype(np.int64))
-        w = torch.from_numpy(data.weight[idx][window].astype(np.float32))
+        xs, ys, ws = [], [], []
+        for i in idx:  # a crop around coronary calcium where the slice has some, else anywhere
+            coronary = np.argwhere(data.y[i] > 0)
+            if len(coronary):
+                centre = coronary[rng.integers(len(coronary))] + rng.integers(
+                    -crop // 3, crop // 3 + 1, 2
+                )
+                r0, c0 = np.clip(centre - crop // 2, 0, size - crop)
+            else:
+                r0, c0 = rng.integers(0, size - crop + 1, size=2)
+            xs.append(data.x[i, :, r0 : r0 + crop, c0 : c0 + crop])
+            ys.append(data.y[i, r0 : r0 + crop, c0 : c0 + crop])
+            ws.append(data.weight[i, r0 : r0 + crop, c0 : c0 + crop])
+        x = torch.from_numpy(np.stack(xs).astype(np.float32))
+        y = torch.from_numpy(np.stack(ys).astype(np.int64))
+        w = torch.from_numpy(np.stack(ws).astype(np.float32))
         logits = model(x)
         loss_map = torch.nn.functional.cross_entropy(
             logits, y, weight=class_weight, reduction="none"
@@ -156,16 +167,16 @@ def write_card(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("models/calcium"))
-    parser.add_argument("--train-scans", type=int, default=160)
+    parser.add_argument("--train-scans", type=int, default=110)
     parser.add_argument("--test-scans", type=int, default=50)
-    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--size", type=int, default=336)
     parser.add_argument("--slices", type=int, default=40)
-    parser.add_argument("--crop", type=int, default=160)
-    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--crop", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=1400)
     parser.add_argument("--batch", type=int, default=12)
-    parser.add_argument("--width", type=int, default=12)
+    parser.add_argument("--width", type=int, default=8)
     parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--artery-weight", type=float, default=3.0)
+    parser.add_argument("--artery-weight", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--version", default="0.1.0")
     args = parser.parse_args(argv)
