@@ -188,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     write_card(args.out, args, {}, seconds)  # a valid card so the service can load it
     log(f"exported; evaluating on {args.test_scans} held-out phantoms")
     metrics = evaluate_folder(args.out, range(TEST_SEEDS_FROM, TEST_SEEDS_FROM + args.test_scans))
+    # The first few held-out scans again: a test re-runs exactly these and must match.
+    metrics["reproduce"] = evaluate_folder(args.out, range(TEST_SEEDS_FROM, TEST_SEEDS_FROM + 8))
     write_card(args.out, args, metrics, seconds)
     log(json.dumps(metrics))
     return 0

@@ -1,0 +1,65 @@
+"""The shipped calcium model (models/calcium), trained on synthetic phantoms only.
+
+Its card's figures come from models/training/cgtrain/calcium_eval.py on held-out
+phantoms; a smaller set is re-run here and must give exactly the numbers the card records.
+A synthetic scan sent over C-STORE must come back within 10% (or 5 points) of the truth."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cardiogate.synthetic import make_ct_series
+from peers import REPO, send, start_serve, stop_serve
+
+MODEL = REPO / "models" / "calcium"
+sys.path.insert(0, str(REPO / "models" / "training"))
+
+
+def _card() -> dict[str, Any]:
+    return dict(json.loads((MODEL / "card.json").read_text()))
+
+
+def test_card_figures_are_reproduced_on_a_smaller_held_out_set() -> None:
+    from cgtrain.calcium_eval import evaluate_folder
+
+    recorded = _card()["metrics"]["reproduce"]
+    first, last = (int(s) for s in recorded["test_seeds"].split("-"))
+    assert evaluate_folder(MODEL, range(first, last + 1)) == recorded
+
+
+KNOWN_MISS = pytest.mark.xfail(
+    strict=True,
+    reason="model 0.1.0 labels one slice of a large LM plaque at the aortic root as not "
+    "coronary and one as LAD (251 vs 401); issue 3 stays open until it passes",
+)
+
+
+@pytest.mark.parametrize("seed", [2, pytest.param(3, marks=KNOWN_MISS)])
+def test_scan_over_c_store_is_scored_close_to_the_truth(tmp_path: Path, seed: int) -> None:
+    series = make_ct_series(seed, n_slices=48)
+    truth = series.truth["agatston"]["total"]
+    server = start_serve(tmp_path / "data", env={"CARDIOGATE_QUIET_SECONDS": "1"})
+    try:
+        assert send(server.dicom_port, series.datasets) == [0] * len(series.datasets)
+        uid = series.datasets[0].SeriesInstanceUID
+        deadline = time.monotonic() + 120
+        job: dict[str, Any] | None = None
+        while time.monotonic() < deadline:
+            job = httpx.get(f"{server.base_url}/api/v1/series/{uid}", timeout=5).json()["job"]
+            if job and job["state"] in ("reported", "failed", "ignored"):
+                break
+            time.sleep(0.5)
+        assert job is not None, server.log()
+        assert job["state"] == "reported", server.log()
+        measured = job["result"]["agatston"]["total"]
+        assert abs(measured - truth) <= max(0.10 * truth, 5.0), (measured, truth)
+        assert job["result"]["model"]["name"] == _card()["name"]
+    finally:
+        assert stop_serve(server) == 0
