@@ -100,3 +100,20 @@ def write_threshold_model(folder: Path, *, artery: int = 2, above_hu: float = 15
     }
     (folder / "card.json").write_text(json.dumps(card))
     return folder
+
+
+def threshold_rule_scores(sources: Any, *, artery: int = 2, above_hu: float = 150.0) -> Any:
+    """What :func:`write_threshold_model`'s rule should score on ``sources`` (files or
+    datasets), computed without the model or the pipeline."""
+    import numpy as np
+
+    from cardiogate.analyses.calcium import agatston_scores
+    from cardiogate.analyses.ct_volume import load_ct_series
+
+    volume = load_ct_series(sources)
+    return agatston_scores(
+        volume.hu,
+        np.where(volume.hu > above_hu, artery, 0),
+        volume.pixel_spacing_mm,
+        volume.slice_increment_mm,
+    )

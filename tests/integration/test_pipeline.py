@@ -9,17 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
 from pydicom.uid import RLELossless
 
-from cardiogate.analyses.calcium import agatston_scores
-from cardiogate.analyses.ct_volume import load_ct_series
 from cardiogate.synthetic import make_ct_series
 from peers import ServeProcess, send, start_serve, stop_serve
-from tiny_model import write_threshold_model
+from tiny_model import threshold_rule_scores, write_threshold_model
 
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 
@@ -72,13 +69,7 @@ def test_series_are_reported_ignored_or_failed_with_reasons(server: ServeProcess
         "calcium",
         "CPUExecutionProvider",
     )
-    volume = load_ct_series(calcium)
-    expected = agatston_scores(
-        volume.hu,
-        np.where(volume.hu > 150, 2, 0),
-        volume.pixel_spacing_mm,
-        volume.slice_increment_mm,
-    )
+    expected = threshold_rule_scores(calcium, artery=2, above_hu=150)
     assert job["result"]["agatston"]["LAD"] == pytest.approx(expected.agatston["LAD"], abs=0.01)
     assert job["result"]["agatston"]["total"] > 0
 

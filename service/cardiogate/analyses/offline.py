@@ -14,7 +14,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from cardiogate.config import Settings
-from cardiogate.dicom.ingest import _text
+from cardiogate.dicom.ingest import header_text
 from cardiogate.errors import CardiogateError
 from cardiogate.inference import InferenceEngine
 from cardiogate.pipeline.router import route
@@ -32,7 +32,7 @@ def find_series(root: Path) -> dict[str, tuple[SeriesAttributes, list[Path]]]:
             ds = pydicom.dcmread(path, stop_before_pixels=True)
         except (InvalidDicomError, OSError, ValueError):
             continue
-        uid = _text(ds, "SeriesInstanceUID")
+        uid = header_text(ds, "SeriesInstanceUID")
         if uid:
             files[uid].append(path)
             headers.setdefault(uid, ds)
@@ -41,15 +41,15 @@ def find_series(root: Path) -> dict[str, tuple[SeriesAttributes, list[Path]]]:
         ds = headers[uid]
         attributes = SeriesAttributes(
             SeriesInstanceUID=uid,
-            StudyInstanceUID=_text(ds, "StudyInstanceUID") or "",
-            Modality=_text(ds, "Modality", 16),
-            SOPClassUID=_text(ds, "SOPClassUID"),
-            SeriesDescription=_text(ds, "SeriesDescription"),
-            ProtocolName=_text(ds, "ProtocolName"),
-            BodyPartExamined=_text(ds, "BodyPartExamined", 16),
-            ImageType=_text(ds, "ImageType", 256),
-            ContrastBolusAgent=_text(ds, "ContrastBolusAgent"),
-            SliceThickness=_text(ds, "SliceThickness", 16),
+            StudyInstanceUID=header_text(ds, "StudyInstanceUID") or "",
+            Modality=header_text(ds, "Modality", 16),
+            SOPClassUID=header_text(ds, "SOPClassUID"),
+            SeriesDescription=header_text(ds, "SeriesDescription"),
+            ProtocolName=header_text(ds, "ProtocolName"),
+            BodyPartExamined=header_text(ds, "BodyPartExamined", 16),
+            ImageType=header_text(ds, "ImageType", 256),
+            ContrastBolusAgent=header_text(ds, "ContrastBolusAgent"),
+            SliceThickness=header_text(ds, "SliceThickness", 16),
             instance_count=len(paths),
         )
         found[uid] = (attributes, paths)

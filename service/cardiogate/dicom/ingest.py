@@ -112,7 +112,7 @@ def parse_dataset(stream: bytes | memoryview, transfer_syntax: UID) -> Dataset:
     return ds
 
 
-def _text(ds: Dataset, keyword: str, limit: int = 64) -> str | None:
+def header_text(ds: Dataset, keyword: str, limit: int = 64) -> str | None:
     """An attribute's value as text, read from the raw bytes where they are plain ASCII.
 
     pydicom's general value conversion costs ~30 us an element; this runs a dozen times for
@@ -132,8 +132,8 @@ def _text(ds: Dataset, keyword: str, limit: int = 64) -> str | None:
     return text[:limit] or None
 
 
-def _int(ds: Dataset, keyword: str) -> int | None:
-    text = _text(ds, keyword)
+def header_int(ds: Dataset, keyword: str) -> int | None:
+    text = header_text(ds, keyword)
     try:
         return None if text is None else int(text.split("\\")[0])
     except ValueError:
@@ -149,21 +149,21 @@ def instance_record(
 ) -> InstanceRecord:
     """The row for an instance, from its parsed data set."""
     return InstanceRecord(
-        StudyInstanceUID=_text(ds, "StudyInstanceUID") or "",
-        SeriesInstanceUID=_text(ds, "SeriesInstanceUID") or "",
-        SOPInstanceUID=_text(ds, "SOPInstanceUID") or "",
-        SOPClassUID=_text(ds, "SOPClassUID") or "",
+        StudyInstanceUID=header_text(ds, "StudyInstanceUID") or "",
+        SeriesInstanceUID=header_text(ds, "SeriesInstanceUID") or "",
+        SOPInstanceUID=header_text(ds, "SOPInstanceUID") or "",
+        SOPClassUID=header_text(ds, "SOPClassUID") or "",
         TransferSyntaxUID=str(transfer_syntax),
-        Modality=_text(ds, "Modality", 16),
-        InstanceNumber=_int(ds, "InstanceNumber"),
-        NumberOfFrames=_int(ds, "NumberOfFrames") or 1,
-        SeriesNumber=_int(ds, "SeriesNumber"),
-        SeriesDescription=_text(ds, "SeriesDescription"),
-        BodyPartExamined=_text(ds, "BodyPartExamined", 16),
-        ProtocolName=_text(ds, "ProtocolName"),
-        ImageType=_text(ds, "ImageType", 256),
-        ContrastBolusAgent=_text(ds, "ContrastBolusAgent"),
-        SliceThickness=_text(ds, "SliceThickness", 16),
+        Modality=header_text(ds, "Modality", 16),
+        InstanceNumber=header_int(ds, "InstanceNumber"),
+        NumberOfFrames=header_int(ds, "NumberOfFrames") or 1,
+        SeriesNumber=header_int(ds, "SeriesNumber"),
+        SeriesDescription=header_text(ds, "SeriesDescription"),
+        BodyPartExamined=header_text(ds, "BodyPartExamined", 16),
+        ProtocolName=header_text(ds, "ProtocolName"),
+        ImageType=header_text(ds, "ImageType", 256),
+        ContrastBolusAgent=header_text(ds, "ContrastBolusAgent"),
+        SliceThickness=header_text(ds, "SliceThickness", 16),
         path=path,
         size_bytes=size_bytes,
         calling_ae_title=calling_ae_title,
@@ -252,12 +252,14 @@ class StoreSCPHandler:
     def _handle(self, event: Any, stream: memoryview) -> tuple[str | None, Outcome]:
         transfer_syntax = UID(event.context.transfer_syntax)
         ds = parse_dataset(stream, transfer_syntax)
-        modality = _text(ds, "Modality", 16)
-        SOPInstanceUID = _text(ds, "SOPInstanceUID")
+        modality = header_text(ds, "Modality", 16)
+        SOPInstanceUID = header_text(ds, "SOPInstanceUID")
         rel = self.spool.relative_path(
-            _text(ds, "StudyInstanceUID"), _text(ds, "SeriesInstanceUID"), SOPInstanceUID
+            header_text(ds, "StudyInstanceUID"),
+            header_text(ds, "SeriesInstanceUID"),
+            SOPInstanceUID,
         )
-        SOPClassUID = _text(ds, "SOPClassUID")
+        SOPClassUID = header_text(ds, "SOPClassUID")
         if not SOPClassUID:
             raise DatasetError("SOPClassUID is missing")
         assert SOPInstanceUID is not None  # validated by relative_path

@@ -8,12 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cardiogate.analyses.calcium import agatston_scores
 from cardiogate.analyses.calcium_ct import analyze_ct, model_inputs, predict_labels
 from cardiogate.analyses.ct_volume import CTVolume, load_ct_series
 from cardiogate.inference.engine import load_model
 from cardiogate.synthetic import make_ct_series, write_series
-from tiny_model import write_threshold_model
+from tiny_model import threshold_rule_scores, write_threshold_model
 
 
 def test_model_inputs_stack_neighbours_and_normalise() -> None:
@@ -33,12 +32,7 @@ def test_pipeline_scores_what_the_model_labels(tmp_path: Path) -> None:
     result = analyze_ct(paths, model)
 
     volume = load_ct_series(paths)
-    expected = agatston_scores(
-        volume.hu,
-        np.where(volume.hu > 150, 2, 0),
-        volume.pixel_spacing_mm,
-        volume.slice_increment_mm,
-    )
+    expected = threshold_rule_scores(paths, artery=2, above_hu=150)
     assert result.agatston["LAD"] == pytest.approx(expected.agatston["LAD"], abs=0.01)
     assert result.agatston["total"] == result.agatston["LAD"]
     assert result.agatston["RCA"] == 0.0

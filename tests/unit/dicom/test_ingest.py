@@ -18,7 +18,7 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from cardiogate.dicom.ingest import _text, file_meta_header, parse_dataset
+from cardiogate.dicom.ingest import file_meta_header, header_text, parse_dataset
 from cardiogate.dicom.uids import IMPLEMENTATION_CLASS_UID
 from cardiogate.errors import DatasetError
 from cardiogate.synthetic import make_ct_series
@@ -42,8 +42,8 @@ def ct() -> Dataset:
 )
 def test_parse_reads_the_header_and_skips_whole_pixel_data(ct: Dataset, ts: UID) -> None:
     ds = parse_dataset(_encode(ct, ts), ts)
-    assert _text(ds, "SOPInstanceUID") == ct.SOPInstanceUID
-    assert _text(ds, "ImageType") == "\\".join(ct.ImageType)
+    assert header_text(ds, "SOPInstanceUID") == ct.SOPInstanceUID
+    assert header_text(ds, "ImageType") == "\\".join(ct.ImageType)
     assert "PixelData" not in ds  # skipped, never copied
 
 
@@ -70,7 +70,7 @@ def test_elements_after_pixel_data_are_parsed(ct: Dataset) -> None:
 def test_encapsulated_pixel_data_is_walked(ct: Dataset) -> None:
     ct.compress(RLELossless)
     ds = parse_dataset(_encode(ct, ExplicitVRLittleEndian), RLELossless)
-    assert _text(ds, "SOPInstanceUID") == ct.SOPInstanceUID
+    assert header_text(ds, "SOPInstanceUID") == ct.SOPInstanceUID
 
 
 def test_garbage_is_refused() -> None:
@@ -82,7 +82,7 @@ def test_text_of_a_non_ascii_value_goes_through_pydicom(ct: Dataset) -> None:
     ct.SpecificCharacterSet = "ISO_IR 100"
     ct.SeriesDescription = "Herz Kalzium Übersicht"
     ds = parse_dataset(_encode(ct, ExplicitVRLittleEndian), ExplicitVRLittleEndian)
-    assert _text(ds, "SeriesDescription") == "Herz Kalzium Übersicht"
+    assert header_text(ds, "SeriesDescription") == "Herz Kalzium Übersicht"
 
 
 @pytest.mark.parametrize("calling", ["PACS", "ODDLEN", ""])
