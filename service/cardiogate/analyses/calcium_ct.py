@@ -19,7 +19,6 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel
 from pydicom.dataset import Dataset
-from scipy import ndimage
 
 from cardiogate.analyses.calcium import (
     ARTERIES,
@@ -98,12 +97,38 @@ def _model_grid(volume: CTVolume, preprocessing: dict[str, Any]) -> tuple[int, i
     )
 
 
+def _linear_taps(n_in: int, n_out: int) -> tuple[np.ndarray[Any, Any], ...]:
+    """Source indices and weights of a linear resampling of ``n_in`` pixels to ``n_out``.
+
+    Pixel centres map as in ``scipy.ndimage.zoom(..., grid_mode=True, mode="nearest")``:
+    ``(out + 0.5) * n_in / n_out - 0.5``, clamped to the edge pixels.
+    """
+    coord = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0.0, n_in - 1.0)
+    low = np.floor(coord).astype(np.intp)
+    high = np.minimum(low + 1, n_in - 1)
+    weight = (coord - low).astype(np.float32)
+    return low, high, weight
+
+
+def resample_linear(x: np.ndarray[Any, Any], shape: tuple[int, int]) -> np.ndarray[Any, Any]:
+    """Bilinear resampling of the last two axes of ``x`` to ``shape`` (separable gathers:
+    a few times faster than ``ndimage.zoom`` on the same grid, with the same result)."""
+    if x.shape[-2:] == shape:
+        return x
+    low, high, w = _linear_taps(x.shape[-2], shape[0])
+    x = x[..., low, :] * (1 - w)[:, None] + x[..., high, :] * w[:, None]
+    low, high, w = _linear_taps(x.shape[-1], shape[1])
+    resampled: np.ndarray[Any, Any] = x[..., low] * (1 - w) + x[..., high] * w
+    return resampled
+
+
 def predict_labels(volume: CTVolume, model: LoadedModel) -> np.ndarray[Any, Any]:
     """Per-voxel artery labels (0-4) from the model, slice batch by slice batch.
 
     When the card names the ``pixel_spacing_mm`` the model was trained at, slices are
     resampled to it (linear) and the labels mapped back to the native grid (nearest), so
-    the scoring always runs on the native pixels.
+    the scoring always runs on the native pixels. Each slice of a batch and its neighbours
+    is normalised and resampled once, then stacked into the model's channels.
     """
     if model.card.labels and model.card.labels != LABELS:
         raise CardiogateError(
@@ -111,24 +136,26 @@ def predict_labels(volume: CTVolume, model: LoadedModel) -> np.ndarray[Any, Any]
         )
     pre = model.card.preprocessing
     batch = max(1, int(pre.get("batch_slices", 8)))
+    k = int(pre.get("context_slices", 1))
     input_name = model.card.inputs[0].name
     rows, cols = volume.hu.shape[1:]
     grid = _model_grid(volume, pre)
+    multiple = int(pre.get("size_multiple", 1))
+    pad_r, pad_c = (-grid[0]) % multiple, (-grid[1]) % multiple
     back_rows = np.minimum(((np.arange(rows) + 0.5) * grid[0] / rows).astype(int), grid[0] - 1)
     back_cols = np.minimum(((np.arange(cols) + 0.5) * grid[1] / cols).astype(int), grid[1] - 1)
     labels = np.zeros(volume.hu.shape, dtype=np.uint8)
     candidates = np.flatnonzero((volume.hu >= pre.get("candidate_hu", 130.0)).any(axis=(1, 2)))
     for start in range(0, len(candidates), batch):
         indices = candidates[start : start + batch]
-        x = model_inputs(volume.hu, indices, pre)
-        if grid != (rows, cols):
-            zoom = (1.0, 1.0, grid[0] / rows, grid[1] / cols)
-            x = ndimage.zoom(x, zoom, order=1, grid_mode=True, mode="nearest")
-        multiple = int(pre.get("size_multiple", 1))
-        pad_r, pad_c = (-grid[0]) % multiple, (-grid[1]) % multiple
+        neighbours = np.clip(indices[:, None] + np.arange(-k, k + 1), 0, len(volume.hu) - 1)
+        needed = np.unique(neighbours)
+        # each needed slice normalised (model_inputs with no context) and resampled once
+        flat = model_inputs(volume.hu, needed, {**pre, "context_slices": 0})[:, 0]
+        x = resample_linear(flat, grid)[np.searchsorted(needed, neighbours)]
         if pad_r or pad_c:  # the network's strides need sizes divisible by ``multiple``
             x = np.pad(x, ((0, 0), (0, 0), (0, pad_r), (0, pad_c)), mode="edge")
-        [logits] = model.run({input_name: x})[:1]
+        [logits] = model.run({input_name: np.ascontiguousarray(x, dtype=np.float32)})[:1]
         predicted = np.argmax(logits[:, :, : grid[0], : grid[1]], axis=1).astype(np.uint8)
         labels[indices] = predicted[:, back_rows[:, None], back_cols[None, :]]
     return labels

@@ -7,8 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
-from cardiogate.analyses.calcium_ct import analyze_ct, model_inputs, predict_labels
+from cardiogate.analyses.calcium_ct import (
+    analyze_ct,
+    model_inputs,
+    predict_labels,
+    resample_linear,
+)
 from cardiogate.analyses.ct_volume import CTVolume, load_ct_series
 from cardiogate.inference.engine import load_model
 from cardiogate.synthetic import make_ct_series, write_series
@@ -79,3 +85,18 @@ def test_resampled_labels_map_back_to_the_native_grid(tmp_path: Path) -> None:
     assert labels.shape == hu.shape
     np.testing.assert_array_equal(labels[1] == 4, hu[1] > 150)
     assert labels[0].max() == labels[2].max() == 0
+
+
+@pytest.mark.parametrize(
+    ("shape", "out"), [((3, 512, 512), (358, 358)), ((2, 37, 41), (70, 20)), ((1, 9, 9), (9, 9))]
+)
+def test_resampling_matches_scipy_zoom_on_the_same_grid(
+    shape: tuple[int, int, int], out: tuple[int, int]
+) -> None:
+    # the model contract was trained against ndimage.zoom's pixel-centre mapping
+    x = np.random.default_rng(1).normal(0, 500, size=shape).astype(np.float32)
+    zoom = (1.0, out[0] / shape[1], out[1] / shape[2])
+    expected = ndimage.zoom(x, zoom, order=1, grid_mode=True, mode="nearest")
+    got = resample_linear(x, out)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, atol=1e-3)
