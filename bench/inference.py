@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import platform
 import resource
 import statistics
@@ -22,10 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
+from prometheus_client import REGISTRY
 
 from cardiogate.analyses.calcium_ct import analyze_ct, model_inputs
 from cardiogate.analyses.ct_volume import load_ct_series
-from cardiogate.inference.engine import load_model
+from cardiogate.inference.engine import LoadedModel, load_model
+from cardiogate.inference.providers import CPU, DEFAULT_PREFERENCE
 from cardiogate.synthetic import make_ct_series, write_series
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models" / "training"))
@@ -41,33 +45,66 @@ def machine() -> str:
         platform.processor(),
     )
     import os
+    import shutil
+    import subprocess
 
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    gpu = ""
+    if shutil.which("nvidia-smi"):
+        query = ["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"]
+        found = subprocess.run(query, capture_output=True, text=True, check=False)
+        gpu = f", GPU {found.stdout.strip()}" if found.returncode == 0 else ""
+    return f"{cpu}, {os.cpu_count()} cores{gpu}, Python {platform.python_version()}"
 
 
-def pipeline(model_dir: Path, slices: int, runs: int, workdir: Path) -> dict[str, Any]:
-    model = load_model(model_dir)
+def network_seconds(model: LoadedModel) -> float:
+    """Seconds spent inside ONNX Runtime so far, from the service's own histogram."""
+    labels = {"model": model.card.name, "provider": model.provider}
+    return REGISTRY.get_sample_value("cardiogate_inference_seconds_sum", labels) or 0.0
+
+
+def pipeline(
+    model: LoadedModel, slices: int, runs: int, workdir: Path, cpu: LoadedModel | None
+) -> dict[str, Any]:
     paths = write_series(
         make_ct_series(7, n_slices=slices, rows=512, columns=512), workdir / f"ct{slices}"
     )
-    timings: dict[str, list[float]] = {"load": [], "model": [], "scoring": [], "total": []}
+    timings: dict[str, list[float]] = {
+        "load": [],
+        "model": [],
+        "network": [],
+        "scoring": [],
+        "total": [],
+    }
     result = None
     for _ in range(runs):
+        before = network_seconds(model)
         started = time.perf_counter()
         result = analyze_ct(paths, model)
         timings["total"].append(time.perf_counter() - started)
+        timings["network"].append(network_seconds(model) - before)
         for key in ("load", "model", "scoring"):
             timings[key].append(result.timings_s[key])
     assert result is not None
-    return {
+    row = {
         "slices": slices,
         "provider": model.provider,
         **{f"{k}_s": round(statistics.median(v), 3) for k, v in timings.items()},
         "agatston_total": result.agatston["total"],
     }
+    if cpu is not None:  # the same analysis on the CPU provider must agree
+        on_cpu = analyze_ct(paths, cpu)
+        row["agatston_total_on_cpu"] = on_cpu.agatston["total"]
+        row["lesions_agree_with_cpu"] = [(x.slice_index, x.artery) for x in result.lesions] == [
+            (x.slice_index, x.artery) for x in on_cpu.lesions
+        ]
+    return row
 
 
-def onnx_vs_torch(model_dir: Path, slices: int, runs: int, workdir: Path) -> dict[str, Any]:
+def onnx_vs_torch(
+    model_dir: Path, provider: str, slices: int, runs: int, workdir: Path
+) -> dict[str, Any]:
+    """The same network in ONNX Runtime (on ``provider``) and in PyTorch eager (on the GPU
+    when ONNX Runtime is on one), numpy in and out on both sides."""
     import torch
 
     from cgtrain.unet import UNet
@@ -94,9 +131,9 @@ def onnx_vs_torch(model_dir: Path, slices: int, runs: int, workdir: Path) -> dic
         opset_version=17,
         dynamo=False,
     )
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(path), providers=[provider, "CPUExecutionProvider"])
+    device = "cuda" if provider != CPU and torch.cuda.is_available() else "cpu"
+    net = net.to(device)
     batch = int(pre.get("batch_slices", 8))
 
     def run_onnx() -> None:
@@ -106,7 +143,10 @@ def onnx_vs_torch(model_dir: Path, slices: int, runs: int, workdir: Path) -> dic
     def run_torch() -> None:
         with torch.inference_mode():
             for i in range(0, slices, batch):
-                net(torch.from_numpy(x[i : i + batch]))
+                net(torch.from_numpy(x[i : i + batch]).to(device)).cpu().numpy()
+
+    run_onnx()  # first runs pick kernels (cuDNN) and allocate: not what is timed
+    run_torch()
 
     times: dict[str, list[float]] = {"onnxruntime": [], "torch_eager": []}
     for _ in range(runs):
@@ -121,6 +161,8 @@ def onnx_vs_torch(model_dir: Path, slices: int, runs: int, workdir: Path) -> dic
         "onnxruntime_s": round(ort_s, 3),
         "torch_eager_s": round(torch_s, 3),
         "torch_over_onnxruntime": round(torch_s / ort_s, 2),
+        "onnxruntime_provider": session.get_providers()[0],
+        "torch_device": device,
         "torch_threads": torch.get_num_threads(),
     }
 
@@ -130,18 +172,27 @@ def main() -> int:
     parser.add_argument("--models-dir", type=Path, default=Path("models"))
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--providers",
+        default=",".join(DEFAULT_PREFERENCE),
+        help="ONNX Runtime providers in order of preference (as CARDIOGATE_PROVIDERS)",
+    )
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     model_dir = args.models_dir / "calcium"
     print(f"machine: {machine()}")
-    results: dict[str, Any] = {"pipeline": [], "comparison": []}
+    print(f"onnxruntime {ort.__version__}; available providers {ort.get_available_providers()}")
+    model = load_model(model_dir, args.providers.split(","))
+    cpu = load_model(model_dir, [CPU]) if model.provider != CPU else None
+    results: dict[str, Any] = {"machine": machine(), "pipeline": [], "comparison": []}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for slices in (64, 300):
-            row = pipeline(model_dir, slices, args.runs, work)
+            row = pipeline(model, slices, args.runs, work, cpu)
             results["pipeline"].append(row)
             print(json.dumps(row))
         for slices in (64,):
-            row = onnx_vs_torch(model_dir, slices, args.runs, work)
+            row = onnx_vs_torch(model_dir, model.provider, slices, args.runs, work)
             results["comparison"].append(row)
             print(json.dumps(row))
     results["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

@@ -8,6 +8,8 @@ is captured: the service's own log shows one line saying which provider is in us
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import subprocess
 import sys
@@ -24,6 +26,8 @@ DEFAULT_PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", CPU)
 _PROBE = """
 import sys
 import onnxruntime as ort
+if hasattr(ort, "preload_dlls"):
+    ort.preload_dlls()
 options = ort.SessionOptions()
 options.log_severity_level = 4
 session = ort.InferenceSession(sys.argv[1], options, providers=[sys.argv[2]])
@@ -55,6 +59,21 @@ def probe(provider: str, model_path: Path, timeout: float = 300) -> bool:
     return ok
 
 
+def preload_gpu_libraries() -> None:
+    """Load CUDA and cuDNN from the ``nvidia-*`` wheels when they are installed beside
+    onnxruntime-gpu (``pip install onnxruntime-gpu[cuda,cudnn]``), else from the system
+    library path. Only called once a probe has shown they load; what onnxruntime prints
+    meanwhile goes to the debug log, not the console."""
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:
+        return
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        preload()
+    if printed.getvalue().strip():
+        log.debug("onnxruntime.preload_dlls: %s", printed.getvalue().strip())
+
+
 def choose_provider(preference: Sequence[str], model_path: Path) -> str:
     """The first provider in ``preference`` that loads ``model_path``; CPU as the last resort."""
     available = set(ort.get_available_providers())
@@ -65,5 +84,6 @@ def choose_provider(preference: Sequence[str], model_path: Path) -> str:
         if provider == CPU:
             return CPU
         if gpu and probe(provider, model_path):
+            preload_gpu_libraries()
             return provider
     return CPU

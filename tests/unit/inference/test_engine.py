@@ -113,6 +113,25 @@ def test_gpu_probe_failure_falls_back_quietly(
     assert "Failed to load library" not in out + err
 
 
+def test_gpu_library_preload_goes_to_the_debug_log(
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """onnxruntime.preload_dlls prints what it cannot find; that belongs in the log."""
+    monkeypatch.setattr(
+        providers_module.ort,
+        "preload_dlls",
+        lambda: print("Failed to load libcudnn.so.9: not found"),
+        raising=False,
+    )
+    with caplog.at_level("DEBUG", logger="cardiogate.inference.providers"):
+        providers_module.preload_gpu_libraries()
+    out, err = capfd.readouterr()
+    assert out + err == ""
+    assert "libcudnn.so.9" in caplog.text
+
+
 def test_loading_prints_nothing_to_the_console(model_dir: Path) -> None:
     script = (
         "import logging, sys; from pathlib import Path;"
