@@ -122,13 +122,18 @@ def resample_linear(x: np.ndarray[Any, Any], shape: tuple[int, int]) -> np.ndarr
     return resampled
 
 
-def predict_labels(volume: CTVolume, model: LoadedModel) -> np.ndarray[Any, Any]:
-    """Per-voxel artery labels (0-4) from the model, slice batch by slice batch.
+def pixel_probabilities(
+    volume: CTVolume, model: LoadedModel, *, min_hu: float | None = None
+) -> tuple[tuple[np.ndarray[Any, Any], ...], np.ndarray[Any, Any]]:
+    """The model's class probabilities (softmax over ``labels``) for every voxel of at
+    least ``min_hu`` (default: the card's ``candidate_hu``), slice batch by slice batch.
 
-    When the card names the ``pixel_spacing_mm`` the model was trained at, slices are
-    resampled to it (linear) and the labels mapped back to the native grid (nearest), so
-    the scoring always runs on the native pixels. Each slice of a batch and its neighbours
-    is normalised and resampled once, then stacked into the model's channels.
+    Returns ``(where, probabilities)``: ``where`` indexes those voxels (as ``np.nonzero``
+    does) and ``probabilities`` is ``(len(where[0]), 5)`` float32. When the card names the
+    ``pixel_spacing_mm`` the model was trained at, slices are resampled to it (linear) and
+    each native voxel reads the model pixel it falls in, so scoring always runs on the
+    native pixels. Each slice of a batch and its neighbours is normalised and resampled
+    once, then stacked into the model's channels.
     """
     if model.card.labels and model.card.labels != LABELS:
         raise CardiogateError(
@@ -144,8 +149,11 @@ def predict_labels(volume: CTVolume, model: LoadedModel) -> np.ndarray[Any, Any]
     pad_r, pad_c = (-grid[0]) % multiple, (-grid[1]) % multiple
     back_rows = np.minimum(((np.arange(rows) + 0.5) * grid[0] / rows).astype(int), grid[0] - 1)
     back_cols = np.minimum(((np.arange(cols) + 0.5) * grid[1] / cols).astype(int), grid[1] - 1)
-    labels = np.zeros(volume.hu.shape, dtype=np.uint8)
-    candidates = np.flatnonzero((volume.hu >= pre.get("candidate_hu", 130.0)).any(axis=(1, 2)))
+    floor = float(pre.get("candidate_hu", 130.0)) if min_hu is None else min_hu
+    bright = volume.hu >= floor
+    candidates = np.flatnonzero(bright.any(axis=(1, 2)))
+    where: list[tuple[np.ndarray[Any, Any], ...]] = []
+    chosen: list[np.ndarray[Any, Any]] = []
     for start in range(0, len(candidates), batch):
         indices = candidates[start : start + batch]
         neighbours = np.clip(indices[:, None] + np.arange(-k, k + 1), 0, len(volume.hu) - 1)
@@ -156,9 +164,53 @@ def predict_labels(volume: CTVolume, model: LoadedModel) -> np.ndarray[Any, Any]
         if pad_r or pad_c:  # the network's strides need sizes divisible by ``multiple``
             x = np.pad(x, ((0, 0), (0, 0), (0, pad_r), (0, pad_c)), mode="edge")
         [logits] = model.run({input_name: np.ascontiguousarray(x, dtype=np.float32)})[:1]
-        predicted = np.argmax(logits[:, :, : grid[0], : grid[1]], axis=1).astype(np.uint8)
-        labels[indices] = predicted[:, back_rows[:, None], back_cols[None, :]]
+        # only where it is read: the bright native voxels, at their model pixel
+        b, r, c = np.nonzero(bright[indices])
+        z = logits[b, :, back_rows[r], back_cols[c]].astype(np.float32)
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        chosen.append(z / z.sum(axis=1, keepdims=True))
+        where.append((indices[b], r, c))
+    if not chosen:
+        empty = np.zeros(0, dtype=np.intp)
+        return (empty, empty, empty), np.zeros((0, len(LABELS)), dtype=np.float32)
+    return (
+        tuple(np.concatenate([w[i] for w in where]) for i in range(3)),
+        np.concatenate(chosen),
+    )
+
+
+def labels_from_probabilities(
+    shape: tuple[int, ...],
+    where: tuple[np.ndarray[Any, Any], ...],
+    probabilities: np.ndarray[Any, Any],
+    min_coronary_probability: float | None = None,
+) -> np.ndarray[Any, Any]:
+    """A label volume: the most likely class of each voxel in ``where`` (0 elsewhere).
+
+    With ``min_coronary_probability``, a voxel is coronary only when the probabilities of
+    the four arteries add up to at least that, and then takes the most likely artery.
+    """
+    labels = np.zeros(shape, dtype=np.uint8)
+    if min_coronary_probability is None:
+        labels[where] = np.argmax(probabilities, axis=1)
+    else:
+        coronary = 1.0 - probabilities[:, 0] >= min_coronary_probability
+        artery = np.argmax(probabilities[:, 1:], axis=1) + 1
+        labels[where] = np.where(coronary, artery, 0)
     return labels
+
+
+def predict_labels(
+    volume: CTVolume, model: LoadedModel, *, min_hu: float | None = None
+) -> np.ndarray[Any, Any]:
+    """Artery labels (0-4) for every voxel of at least ``min_hu`` (other voxels 0): the
+    model's most likely class, or, when the card's ``postprocessing`` sets
+    ``min_coronary_probability``, coronary only at that confidence."""
+    where, probabilities = pixel_probabilities(volume, model, min_hu=min_hu)
+    threshold = model.card.postprocessing.get("min_coronary_probability")
+    return labels_from_probabilities(
+        volume.hu.shape, where, probabilities, None if threshold is None else float(threshold)
+    )
 
 
 def analyze_ct(
@@ -173,7 +225,7 @@ def analyze_ct(
     t0 = time.perf_counter()
     volume = load_ct_series(sources)
     t1 = time.perf_counter()
-    labels = predict_labels(volume, model)
+    labels = predict_labels(volume, model, min_hu=threshold_hu)
     t2 = time.perf_counter()
     scores = agatston_scores(
         volume.hu,
