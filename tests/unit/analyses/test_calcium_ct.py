@@ -11,6 +11,7 @@ from scipy import ndimage
 
 from cardiogate.analyses.calcium_ct import (
     analyze_ct,
+    labels_from_probabilities,
     model_inputs,
     predict_labels,
     resample_linear,
@@ -100,3 +101,28 @@ def test_resampling_matches_scipy_zoom_on_the_same_grid(
     got = resample_linear(x, out)
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, atol=1e-3)
+
+
+def test_coronary_probability_floor() -> None:
+    where = (np.array([0, 0, 1]), np.array([1, 2, 3]), np.array([4, 5, 6]))
+    probabilities = np.array(
+        [
+            [0.40, 0.30, 0.30, 0.00, 0.00],  # argmax says background, arteries add to 0.6
+            [0.10, 0.05, 0.05, 0.10, 0.70],  # confidently RCA
+            [0.30, 0.00, 0.60, 0.10, 0.00],  # LAD at 0.7 coronary
+        ],
+        dtype=np.float32,
+    )
+    plain = labels_from_probabilities((2, 4, 8), where, probabilities)
+    assert plain[where].tolist() == [0, 4, 2]
+    assert plain.sum() == 6  # nothing outside ``where``
+    assert labels_from_probabilities((2, 4, 8), where, probabilities, 0.5)[where].tolist() == [
+        1,
+        4,
+        2,
+    ]
+    assert labels_from_probabilities((2, 4, 8), where, probabilities, 0.8)[where].tolist() == [
+        0,
+        4,
+        0,
+    ]
