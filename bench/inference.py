@@ -131,7 +131,7 @@ def onnx_vs_torch(
         opset_version=17,
         dynamo=False,
     )
-    session = ort.InferenceSession(str(path), providers=[provider, "CPUExecutionProvider"])
+    session = ort.InferenceSession(str(path), providers=list(dict.fromkeys([provider, CPU])))
     device = "cuda" if provider != CPU and torch.cuda.is_available() else "cpu"
     net = net.to(device)
     batch = int(pre.get("batch_slices", 8))
@@ -172,6 +172,7 @@ def main() -> int:
     parser.add_argument("--models-dir", type=Path, default=Path("models"))
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--slices", default="64,300", help="scan sizes to time, comma-separated")
     parser.add_argument(
         "--providers",
         default=",".join(DEFAULT_PREFERENCE),
@@ -187,11 +188,12 @@ def main() -> int:
     results: dict[str, Any] = {"machine": machine(), "pipeline": [], "comparison": []}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for slices in (64, 300):
+        sizes = [int(n) for n in args.slices.split(",")]
+        for slices in sizes:
             row = pipeline(model, slices, args.runs, work, cpu)
             results["pipeline"].append(row)
             print(json.dumps(row))
-        for slices in (64,):
+        for slices in sizes[:1]:
             row = onnx_vs_torch(model_dir, model.provider, slices, args.runs, work)
             results["comparison"].append(row)
             print(json.dumps(row))
