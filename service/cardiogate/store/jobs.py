@@ -68,7 +68,7 @@ class JobQueue:
     def _upsert(self, SeriesInstanceUID: str, StudyInstanceUID: str, **values: Any) -> None:
         now = utcnow()
         values = {"updated_at": now, "started_at": None, "finished_at": None, **values}
-        with self.store._begin() as conn:
+        with self.store.transaction() as conn:
             updated = conn.execute(
                 update(_jobs)
                 .where(_jobs.c.series_instance_uid == SeriesInstanceUID)
@@ -119,7 +119,7 @@ class JobQueue:
             .values(state=RUNNING, started_at=now, updated_at=now, attempts=_jobs.c.attempts + 1)
             .returning(*_jobs.c)
         )
-        with self.store._begin() as conn:
+        with self.store.transaction() as conn:
             row = conn.execute(stmt).first()
         return None if row is None else _record(row)
 
@@ -142,7 +142,7 @@ class JobQueue:
         self._set(job_id, state=FAILED, reason=reason[:2000], finished_at=utcnow())
 
     def _set(self, job_id: int, **values: Any) -> None:
-        with self.store._begin() as conn:
+        with self.store.transaction() as conn:
             conn.execute(
                 update(_jobs)
                 .where(_jobs.c.id == job_id, _jobs.c.state == RUNNING)
@@ -151,7 +151,7 @@ class JobQueue:
 
     def requeue_interrupted(self) -> int:
         """Jobs left running by a crash or kill go back to the queue; returns how many."""
-        with self.store._begin() as conn:
+        with self.store.transaction() as conn:
             return int(
                 conn.execute(
                     update(_jobs)
@@ -163,7 +163,7 @@ class JobQueue:
     def unrouted_complete_series(self) -> list[str]:
         """Complete series with no job row (completed just before a crash, say)."""
         series: Table = Series.__table__  # type: ignore[assignment]
-        with self.store._begin() as conn:
+        with self.store.transaction() as conn:
             return list(
                 conn.execute(
                     select(series.c.series_instance_uid)
@@ -173,13 +173,13 @@ class JobQueue:
             )
 
     def for_series(self, SeriesInstanceUID: str) -> JobRecord | None:
-        with self.store._begin() as conn:
+        with self.store.transaction() as conn:
             row = conn.execute(
                 select(_jobs).where(_jobs.c.series_instance_uid == SeriesInstanceUID)
             ).first()
         return None if row is None else _record(row)
 
     def counts(self) -> dict[str, int]:
-        with self.store._begin() as conn:
+        with self.store.transaction() as conn:
             rows = conn.execute(select(_jobs.c.state, func.count()).group_by(_jobs.c.state))
             return {state: int(n) for state, n in rows}

@@ -130,7 +130,9 @@ class Store:
         self.engine.dispose()
 
     @contextmanager
-    def _begin(self) -> Iterator[Connection]:
+    def transaction(self) -> Iterator[Connection]:
+        """A connection in a transaction, committed on success; database errors become
+        :class:`StoreError` (for the store's own modules, such as the job queue)."""
         try:
             with self.engine.begin() as conn:
                 yield conn
@@ -216,7 +218,7 @@ class Store:
 
     def known_paths(self) -> set[str]:
         """Every spool path with a row (used to find orphans after a crash)."""
-        with self._begin() as conn:
+        with self.transaction() as conn:
             return set(conn.execute(select(_instances.c.path)).scalars())
 
     # -- assembly -------------------------------------------------------------------------
@@ -224,7 +226,7 @@ class Store:
     def complete_quiet_series(self, cutoff: datetime, now: datetime | None = None) -> list[str]:
         """Mark ``receiving`` series with nothing new since ``cutoff`` as complete."""
         now = now or utcnow()
-        with self._begin() as conn:
+        with self.transaction() as conn:
             stmt = (
                 update(_series)
                 .where(_series.c.state == "receiving", _series.c.last_received_at < cutoff)
@@ -236,7 +238,7 @@ class Store:
     # -- pipeline -------------------------------------------------------------------------
 
     def series_attributes(self, SeriesInstanceUID: str) -> SeriesAttributes | None:
-        with self._begin() as conn:
+        with self.transaction() as conn:
             row = conn.execute(
                 select(
                     _series,
@@ -264,7 +266,7 @@ class Store:
 
     def instance_paths(self, SeriesInstanceUID: str) -> list[str]:
         """Spool paths of a series' instances, in InstanceNumber order (geometry sorts later)."""
-        with self._begin() as conn:
+        with self.transaction() as conn:
             return list(
                 conn.execute(
                     select(_instances.c.path)
@@ -315,14 +317,14 @@ class Store:
         )
 
     def get_series(self, SeriesInstanceUID: str) -> SeriesSummary | None:
-        with self._begin() as conn:
+        with self.transaction() as conn:
             row = conn.execute(
                 self._series_query().where(_series.c.series_instance_uid == SeriesInstanceUID)
             ).first()
         return None if row is None else self._summary(row)
 
     def series_of_study(self, StudyInstanceUID: str) -> list[SeriesSummary]:
-        with self._begin() as conn:
+        with self.transaction() as conn:
             rows = conn.execute(
                 self._series_query()
                 .where(_series.c.study_instance_uid == StudyInstanceUID)
@@ -331,34 +333,50 @@ class Store:
         return [self._summary(r) for r in rows]
 
     def list_studies(self, limit: int = 100, offset: int = 0) -> tuple[list[StudySummary], int]:
-        """Studies, most recently received first, and the total count."""
-        with self._begin() as conn:
+        """Studies, most recently received first, and the total count (three queries,
+        whatever the page size)."""
+        with self.transaction() as conn:
             total = conn.execute(select(func.count()).select_from(_studies)).scalar_one()
-            uids = list(
+            rows = conn.execute(
+                select(_studies)
+                .order_by(_studies.c.last_received_at.desc())
+                .limit(limit)
+                .offset(offset)
+            ).all()
+            uids = [r._mapping["study_instance_uid"] for r in rows]
+            series_rows = (
                 conn.execute(
-                    select(_studies.c.study_instance_uid)
-                    .order_by(_studies.c.last_received_at.desc())
-                    .limit(limit)
-                    .offset(offset)
-                ).scalars()
+                    self._series_query()
+                    .where(_series.c.study_instance_uid.in_(uids))
+                    .order_by(_series.c.series_number, _series.c.first_received_at)
+                ).all()
+                if uids
+                else []
             )
-        studies = [self.get_study(uid) for uid in uids]
-        return [s for s in studies if s is not None], int(total)
+        by_study: dict[str, list[SeriesSummary]] = {uid: [] for uid in uids}
+        for r in series_rows:
+            by_study[r._mapping["study_instance_uid"]].append(self._summary(r))
+        return [_study_summary(r, by_study[r._mapping["study_instance_uid"]]) for r in rows], int(
+            total
+        )
 
     def get_study(self, StudyInstanceUID: str) -> StudySummary | None:
-        with self._begin() as conn:
+        with self.transaction() as conn:
             row = conn.execute(
                 select(_studies).where(_studies.c.study_instance_uid == StudyInstanceUID)
             ).first()
         if row is None:
             return None
-        series = self.series_of_study(StudyInstanceUID)
-        return StudySummary(
-            StudyInstanceUID=StudyInstanceUID,
-            modalities=sorted({s.Modality for s in series if s.Modality}),
-            series_count=len(series),
-            instance_count=sum(s.instance_count for s in series),
-            size_bytes=sum(s.size_bytes for s in series),
-            first_received_at=row._mapping["first_received_at"],
-            last_received_at=row._mapping["last_received_at"],
-        )
+        return _study_summary(row, self.series_of_study(StudyInstanceUID))
+
+
+def _study_summary(row: Any, series: list[SeriesSummary]) -> StudySummary:
+    return StudySummary(
+        StudyInstanceUID=row._mapping["study_instance_uid"],
+        modalities=sorted({s.Modality for s in series if s.Modality}),
+        series_count=len(series),
+        instance_count=sum(s.instance_count for s in series),
+        size_bytes=sum(s.size_bytes for s in series),
+        first_received_at=row._mapping["first_received_at"],
+        last_received_at=row._mapping["last_received_at"],
+    )

@@ -57,6 +57,36 @@ def test_record_and_summaries(store: Store) -> None:
     assert store.get_study("9.9") is None
 
 
+def test_study_pages_group_each_study_s_series(store: Store) -> None:
+    store.record_instance(BASE)
+    xa = replace(
+        BASE,
+        SeriesInstanceUID="1.1.2",
+        SOPInstanceUID="1.1.2.1",
+        Modality="XA",
+        NumberOfFrames=30,
+        path="p3",
+    )
+    store.record_instance(xa)
+    later = replace(
+        BASE,
+        StudyInstanceUID="2.2",
+        SeriesInstanceUID="2.2.1",
+        SOPInstanceUID="2.2.1.1",
+        path="p4",
+        size_bytes=7,
+    )
+    store.record_instance(later)
+    page, total = store.list_studies(limit=1)
+    assert total == 2
+    assert [(s.StudyInstanceUID, s.series_count, s.size_bytes) for s in page] == [("2.2", 1, 7)]
+    page, _ = store.list_studies(limit=5, offset=1)
+    assert [(s.StudyInstanceUID, s.modalities, s.series_count) for s in page] == [
+        ("1.1", ["CT", "XA"], 2)
+    ]
+    assert page[0] == store.get_study("1.1")
+
+
 def test_replacement_counts_and_keeps_one_row(store: Store) -> None:
     store.record_instance(BASE)
     store.record_instance(replace(BASE, size_bytes=2000))
