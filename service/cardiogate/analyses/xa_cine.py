@@ -39,13 +39,17 @@ from pydicom.tag import BaseTag, Tag
 from pydicom.uid import EnhancedXAImageStorage, XRayAngiographicImageStorage
 from pydicom.valuerep import DT, TM
 
+from cardiogate.analyses.xa_frames import FrameScores, score_frames, select_frames
 from cardiogate.analyses.xa_geometry import XAGeometry, frame_value, read_geometry
 from cardiogate.errors import CardiogateError
 
 __all__ = [
+    "FrameScores",
     "XACine",
     "XACineError",
     "load_xa_cine",
+    "score_frames",
+    "select_frames",
 ]
 
 _FRAME_CONTENT = "FrameContentSequence"
