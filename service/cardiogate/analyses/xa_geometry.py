@@ -192,6 +192,9 @@ def read_geometry(frames: Sequence[tuple[Dataset, int]]) -> XAGeometry:
     if sod is None:
         sod = _positive(ds.get("DistanceSourceToPatient"))
     ermf = _positive(ds.get("EstimatedRadiographicMagnificationFactor"))
+    if ermf is not None and ermf < 1:
+        flags.append("EstimatedRadiographicMagnificationFactor below 1; ignored")
+        ermf = None
     object_spacing = _pair(
         frame_value(ds, 0, PROJECTION_CALIBRATION, "ObjectPixelSpacingInCenterOfBeam")
     )
@@ -206,7 +209,7 @@ def read_geometry(frames: Sequence[tuple[Dataset, int]]) -> XAGeometry:
         spacing, source = stated, f"PixelSpacing (calibrated {calibration or 'by the modality'})"
     elif imager is not None and sid is not None and sod is not None:
         if sod > sid:
-            flags.append("DistanceSourceToPatient exceeds DistanceSourceToDetector; ignored")
+            flags.append("source-patient distance exceeds DistanceSourceToDetector; ignored")
         else:
             magnification = sid / sod
             spacing = (imager[0] / magnification, imager[1] / magnification)

@@ -86,6 +86,10 @@ def test_pixel_spacing_alone_is_used_and_flagged() -> None:
         ({"DistanceSourceToDetector": None}, "no DistanceSourceToPatient"),
         ({"DistanceSourceToPatient": "0"}, "no DistanceSourceToPatient"),
         ({"DistanceSourceToPatient": "1500"}, "exceeds DistanceSourceToDetector"),
+        (
+            {"DistanceSourceToPatient": None, "EstimatedRadiographicMagnificationFactor": "0.8"},
+            "below 1",
+        ),
     ],
 )
 def test_missing_geometry_gives_pixels_and_a_flag(attributes: dict[str, Any], flag: str) -> None:
