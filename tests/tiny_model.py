@@ -117,3 +117,51 @@ def threshold_rule_scores(sources: Any, *, artery: int = 2, above_hu: float = 15
         volume.pixel_spacing_mm,
         volume.slice_increment_mm,
     )
+
+
+def write_dark_spot_model(
+    folder: Path, *, cut: float = 0.5, gain: float = 40.0, percent: float = 75.0
+) -> Path:
+    """A real stenosis-contract model with a fixed rule: the heatmap logit of each 4x4 cell
+    is ``gain * (cut - mean intensity)`` (a dark spot reads as a lesion) and the % stenosis
+    is ``percent`` everywhere. It tests the analysis's plumbing (frames, peaks, positions,
+    merging, review band), not detection."""
+    folder.mkdir(parents=True, exist_ok=True)
+    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 1, "r", "c"])
+    out_shape = ["batch", 1, "r4", "c4"]
+    heatmap = helper.make_tensor_value_info("heatmap", TensorProto.FLOAT, out_shape)
+    reading = helper.make_tensor_value_info("percent", TensorProto.FLOAT, out_shape)
+    consts = [
+        helper.make_tensor("cut", TensorProto.FLOAT, [], [cut]),
+        helper.make_tensor("gain", TensorProto.FLOAT, [], [gain]),
+        helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
+        helper.make_tensor("value", TensorProto.FLOAT, [], [percent]),
+    ]
+    nodes = [
+        helper.make_node("AveragePool", ["image"], ["mean"], kernel_shape=[4, 4], strides=[4, 4]),
+        helper.make_node("Sub", ["cut", "mean"], ["darkness"]),
+        helper.make_node("Mul", ["darkness", "gain"], ["heatmap"]),
+        helper.make_node("Mul", ["mean", "zero"], ["zeros"]),
+        helper.make_node("Add", ["zeros", "value"], ["percent"]),
+    ]
+    graph = helper.make_graph(nodes, "dark-spot", [image], [heatmap, reading], initializer=consts)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    onnx.save(model, folder / "model.onnx")
+    card = {
+        "name": "dark-spot-rule",
+        "version": "0.0.1",
+        "task": "stenosis",
+        "inputs": [{"name": "image", "shape": ["batch", 1, "rows", "columns"], "dtype": "float32"}],
+        "outputs": [
+            {"name": "heatmap", "shape": out_shape, "dtype": "float32"},
+            {"name": "percent", "shape": out_shape, "dtype": "float32"},
+        ],
+        "preprocessing": {"input_size": 256, "output_stride": 4},
+        "postprocessing": {"lesion_threshold": 0.5},
+        "training_data": "none: a fixed dark-spot rule for tests",
+        "sha256": file_sha256(folder / "model.onnx"),
+        "intended_use": "tests of the stenosis pipeline",
+    }
+    (folder / "card.json").write_text(json.dumps(card))
+    return folder

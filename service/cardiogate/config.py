@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     calcium_threshold_hu: float = Field(default=130.0, ge=0)
     calcium_min_area_mm2: float = Field(default=1.0, ge=0)
     calcium_mass_factor: float | None = Field(default=None, gt=0)
+    stenosis_max_frames: int = Field(default=8, ge=1, le=64)
+    # a run whose model probability falls in [low, high) is flagged needs_review
+    stenosis_review_band: tuple[float, float] = (0.3, 0.7)
     assembler_poll_seconds: float = Field(default=1.0, gt=0)
 
     # Models and results
@@ -115,6 +118,14 @@ class Settings(BaseSettings):
     def _check_token(cls, value: str | None) -> str | None:
         if value is not None and len(value) < 16:
             raise ValueError("an API token must be at least 16 characters (or unset)")
+        return value
+
+    @field_validator("stenosis_review_band")
+    @classmethod
+    def _check_band(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not 0.0 <= low <= high <= 1.0:
+            raise ValueError("the review band must be two probabilities, low <= high")
         return value
 
     @model_validator(mode="after")

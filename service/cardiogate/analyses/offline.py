@@ -92,6 +92,19 @@ def format_table(entries: list[dict[str, Any]]) -> str:
                 f"  category: {e['category']['classic']} (classic), {e['category']['cac_drs']} "
                 f"(CAC-DRS); {len(e['lesions'])} lesion(s)"
             )
+        if e.get("task") == "stenosis":
+            verdict = "significant stenosis" if e["significant"] else "no significant stenosis"
+            review = f"; needs review ({e['review_reason']})" if e["needs_review"] else ""
+            lines.append(
+                f"  {verdict} (probability {e['probability']:.2f}){review}; "
+                f"view {e['projection'] or 'unknown'}; frames {e['frames_used']}"
+            )
+            for lesion in e["lesions"]:
+                where = f"x {lesion['x_px']:.0f} y {lesion['y_px']:.0f} px"
+                lines.append(
+                    f"  frame {lesion['frame']}: {where}, {lesion['percent_stenosis']:.0f}% "
+                    f"({lesion['grade']}), probability {lesion['probability']:.2f}"
+                )
         model = e["model"]
         lines.append(f"  model: {model['name']} {model['version']} on {model['provider']}")
         lines.append(f"  {e['notice']}")

@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from cardiogate.analyses.calcium_ct import analyze_ct
+from cardiogate.analyses.stenosis import analyze_xa
 from cardiogate.config import Settings
 from cardiogate.dicom.spool import Spool
 from cardiogate.errors import CardiogateError
@@ -40,7 +41,16 @@ def _calcium(paths: list[Path], model: LoadedModel, settings: Settings) -> BaseM
     )
 
 
-ANALYSES: dict[str, Analysis] = {"calcium": _calcium}
+def _stenosis(paths: list[Path], model: LoadedModel, settings: Settings) -> BaseModel:
+    return analyze_xa(
+        paths,
+        model,
+        max_frames=settings.stenosis_max_frames,
+        review_band=settings.stenosis_review_band,
+    )
+
+
+ANALYSES: dict[str, Analysis] = {"calcium": _calcium, "stenosis": _stenosis}
 
 
 class JobWorker:
