@@ -41,6 +41,24 @@ _SERVE_FLAGS: dict[str, tuple[str, type]] = {
 }
 
 
+def _stenosis(text: str) -> dict[str, Any]:
+    """``VESSEL:POSITION:PERCENT[:LENGTH_MM]`` -> the fields of a StenosisSpec."""
+    parts = text.split(":")
+    if len(parts) not in (3, 4):
+        raise argparse.ArgumentTypeError(
+            f"expected VESSEL:POSITION:PERCENT[:LENGTH_MM], got {text!r}"
+        )
+    try:
+        numbers = [float(p) for p in parts[1:]]
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(
+            f"position, percent and length must be numbers: {text!r}"
+        ) from e
+    return dict(
+        zip(("vessel", "position", "percent", "length_mm"), [parts[0], *numbers], strict=False)
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cardiogate",
@@ -70,6 +88,15 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("--rows", type=int, default=512)
     synth.add_argument("--columns", type=int, default=512)
     synth.add_argument("--contrast", action="store_true", help="CT: a contrast-enhanced series")
+    lesions = synth.add_mutually_exclusive_group()
+    lesions.add_argument(
+        "--stenosis",
+        action="append",
+        type=_stenosis,
+        metavar="VESSEL:POSITION:PERCENT[:LENGTH_MM]",
+        help="XA: draw this stenosis (repeatable), e.g. LAD:0.35:75:6; default: seeded ones",
+    )
+    lesions.add_argument("--normal", action="store_true", help="XA: no stenosis")
     return parser
 
 
@@ -125,7 +152,16 @@ def _synth(args: argparse.Namespace) -> int:
             contrast=args.contrast,
         )
     else:
-        series = make_xa_cine(args.seed, frames=args.frames, rows=args.rows, columns=args.columns)
+        try:
+            series = make_xa_cine(
+                args.seed,
+                frames=args.frames,
+                rows=args.rows,
+                columns=args.columns,
+                stenoses=[] if args.normal else args.stenosis,
+            )
+        except ValueError as e:  # a stenosis on a vessel the tree lacks, a bad size
+            raise ConfigurationError(str(e)) from e
     paths = write_series(series, args.out)
     sys.stdout.write(f"wrote {len(paths)} file(s) and truth.json to {args.out}\n")
     return 0

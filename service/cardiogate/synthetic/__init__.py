@@ -3,6 +3,9 @@
 All patient data is fake (``SYNTHETIC^PHANTOM^<seed>``).  :func:`make_cardiac_phantom`
 gives a seeded cardiac CT volume with per-artery coronary calcium labels;
 :func:`make_ct_series` wraps it in DICOM with the true Agatston scores in its truth.
+:func:`make_xa_cine` writes a coronary angiography cine with stenoses (seeded or
+given as :class:`StenosisSpec`) and their per-frame positions in its truth; the
+model sees a stored frame through :func:`normalise_xa_frame`.
 """
 
 from ._common import SyntheticSeries, write_series
@@ -10,14 +13,22 @@ from .coronary import ARTERY_IDS, PlaqueSpec
 from .ct import make_ct_series
 from .phantom import CardiacPhantom, make_cardiac_phantom
 from .xa import make_xa_cine
+from .xa_image import normalise_xa_frame
+from .xa_tree import SIGNIFICANT_PERCENT, StenosisSpec
+from .xa_views import LCA_VESSELS, RCA_VESSELS
 
 __all__ = [
     "ARTERY_IDS",
+    "LCA_VESSELS",
+    "RCA_VESSELS",
+    "SIGNIFICANT_PERCENT",
     "CardiacPhantom",
     "PlaqueSpec",
+    "StenosisSpec",
     "SyntheticSeries",
     "make_cardiac_phantom",
     "make_ct_series",
     "make_xa_cine",
+    "normalise_xa_frame",
     "write_series",
 ]

@@ -1,22 +1,33 @@
-"""Synthetic coronary angiography cine (one multi-frame XA instance).
+"""Synthetic coronary angiography cine (one multi-frame XA instance) with stenoses.
 
-The image model is ``I = background * exp(-attenuation) + noise``: a smooth
-background with a vignette and a soft cardiac shadow, a catheter, and a
-small tree of tapering vessels whose iodine attenuation ramps up over the
-first frames while everything moves with a sinusoidal heartbeat.
+A seeded view picks the artery and the layout of its tree (:mod:`.xa_tree`);
+the frames follow the image model of :mod:`.xa_image`: a static patient
+background, a guiding catheter, and the contrast-filled tree, whose iodine
+arrives at the ostium with a smooth wash-in, plateaus and washes out, reaching
+distal segments a little later.  The heart moves with the heartbeat:
+translation, systolic contraction, a slight rotation and a smooth non-rigid
+wave.  The truth lists every lesion with its position in every frame.
+
+The anatomy fills the frame at any matrix; the detector pitch is drawn for a
+512 x 512 matrix and scaled with it, so millimetres mean the same at any size.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from pydicom.dataset import Dataset
 from pydicom.tag import Tag
+from scipy import ndimage
 
 from ._common import (
+    StudyInfo,
     SyntheticSeries,
     base_dataset,
     check_seed,
@@ -26,89 +37,206 @@ from ._common import (
     study_info,
     synthetic_uid,
 )
+from ._raster import F64
+from .xa_image import (
+    CATHETER_MU,
+    MU_PER_MM,
+    Background,
+    Exposure,
+    Injection,
+    draw_projection,
+    project_tubes,
+)
+from .xa_motion import CardiacMotion
+from .xa_tree import (
+    REF_SIZE,
+    SIGNIFICANT_PERCENT,
+    StenosisSpec,
+    Vessel,
+    as_stenosis_spec,
+    place_lesions,
+    random_stenoses,
+)
+from .xa_views import LCA_VESSELS, RCA_VESSELS, artery_of, build_tree, catheter
 
 XA_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.12.1"
 _XA_STREAM = 0x2A
-# (artery, view label, primary angle [+LAO/-RAO], secondary angle [+CRA/-CAU])
-_VIEWS: tuple[tuple[str, str, float, float], ...] = (
-    ("LCA", "RAO 30 CAU 25", -30.0, -25.0),
-    ("LCA", "LAO 45 CRA 20", 45.0, 20.0),
-    ("LCA", "AP CRA 30", 0.0, 30.0),
-    ("LCA", "LAO 50 CAU 25", 50.0, -25.0),
-    ("RCA", "LAO 30", 30.0, 0.0),
-    ("RCA", "RAO 30", -30.0, 0.0),
-    ("RCA", "LAO 30 CRA 20", 30.0, 20.0),
+_GEOMETRY, _LESIONS, _NOISE = 0, 1, 2
+# (view label, primary angle [+LAO/-RAO], secondary angle [+CRA/-CAU])
+_VIEWS: tuple[tuple[str, float, float], ...] = (
+    ("RAO 30 CAU 25", -30.0, -25.0),
+    ("LAO 45 CRA 20", 45.0, 20.0),
+    ("AP CRA 30", 0.0, 30.0),
+    ("LAO 50 CAU 25", 50.0, -25.0),
+    ("LAO 30", 30.0, 0.0),
+    ("RAO 30", -30.0, 0.0),
+    ("LAO 30 CRA 20", 30.0, 20.0),
 )
+_LESION_COUNT_P = (0.25, 0.35, 0.25, 0.15)
 
-Grid = NDArray[np.float32]
+
+@dataclass(frozen=True)
+class _Scene:
+    """Everything a cine shows, ready to be drawn frame by frame."""
+
+    tree: list[Vessel]
+    catheter: Vessel
+    motion: CardiacMotion
+    background: Background
+    exposure: Exposure
+    injection: Injection
+    mu_per_px: float
+    fill: float
+    scale: float
+
+    def render(
+        self, rows: int, columns: int, times: Sequence[float], rng: np.random.Generator
+    ) -> tuple[NDArray[np.uint8], list[float]]:
+        """The frames at *times* (seconds) and the tree's mean opacification in each.
+
+        The tree's attenuation is drawn once, unmoved, on a canvas padded by the
+        largest motion, then scaled by the contrast each pixel has at the frame's
+        time (the injection delayed by the path length from the ostium, so the
+        far branches fill last) and warped into the frame.  The contrast timing
+        runs over the whole cine (frame *k* of *n* at ``(k + 0.5) / n``), the
+        heartbeat in seconds.
+        """
+        size = min(rows, columns)
+        pad = math.ceil(self.motion.bound(size)) + 2
+        canvas = (rows + 2 * pad, columns + 2 * pad)
+        samples = [v.sample() for v in self.tree]
+        pts = np.concatenate([p for p, _, _ in samples]) + pad
+        radii = np.concatenate([r for _, r, _ in samples])
+        arrival = np.concatenate([a for _, _, a in samples])
+        delay = self.fill / float(arrival.max())
+        chord, first = project_tubes(pts, radii, canvas, arrival)
+        cath_pts, cath_r, _ = self.catheter.sample()
+        cath = project_tubes(cath_pts + pad, cath_r, canvas)[0].ravel()
+        base = cath * np.float32(CATHETER_MU * self.mu_per_px)
+        nz = np.flatnonzero(chord)
+        vessel_att = chord.ravel()[nz] * np.float32(self.mu_per_px)
+        vessel_delay = first.ravel()[nz] * delay
+
+        ys, xs = np.mgrid[0:rows, 0:columns].astype(np.float32)
+        us = ((np.arange(columns) - (columns - 1) / 2) / size).astype(np.float32)
+        vs = ((np.arange(rows) - (rows - 1) / 2) / size).astype(np.float32)
+        bg = self.background.render(us, vs)
+        fracs = (np.arange(len(times)) + 0.5) / len(times)
+        pixels = np.empty((len(times), rows, columns), dtype=np.uint8)
+        for k, t in enumerate(times):
+            att = base.copy()
+            att[nz] += vessel_att * self.injection(fracs[k] - vessel_delay).astype(np.float32)
+            rx, ry = self.motion.to_reference(t, xs, ys)
+            moved = ndimage.map_coordinates(
+                att.reshape(canvas), [ry + pad, rx + pad], order=1, mode="constant", prefilter=False
+            )
+            pixels[k] = self.exposure.apply(bg * np.exp(-moved), rng, self.scale)
+        along = np.concatenate([v.sample(1.0)[2] for v in self.tree]) * delay
+        return pixels, [float(self.injection(f - along).mean()) for f in fracs]
 
 
-def _centerline(v: dict[str, float], u: Grid) -> Grid:
-    """Perpendicular centreline offset of vessel *v* at arc positions *u*."""
-    curv, amp = np.float32(v["curv"]), np.float32(v["amp"])
-    freq, phase = np.float32(v["freq"]), np.float32(v["phase"])
-    out: Grid = curv * u**2 + amp * (np.sin(freq * u + phase) - np.sin(phase))
+def _required_artery(specs: Sequence[StenosisSpec], artery: str | None) -> str | None:
+    """The artery the stenoses (and *artery*) ask for; ``ValueError`` on a conflict."""
+    if artery not in (None, "LCA", "RCA"):
+        raise ValueError(f"artery must be 'LCA' or 'RCA', got {artery!r}")
+    wanted = {artery} if artery else set()
+    for spec in specs:
+        if spec.vessel in RCA_VESSELS:
+            wanted.add("RCA")
+        elif spec.vessel in LCA_VESSELS | {"D3", "OM3"}:
+            wanted.add("LCA")
+        else:
+            raise ValueError(f"unknown vessel {spec.vessel!r}")
+    if len(wanted) > 1:
+        raise ValueError("one cine shows one artery; these stenoses need both LCA and RCA")
+    return wanted.pop() if wanted else None
+
+
+def _header(
+    ds: Dataset, view: str, frames: int, geometry: Mapping[str, float], rng: np.random.Generator
+) -> None:
+    """The XA Image and X-Ray Acquisition attributes (PS3.3 C.8.7, C.8.19)."""
+    artery = artery_of(view)
+    fps = int(geometry["cine_rate"])
+    ds.SeriesDescription = f"Coronary {artery}"
+    ds.ProtocolName = f"Coronary {artery} {view}"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "SINGLE PLANE"]
+    ds.InstanceNumber = 1
+    ds.PatientOrientation = ""
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelIntensityRelationship = "LIN"
+    ds.NumberOfFrames = frames
+    ds.FrameIncrementPointer = Tag("FrameTime")
+    ds.FrameTime = ds_str(geometry["frame_time_ms"])
+    ds.CineRate = fps
+    ds.RecommendedDisplayFrameRate = fps
+    ds.PreferredPlaybackSequencing = 0
+    ds.ContrastBolusAgent = "Iopamidol 370 mg/mL (synthetic)"
+    ds.ContrastBolusRoute = "INTRACORONARY"
+    ds.KVP = str(int(rng.integers(70, 96)))
+    ds.RadiationSetting = "GR"
+    ds.RadiationMode = "PULSED"
+    ds.XRayTubeCurrent = int(rng.integers(400, 900))
+    pulse = round(float(rng.uniform(4, 8)), 1)
+    ds.ExposureTime = round(pulse)
+    ds.AveragePulseWidth = ds_str(pulse)
+    ds.ImagerPixelSpacing = ds_list([geometry["imager_pixel_spacing_mm"]] * 2)
+    sid, sod = geometry["distance_source_to_detector_mm"], geometry["distance_source_to_patient_mm"]
+    ds.DistanceSourceToDetector = ds_str(sid)
+    ds.DistanceSourceToPatient = ds_str(sod)
+    ds.EstimatedRadiographicMagnificationFactor = ds_str(round(sid / sod, 4))
+    ds.PositionerMotion = "STATIC"
+    ds.PositionerPrimaryAngle = ds_str(geometry["positioner_primary_angle_deg"])
+    ds.PositionerSecondaryAngle = ds_str(geometry["positioner_secondary_angle_deg"])
+    ds.WindowCenter = "128"
+    ds.WindowWidth = "256"
+
+
+def _xy(points: F64) -> list[list[float]]:
+    return [[round(float(x), 2), round(float(y), 2)] for x, y in points]
+
+
+def _lesion_truth(
+    tree: Sequence[Vessel], motion: CardiacMotion, times: Sequence[float], mm: float
+) -> list[dict[str, Any]]:
+    out = []
+    for v in tree:
+        for les in v.lesions:
+            centre = v.point(les.position)[None, :]
+            ref = 2 * float(v.reference_radius(np.array([les.position * v.length]))[0])
+            out.append(
+                {
+                    "vessel": v.name,
+                    "position": les.position,
+                    "percent_stenosis": les.percent,
+                    "significant": les.percent >= SIGNIFICANT_PERCENT,
+                    "length_px": round(les.length_px, 2),
+                    "length_mm": round(les.length_px * mm, 2),
+                    "reference_diameter_px": round(ref, 3),
+                    "reference_diameter_mm": round(ref * mm, 3),
+                    "minimal_lumen_diameter_mm": round(ref * mm * (1 - les.percent / 100), 3),
+                    "positions_px": [_xy(motion.to_frame(t, centre))[0] for t in times],
+                }
+            )
     return out
 
 
-def _point(v: dict[str, float], u: float) -> tuple[float, float, float]:
-    """Canvas position (x, y) and direction angle of vessel *v* at *u*."""
-    off = float(_centerline(v, np.array([u], dtype=np.float32))[0])
-    ca, sa = math.cos(v["angle"]), math.sin(v["angle"])
-    slope = 2 * v["curv"] * u + v["amp"] * v["freq"] * math.cos(v["freq"] * u + v["phase"])
-    return v["x"] + u * ca - off * sa, v["y"] + u * sa + off * ca, v["angle"] + math.atan(slope)
-
-
-def _vessel_path(xx: Grid, yy: Grid, v: dict[str, float]) -> Grid:
-    """Projected path length (pixels) through a tapering cylindrical vessel."""
-    dx, dy = xx - np.float32(v["x"]), yy - np.float32(v["y"])
-    ca, sa = np.float32(math.cos(v["angle"])), np.float32(math.sin(v["angle"]))
-    u = dx * ca + dy * sa
-    d = (dy * ca - dx * sa) - _centerline(v, u)
-    t = np.clip(u / np.float32(v["length"]), 0, 1)
-    w = np.float32(v["w0"]) + np.float32(v["w1"] - v["w0"]) * t
-    path: Grid = np.float32(2) * np.sqrt(np.clip(w * w - d * d, 0, None))
-    path[(u < 0) | (u > v["length"])] = 0
-    return path
-
-
-def _vessel_tree(rng: np.random.Generator, size: float, pad: int) -> list[dict[str, float]]:
-    """Draw a main vessel plus a few branches (canvas pixel units)."""
-    s = size / 512
-    main = {
-        "x": pad + size * float(rng.uniform(0.25, 0.45)),
-        "y": pad + size * float(rng.uniform(0.15, 0.3)),
-        "angle": float(rng.uniform(0.6, 1.4)),
-        "length": size * float(rng.uniform(0.6, 0.8)),
-        "curv": float(rng.uniform(-1.0, 1.0)) / size,
-        "amp": s * float(rng.uniform(4, 15)),
-        "freq": float(rng.uniform(2, 6)) / size * math.pi,
-        "phase": float(rng.uniform(0, 2 * math.pi)),
-        "w0": s * float(rng.uniform(5, 8)),
-        "w1": s * float(rng.uniform(1.2, 2.0)),
-    }
-    tree = [main]
-    for _ in range(int(rng.integers(3, 6))):
-        parent = tree[int(rng.integers(0, len(tree)))]
-        frac = float(rng.uniform(0.15, 0.6))
-        px, py, ang = _point(parent, frac * parent["length"])
-        w_here = parent["w0"] + (parent["w1"] - parent["w0"]) * frac
-        sign = 1.0 if rng.random() < 0.5 else -1.0
-        tree.append(
-            {
-                "x": px,
-                "y": py,
-                "angle": ang + sign * float(rng.uniform(0.5, 1.2)),
-                "length": parent["length"] * float(rng.uniform(0.3, 0.6)),
-                "curv": float(rng.uniform(-1.5, 1.5)) / size,
-                "amp": s * float(rng.uniform(2, 8)),
-                "freq": float(rng.uniform(3, 8)) / size * math.pi,
-                "phase": float(rng.uniform(0, 2 * math.pi)),
-                "w0": w_here * 0.75,
-                "w1": s * float(rng.uniform(0.8, 1.3)),
-            }
-        )
-    return tree
+def _vessel_truth(
+    tree: Sequence[Vessel], motion: CardiacMotion, t: float, mm: float
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": v.name,
+            "parent": v.parent,
+            "length_px": round(v.length, 2),
+            "proximal_diameter_mm": round(2 * v.r0 * mm, 3),
+            "distal_diameter_mm": round(2 * v.r1 * mm, 3),
+            "centerline_px": _xy(motion.to_frame(t, v.sample(2.0)[0])),
+        }
+        for v in tree
+    ]
 
 
 def make_xa_cine(
@@ -118,171 +246,139 @@ def make_xa_cine(
     rows: int = 512,
     columns: int = 512,
     study_instance_uid: str | None = None,
+    stenoses: Sequence[StenosisSpec | Mapping[str, Any]] | None = None,
+    artery: str | None = None,
 ) -> SyntheticSeries:
     """Generate one deterministic multi-frame coronary angiography cine.
 
     Parameters
     ----------
     seed : int
-        Non-negative seed; identical seeds give identical output.
+        Non-negative seed; identical seeds give identical output.  The anatomy,
+        motion and noise do not depend on *stenoses*, so ``stenoses=[]`` gives
+        the normal twin of a diseased cine.
     frames, rows, columns : int
         Cine geometry.
     study_instance_uid : str, optional
         Override the seed-derived Study Instance UID.
+    stenoses : sequence of StenosisSpec or mapping, optional
+        Lesions to draw, e.g. ``[{"vessel": "LAD", "position": 0.35, "percent": 75,
+        "length_mm": 6}]``; ``[]`` for a normal cine; ``None`` (default) for 0 to 3
+        seeded lesions of 20 to 95 %, placed where they stay in the frame.
+    artery : {"LCA", "RCA"}, optional
+        Force the injected artery; otherwise the seed (and the stenoses' vessels) choose.
 
     Returns
     -------
     SyntheticSeries
-        A single X-Ray Angiographic Image Storage dataset plus ground truth.
+        A single X-Ray Angiographic Image Storage dataset plus ground truth:
+        ``lesions`` (vessel, percent_stenosis, length_mm, positions_px per
+        frame, reference diameter), ``significant``, ``opacification`` per
+        frame, ``vessels`` (centrelines at the peak frame) and the geometry.
+
+    Raises
+    ------
+    ValueError
+        For a bad seed or size, an unknown vessel, or stenoses in both arteries.
     """
     check_seed(seed)
     if min(frames, rows, columns) < 1:
         raise ValueError("frames, rows and columns must be positive")
-    rng = np.random.default_rng([seed, _XA_STREAM])
+    specs = None if stenoses is None else [as_stenosis_spec(s) for s in stenoses]
+    wanted = _required_artery(specs or [], artery)
+    rng = np.random.default_rng([seed, _XA_STREAM, _GEOMETRY])
     info = study_info(seed, study_instance_uid)
-    artery, view, prim, sec = _VIEWS[int(rng.integers(0, len(_VIEWS)))]
-    prim = round(prim + float(rng.uniform(-3, 3)), 1)
-    sec = round(sec + float(rng.uniform(-3, 3)), 1)
+    views = [v for v in _VIEWS if wanted is None or artery_of(v[0]) == wanted]
+    view, prim, sec = views[int(rng.integers(0, len(views)))]
+    size = min(rows, columns)
+    scale = size / REF_SIZE
+    pitch, sid, sod = draw_projection(rng)
+    spacing = float(ds_str(pitch / scale))
+    mm_per_px = spacing * sod / sid
     fps = 15 if rng.random() < 0.7 else 30
-    frame_time = 66.7 if fps == 15 else 33.3
-    spacing = round(float(rng.uniform(0.2, 0.3)), 3)
-    sid = round(float(rng.uniform(1000, 1200)), 1)
-    sod = round(float(rng.uniform(700, 800)), 1)
-    kvp = int(rng.integers(70, 96))
-    ma = int(rng.integers(400, 900))
-    pulse = round(float(rng.uniform(4, 8)), 1)
-    heart_rate = float(rng.uniform(55, 85))
-
-    size = float(min(rows, columns))
-    amp = (size / 512) * rng.uniform(3, 8, size=2)
-    pad = math.ceil(float(amp.max())) + 1
-    yy, xx = np.mgrid[0 : rows + 2 * pad, 0 : columns + 2 * pad].astype(np.float32)
-    tree = _vessel_tree(rng, size, pad)
-    vessels = np.zeros_like(xx)
-    for v in tree:
-        np.maximum(vessels, _vessel_path(xx, yy, v), out=vessels)
-    cath = dict(
-        tree[0],
-        angle=tree[0]["angle"] + math.pi + float(rng.uniform(-0.5, 0.2)),
-        length=2 * size,
-        curv=0.3 / size,
-        amp=0.0,
-        w0=tree[0]["w0"] * 0.45,
-        w1=tree[0]["w0"] * 0.45,
+    geometry = {
+        "positioner_primary_angle_deg": round(prim + float(rng.uniform(-3, 3)), 1),
+        "positioner_secondary_angle_deg": round(sec + float(rng.uniform(-3, 3)), 1),
+        "frame_time_ms": 66.7 if fps == 15 else 33.3,
+        "cine_rate": fps,
+        "imager_pixel_spacing_mm": spacing,
+        "distance_source_to_detector_mm": sid,
+        "distance_source_to_patient_mm": sod,
+    }
+    offset = ((columns - size) / 2, (rows - size) / 2)
+    tree = build_tree(rng, view, scale=scale, offset=offset, mm_per_px=mm_per_px)
+    scene = _Scene(
+        tree=tree,
+        catheter=catheter(rng, tree[0], 2.0 / mm_per_px, 700 * scale),
+        motion=CardiacMotion.random(rng, np.concatenate([v.points for v in tree]).mean(0), scale),
+        background=Background.random(rng),
+        exposure=Exposure.random(rng),
+        injection=Injection.random(rng),
+        mu_per_px=float(rng.uniform(*MU_PER_MM)) * mm_per_px,
+        fill=float(rng.uniform(0.08, 0.15)),
+        scale=scale,
     )
-    catheter = _vessel_path(xx, yy, cath)
-    mu_v = float(rng.uniform(0.9, 1.4)) / (2 * tree[0]["w0"])
-    mu_c = 0.5 / (2 * cath["w0"])
+    if specs is None:
+        lesion_rng = np.random.default_rng([seed, _XA_STREAM, _LESIONS])
+        n = int(lesion_rng.choice(len(_LESION_COUNT_P), p=_LESION_COUNT_P))
+        margin = scene.motion.bound(size) + 0.08 * size
+        box = (margin, margin, columns - 1 - margin, rows - 1 - margin)
+        percents = lesion_rng.uniform(20, 95, size=n)
+        specs = random_stenoses(lesion_rng, tree, percents, mm_per_px=mm_per_px, box=box)
+    scene = replace(scene, tree=place_lesions(tree, specs, mm_per_px))
+    times = [k * float(geometry["frame_time_ms"]) / 1000 for k in range(frames)]
+    noise_rng = np.random.default_rng([seed, _XA_STREAM, _NOISE])
+    pixels, opacification = scene.render(rows, columns, times, noise_rng)
+    peak = int(np.argmax(opacification))
 
-    gy, gx = np.mgrid[0:rows, 0:columns].astype(np.float32)
-    gx, gy = gx / max(columns - 1, 1) - 0.5, gy / max(rows - 1, 1) - 0.5
-    bg = (
-        float(rng.uniform(150, 190))
-        + float(rng.uniform(-25, 25)) * gx
-        + float(rng.uniform(-25, 25)) * gy
-    )
-    hcx, hcy = rng.uniform(-0.1, 0.2, size=2)
-    bg -= float(rng.uniform(15, 35)) * np.exp(-((gx - hcx) ** 2 + (gy - hcy) ** 2) / 0.08)
-    bg *= 1 - 0.6 * (gx**2 + gy**2)
-    bg = bg.astype(np.float32)
-
-    t = np.arange(frames, dtype=np.float64)
-    onset, ramp = float(rng.uniform(0, 3)), float(rng.uniform(6, 12))
-    r = np.clip((t - onset) / ramp, 0, 1)
-    curve = r * r * (3 - 2 * r)
-    curve *= 1 - 0.6 * np.clip((t - 40) / 20, 0, 1)
-    phase = 2 * math.pi * t * frame_time * heart_rate / 60000 + float(rng.uniform(0, 6.3))
-    shift_x = np.rint(amp[0] * np.sin(phase)).astype(int)
-    shift_y = np.rint(amp[1] * np.sin(phase + 0.6)).astype(int)
-    sigma = float(rng.uniform(2.5, 5.0))
-
-    stack = np.empty((frames, rows, columns), dtype=np.float32)
-    for k in range(frames):
-        y0, x0 = pad + shift_y[k], pad + shift_x[k]
-        att = vessels[y0 : y0 + rows, x0 : x0 + columns] * np.float32(mu_v * curve[k])
-        att += catheter[y0 : y0 + rows, x0 : x0 + columns] * np.float32(mu_c)
-        np.exp(-att, out=att)
-        np.multiply(att, bg, out=stack[k])
-    stack += rng.standard_normal(stack.shape, dtype=np.float32) * np.float32(sigma)
-    np.rint(stack, out=stack)
-    pixels = np.clip(stack, 0, 255).astype(np.uint8)
-
-    series_dt = info.study_datetime + dt.timedelta(minutes=int(rng.integers(30, 90)))
-    series_uid = synthetic_uid(seed, "xa", "series")
-    sop_uid = synthetic_uid(seed, "xa", series_uid, "0")
-    ds = base_dataset(
-        info,
-        sop_class_uid=XA_IMAGE_STORAGE,
-        sop_instance_uid=sop_uid,
-        modality="XA",
-        series_instance_uid=series_uid,
-        series_number=1,
-        series_datetime=series_dt,
-    )
-    ds.SeriesDescription = f"Coronary {artery}"
-    ds.ProtocolName = f"Coronary {artery} {view}"
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "SINGLE PLANE"]
-    ds.InstanceNumber = 1
-    ds.PatientOrientation = ""
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds = _dataset(seed, info, view, frames, geometry, rng)
     ds.Rows, ds.Columns = rows, columns
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    ds.PixelIntensityRelationship = "LIN"
-    ds.NumberOfFrames = frames
-    ds.FrameIncrementPointer = Tag("FrameTime")
-    ds.FrameTime = ds_str(frame_time)
-    ds.CineRate = fps
-    ds.RecommendedDisplayFrameRate = fps
-    ds.PreferredPlaybackSequencing = 0
-    ds.ContrastBolusAgent = "Iopamidol 370 mg/mL (synthetic)"
-    ds.ContrastBolusRoute = "INTRACORONARY"
-    ds.KVP = str(kvp)
-    ds.RadiationSetting = "GR"
-    ds.RadiationMode = "PULSED"
-    ds.XRayTubeCurrent = ma
-    ds.ExposureTime = round(pulse)
-    ds.AveragePulseWidth = ds_str(pulse)
-    ds.ImagerPixelSpacing = ds_list([spacing, spacing])
-    ds.DistanceSourceToDetector = ds_str(sid)
-    ds.DistanceSourceToPatient = ds_str(sod)
-    ds.EstimatedRadiographicMagnificationFactor = ds_str(round(sid / sod, 4))
-    ds.PositionerMotion = "STATIC"
-    ds.PositionerPrimaryAngle = ds_str(prim)
-    ds.PositionerSecondaryAngle = ds_str(sec)
-    ds.WindowCenter = "128"
-    ds.WindowWidth = "256"
     set_pixel_data(ds, pixels)
-
-    def _unpad(v: dict[str, float]) -> dict[str, float]:
-        return dict(v, x=v["x"] - pad, y=v["y"] - pad)
-
+    lesions = _lesion_truth(scene.tree, scene.motion, times, mm_per_px)
     truth: dict[str, Any] = {
         "seed": seed,
         "modality": "XA",
         "sop_class_uid": XA_IMAGE_STORAGE,
         "study_instance_uid": info.study_instance_uid,
-        "series_instance_uid": series_uid,
-        "sop_instance_uid": sop_uid,
+        "series_instance_uid": ds.SeriesInstanceUID,
+        "sop_instance_uid": ds.SOPInstanceUID,
         "number_of_instances": 1,
         "number_of_frames": frames,
         "rows": rows,
         "columns": columns,
-        "artery": artery,
+        "artery": artery_of(view),
         "view": view,
-        "positioner_primary_angle_deg": prim,
-        "positioner_secondary_angle_deg": sec,
-        "frame_time_ms": frame_time,
-        "cine_rate": fps,
-        "imager_pixel_spacing_mm": spacing,
-        "distance_source_to_detector_mm": sid,
-        "distance_source_to_patient_mm": sod,
-        "heart_rate_bpm": heart_rate,
-        "contrast_curve": [float(c) for c in curve],
-        "motion_shift_px": [[int(a), int(b)] for a, b in zip(shift_x, shift_y, strict=True)],
-        "noise_sigma": sigma,
-        "vessel_units": "pixels (x=column, y=row, unshifted frame); angles in radians",
-        "vessels": [_unpad(v) for v in tree],
-        "catheter": _unpad(cath),
+        **geometry,
+        "pixel_spacing_isocentre_mm": round(mm_per_px, 6),
+        "heart_rate_bpm": round(scene.motion.heart_rate_bpm, 2),
+        "coordinates": "pixels: x = column, y = row, (0, 0) = centre of the top-left pixel",
+        "significant": any(les["significant"] for les in lesions),
+        "lesions": lesions,
+        "opacification": [round(o, 4) for o in opacification],
+        "peak_frame": peak,
+        "vessels": _vessel_truth(scene.tree, scene.motion, times[peak], mm_per_px),
     }
     return SyntheticSeries(datasets=[ds], truth=truth)
+
+
+def _dataset(
+    seed: int,
+    info: StudyInfo,
+    view: str,
+    frames: int,
+    geometry: Mapping[str, float],
+    rng: np.random.Generator,
+) -> Dataset:
+    series_dt = info.study_datetime + dt.timedelta(minutes=int(rng.integers(30, 90)))
+    series_uid = synthetic_uid(seed, "xa", "series")
+    ds = base_dataset(
+        info,
+        sop_class_uid=XA_IMAGE_STORAGE,
+        sop_instance_uid=synthetic_uid(seed, "xa", series_uid, "0"),
+        modality="XA",
+        series_instance_uid=series_uid,
+        series_number=1,
+        series_datetime=series_dt,
+    )
+    _header(ds, view, frames, geometry, rng)
+    return ds

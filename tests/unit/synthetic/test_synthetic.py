@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -152,12 +153,17 @@ def test_xa_cine(tmp_path: Path) -> None:
     assert (ds.BitsAllocated, ds.BitsStored, ds.PhotometricInterpretation) == (8, 8, "MONOCHROME2")
     assert ds.FrameIncrementPointer == Tag("FrameTime")
     assert float(ds.FrameTime) > 0
-    assert 0.2 <= float(ds.ImagerPixelSpacing[0]) <= 0.3
+    # the detector pitch is drawn for 512 x 512 and scales with the matrix (same field of view)
+    spacing = float(ds.ImagerPixelSpacing[0])
+    assert 0.25 <= spacing * 96 / 512 <= 0.35
+    magnification = float(ds.DistanceSourceToDetector) / float(ds.DistanceSourceToPatient)
+    assert s.truth["pixel_spacing_isocentre_mm"] == pytest.approx(spacing / magnification, rel=1e-4)
     assert list(ds.ImageType) == ["ORIGINAL", "PRIMARY", "SINGLE PLANE"]
     assert ds.SeriesDescription.startswith("Coronary ")
-    # contrast washes in: the darkest pixels get darker over the first frames
-    assert np.percentile(arr[-1], 1) < np.percentile(arr[0], 1)
-    assert s.truth["contrast_curve"][-1] > s.truth["contrast_curve"][0]
+    # contrast washes in: the darkest pixels are darker at peak opacification than at first
+    peak = s.truth["peak_frame"]
+    assert np.percentile(arr[peak], 1) < np.percentile(arr[0], 1)
+    assert s.truth["opacification"][peak] > s.truth["opacification"][0]
 
 
 def test_xa_determinism() -> None:
@@ -185,16 +191,18 @@ def test_invalid_seed(seed: object) -> None:
         make_ct_series(seed, n_slices=1, rows=8, columns=8)  # type: ignore[arg-type]
 
 
-def _dciodvfy(path: Path) -> list[str]:
+def dciodvfy(path: Path) -> list[str]:
+    """dicom3tools' IOD check of one file; skips without it, fails without it under CI."""
     exe = shutil.which("dciodvfy")
-    assert exe is not None
+    if exe is None:
+        if os.environ.get("CI"):  # .ci/run installs dicom3tools: missing there is a failure
+            pytest.fail("dicom3tools' dciodvfy is not installed")
+        pytest.skip("dicom3tools' dciodvfy is not installed")
     proc = subprocess.run([exe, str(path)], capture_output=True, text=True, check=False)
     return (proc.stdout + proc.stderr).splitlines()
 
 
 def test_dciodvfy_no_errors(tmp_path: Path) -> None:
-    if shutil.which("dciodvfy") is None:
-        pytest.skip("dicom3tools dciodvfy not installed")
     series = {
         "ct_unsigned": next(
             s
@@ -211,6 +219,6 @@ def test_dciodvfy_no_errors(tmp_path: Path) -> None:
     }
     for name, s in series.items():
         path = write_series(s, tmp_path / name)[0]
-        lines = _dciodvfy(path)
+        lines = dciodvfy(path)
         errors = [line for line in lines if "Error" in line]
         assert not errors, f"{name}: {lines}"
