@@ -45,6 +45,17 @@ def dcmtk(tool: str) -> str:
     pytest.skip(f"dcmtk's {tool} is not installed")
 
 
+def dciodvfy(path: Path) -> list[str]:
+    """dicom3tools' IOD check of one file, as lines; skips without it, fails under CI."""
+    exe = shutil.which("dciodvfy")
+    if exe is None:
+        if os.environ.get("CI"):  # .ci/run installs dicom3tools: missing there is a failure
+            pytest.fail("dicom3tools' dciodvfy is not installed")
+        pytest.skip("dicom3tools' dciodvfy is not installed")
+    proc = subprocess.run([exe, str(path)], capture_output=True, text=True, check=False)
+    return (proc.stdout + proc.stderr).splitlines()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

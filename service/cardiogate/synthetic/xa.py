@@ -54,6 +54,7 @@ from .xa_tree import (
     StenosisSpec,
     Vessel,
     as_stenosis_spec,
+    overlapped,
     place_lesions,
     random_stenoses,
 )
@@ -217,6 +218,7 @@ def _lesion_truth(
                     "reference_diameter_px": round(ref, 3),
                     "reference_diameter_mm": round(ref * mm, 3),
                     "minimal_lumen_diameter_mm": round(ref * mm * (1 - les.percent / 100), 3),
+                    "overlapped": overlapped(tree, v, les.position, les.length_px / 2 + 2),
                     "positions_px": [_xy(motion.to_frame(t, centre))[0] for t in times],
                 }
             )
@@ -233,7 +235,7 @@ def _vessel_truth(
             "length_px": round(v.length, 2),
             "proximal_diameter_mm": round(2 * v.r0 * mm, 3),
             "distal_diameter_mm": round(2 * v.r1 * mm, 3),
-            "centerline_px": _xy(motion.to_frame(t, v.sample(2.0)[0])),
+            "centerline_px": _xy(motion.to_frame(t, v.sample(2.0, whole=True)[0])),
         }
         for v in tree
     ]
@@ -255,8 +257,8 @@ def make_xa_cine(
     ----------
     seed : int
         Non-negative seed; identical seeds give identical output.  The anatomy,
-        motion and noise do not depend on *stenoses*, so ``stenoses=[]`` gives
-        the normal twin of a diseased cine.
+        motion and noise depend on the seed and the artery only, so ``stenoses=[]``
+        with the same *artery* gives the normal twin of a diseased cine.
     frames, rows, columns : int
         Cine geometry.
     study_instance_uid : str, optional
@@ -288,8 +290,9 @@ def make_xa_cine(
     wanted = _required_artery(specs or [], artery)
     rng = np.random.default_rng([seed, _XA_STREAM, _GEOMETRY])
     info = study_info(seed, study_instance_uid)
+    pick = float(rng.random())
     views = [v for v in _VIEWS if wanted is None or artery_of(v[0]) == wanted]
-    view, prim, sec = views[int(rng.integers(0, len(views)))]
+    view, prim, sec = views[int(pick * len(views))]
     size = min(rows, columns)
     scale = size / REF_SIZE
     pitch, sid, sod = draw_projection(rng)

@@ -95,6 +95,10 @@ class Vessel:
         Path length from the ostium to this vessel's origin, pixels.
     lesions : tuple of Lesion
         Stenoses on this vessel.
+    start : float
+        Arc length at which the drawn lumen begins: a side branch starts on its
+        parent's centreline but is drawn from the parent's wall, so that it never
+        fills a stenosis of its parent.
     """
 
     name: str
@@ -104,6 +108,7 @@ class Vessel:
     r1: float
     origin_arc: float = 0.0
     lesions: tuple[Lesion, ...] = ()
+    start: float = 0.0
 
     @cached_property
     def arc(self) -> F64:
@@ -145,14 +150,16 @@ class Vessel:
         dx, dy = self.points[k + 1] - self.points[k]
         return math.atan2(dy, dx)
 
-    def sample(self, step: float | None = None) -> tuple[F64, F64, F64]:
-        """Centreline resampled every *step* pixels.
+    def sample(self, step: float | None = None, *, whole: bool = False) -> tuple[F64, F64, F64]:
+        """Centreline resampled every *step* pixels, from ``start`` unless *whole*.
 
         Parameters
         ----------
         step : float, optional
-            Spacing of the samples; by default a third of the local lumen radius
-            (0.35 to 2 px), dense enough for :func:`.xa_image.project_tubes`.
+            Spacing of the samples; by default dense enough for
+            :func:`.xa_image.project_tubes` (see ``_stations``).
+        whole : bool
+            Include the stretch inside the parent (for centrelines, not for drawing).
 
         Returns
         -------
@@ -160,16 +167,28 @@ class Vessel:
             Points (n, 2), lumen radii (n,) and path length from the ostium (n,).
         """
         if step is None:
-            fine = np.linspace(0.0, self.length, max(2, math.ceil(self.length / 0.25) + 1))
-            density = 1 / np.clip(self.radius(fine) / 3, 0.35, 2.0)
-            count = np.concatenate(
-                [[0.0], np.cumsum((density[1:] + density[:-1]) / 2 * np.diff(fine))]
-            )
-            s = np.interp(np.linspace(0.0, count[-1], math.ceil(count[-1]) + 1), count, fine)
+            s = self._stations()
         else:
             s = np.linspace(0.0, self.length, max(2, math.ceil(self.length / step) + 1))
+        if not whole:
+            s = s[s >= min(self.start, self.length)]
         pts = np.stack([np.interp(s, self.arc, self.points[:, i]) for i in (0, 1)], axis=1)
         return pts, self.radius(s), self.origin_arc + s
+
+    def _stations(self) -> F64:
+        """Arc lengths a third of the reference radius apart (0.35 to 2 px), plus a
+        dense run over each lesion: outside its lesions a vessel is sampled, and so
+        drawn, exactly as without them."""
+        fine = np.linspace(0.0, self.length, max(2, math.ceil(self.length / 0.25) + 1))
+        density = 1 / np.clip(self.reference_radius(fine) / 3, 0.35, 2.0)
+        count = np.concatenate([[0.0], np.cumsum((density[1:] + density[:-1]) / 2 * np.diff(fine))])
+        s = np.interp(np.linspace(0.0, count[-1], math.ceil(count[-1]) + 1), count, fine)
+        for les in self.lesions:
+            centre, half = les.position * self.length, les.length_px / 2
+            narrow = float(self.reference_radius(np.array([centre]))[0]) * (1 - les.percent / 100)
+            lo, hi = max(centre - half, 0.0), min(centre + half, self.length)
+            s = np.union1d(s, np.arange(lo, hi, float(np.clip(narrow / 3, 0.35, 2.0))))
+        return s
 
     def transformed(self, scale: float, offset: Point) -> Vessel:
         """This vessel scaled about the origin, then shifted by *offset* (pixels)."""
@@ -220,10 +239,20 @@ def branch(
 ) -> Vessel:
     """A side branch leaving *parent* towards *side* (+1 clockwise on screen)."""
     f = float(rng.uniform(*frac))
-    angle = math.degrees(parent.heading(f)) + side * float(rng.uniform(35, 60))
+    turn = float(rng.uniform(35, 60))
+    angle = math.degrees(parent.heading(f)) + side * turn
     pts = curve(rng, parent.point(f), angle, length, bend_deg=-side * float(rng.uniform(0, 25)))
     r0 = float(rng.uniform(*diam_mm)) / 2 / mm_per_px
-    return Vessel(name, parent.name, pts, r0, r0 * 0.5, parent.origin_arc + f * parent.length)
+    wall = float(parent.reference_radius(np.array([f * parent.length]))[0])
+    return Vessel(
+        name,
+        parent.name,
+        pts,
+        r0,
+        r0 * 0.5,
+        parent.origin_arc + f * parent.length,
+        start=wall / math.sin(math.radians(turn)),
+    )
 
 
 def place_lesions(
@@ -258,6 +287,32 @@ def _default_weight(v: Vessel) -> float:
     return 1.0 if v.parent in (None, "LM") else 0.35
 
 
+def overlapped(tree: Sequence[Vessel], vessel: Vessel, frac: float, reach: float) -> bool:
+    """Whether another drawn vessel comes within *reach* px of *vessel* at *frac*.
+
+    A crossing or a branch origin that close would fill in the narrowing of a
+    lesion there in projection.
+    """
+    return _near(_outlines(tree), vessel, frac, reach)
+
+
+def _outlines(tree: Sequence[Vessel]) -> list[tuple[Vessel, F64, F64]]:
+    """Each vessel with its drawn centreline every 2 px and the lumen radii there."""
+    return [(v, *v.sample(2.0)[:2]) for v in tree]
+
+
+def _near(
+    outlines: list[tuple[Vessel, F64, F64]], vessel: Vessel, frac: float, reach: float
+) -> bool:
+    p = vessel.point(frac)
+    return any(
+        other is not vessel
+        and len(pts) > 0
+        and float((np.linalg.norm(pts - p, axis=1) - radii).min()) < reach
+        for other, pts, radii in outlines
+    )
+
+
 def random_stenoses(
     rng: np.random.Generator,
     tree: Sequence[Vessel],
@@ -266,42 +321,52 @@ def random_stenoses(
     mm_per_px: float,
     box: tuple[float, float, float, float],
     weights: Mapping[str, float] | None = None,
+    lengths_mm: tuple[float, float] = (4.0, 12.0),
 ) -> list[StenosisSpec]:
     """Seeded stenoses, one per entry of *percents*, where they can be seen.
 
     A lesion centre lies inside *box* (``x0, y0, x1, y1``, pixels) on a stretch of
-    vessel at least 1.5 mm wide, away from the vessel's ends and from the other
-    lesions.  Fewer specs come back if no such place is left.
+    vessel at least 1.5 mm wide, away from the vessel's ends, from the other
+    lesions and from other vessels crossing or branching off (see
+    :func:`overlapped`).  Fewer specs come back if no such place is left.
 
     Parameters
     ----------
     weights : mapping, optional
         Relative chance of each vessel name (default: main vessels favoured).
+    lengths_mm : tuple of float
+        Range of the lesion lengths.
     """
     x0, y0, x1, y1 = box
     chance = dict(weights) if weights else {v.name: _default_weight(v) for v in tree}
     byname = {v.name: v for v in tree}
     names = [n for n in chance if n in byname and chance[n] > 0]
     p = np.array([chance[n] for n in names], dtype=np.float64)
+    outlines = _outlines(tree)
     specs: list[StenosisSpec] = []
     for percent in percents:
         for _ in range(30):
             v = byname[names[int(rng.choice(len(names), p=p / p.sum()))]]
             frac = float(rng.uniform(0.12, 0.8))
-            length_mm = float(rng.uniform(4.0, 12.0))
+            length_mm = float(rng.uniform(*lengths_mm))
+            half = min(length_mm / mm_per_px, v.length / 2) / 2
             x, y = v.point(frac)
             wide = 2 * float(v.reference_radius(np.array([frac * v.length]))[0]) * mm_per_px
-            half = min(length_mm / mm_per_px, v.length / 2) / 2 / v.length
-            clash = any(
-                s.vessel == v.name
-                and abs(s.position - frac) < half + s.length_mm / mm_per_px / v.length
+            apart = all(
+                s.vessel != v.name
+                or abs(s.position - frac) * v.length > half + s.length_mm / mm_per_px / 2 + 2
                 for s in specs
             )
-            if x0 <= x <= x1 and y0 <= y <= y1 and wide >= 1.5 and not clash:
-                specs.append(
-                    StenosisSpec(
-                        v.name, round(frac, 4), round(float(percent), 1), round(length_mm, 2)
-                    )
+            if (
+                x0 <= x <= x1
+                and y0 <= y <= y1
+                and wide >= 1.5
+                and apart
+                and not _near(outlines, v, frac, half + 2)
+            ):
+                spec = StenosisSpec(
+                    v.name, round(frac, 4), round(float(percent), 1), round(length_mm, 2)
                 )
+                specs.append(spec)
                 break
     return specs

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +17,7 @@ from cardiogate.synthetic import (
     make_xa_cine,
     write_series,
 )
+from peers import dciodvfy
 
 CT_SOP = "1.2.840.10008.5.1.4.1.1.2"
 XA_SOP = "1.2.840.10008.5.1.4.1.1.12.1"
@@ -189,17 +187,6 @@ def test_study_shared_by_seed_and_override() -> None:
 def test_invalid_seed(seed: object) -> None:
     with pytest.raises(ValueError, match="seed"):
         make_ct_series(seed, n_slices=1, rows=8, columns=8)  # type: ignore[arg-type]
-
-
-def dciodvfy(path: Path) -> list[str]:
-    """dicom3tools' IOD check of one file; skips without it, fails without it under CI."""
-    exe = shutil.which("dciodvfy")
-    if exe is None:
-        if os.environ.get("CI"):  # .ci/run installs dicom3tools: missing there is a failure
-            pytest.fail("dicom3tools' dciodvfy is not installed")
-        pytest.skip("dicom3tools' dciodvfy is not installed")
-    proc = subprocess.run([exe, str(path)], capture_output=True, text=True, check=False)
-    return (proc.stdout + proc.stderr).splitlines()
 
 
 def test_dciodvfy_no_errors(tmp_path: Path) -> None:
