@@ -4,13 +4,15 @@ All patient data is fake (``SYNTHETIC^PHANTOM^<seed>``).  :func:`make_cardiac_ph
 gives a seeded cardiac CT volume with per-artery coronary calcium labels;
 :func:`make_ct_series` wraps it in DICOM with the true Agatston scores in its truth.
 :func:`make_xa_cine` writes a coronary angiography cine with stenoses (seeded or
-given as :class:`StenosisSpec`) and their per-frame positions in its truth; the
-model sees a stored frame through :func:`normalise_xa_frame`.
+given as :class:`StenosisSpec`) and their per-frame positions in its truth;
+:func:`curriculum_sample` draws training images for the stenosis model with the
+same image model, normalised like a frame by :func:`normalise_xa_frame`.
 """
 
 from ._common import SyntheticSeries, write_series
 from .coronary import ARTERY_IDS, PlaqueSpec
 from .ct import make_ct_series
+from .curriculum import LEVELS, CurriculumLesion, CurriculumSample, curriculum_sample
 from .phantom import CardiacPhantom, make_cardiac_phantom
 from .xa import make_xa_cine
 from .xa_image import normalise_xa_frame
@@ -20,12 +22,16 @@ from .xa_views import LCA_VESSELS, RCA_VESSELS
 __all__ = [
     "ARTERY_IDS",
     "LCA_VESSELS",
+    "LEVELS",
     "RCA_VESSELS",
     "SIGNIFICANT_PERCENT",
     "CardiacPhantom",
+    "CurriculumLesion",
+    "CurriculumSample",
     "PlaqueSpec",
     "StenosisSpec",
     "SyntheticSeries",
+    "curriculum_sample",
     "make_cardiac_phantom",
     "make_ct_series",
     "make_xa_cine",
