@@ -68,3 +68,37 @@ def test_synth_xa_writes_one_multiframe_instance(tmp_path: Path) -> None:
     ds = pydicom.dcmread(path)
     assert (ds.Modality, int(ds.NumberOfFrames)) == ("XA", 5)
     assert json.loads((out / "truth.json").read_text())["modality"] == "XA"
+
+
+def _synth_xa(out: Path, *extra: str) -> int:
+    args = ["synth", "xa", "--seed", "3", "--out", str(out), "--frames", "3"]
+    return main([*args, "--rows", "64", "--columns", "64", *extra])
+
+
+def test_synth_xa_draws_the_stenosis_asked_for(tmp_path: Path) -> None:
+    assert _synth_xa(tmp_path, "--stenosis", "LAD:0.35:75:6", "--stenosis", "D1:0.3:40") == 0
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    lesions = [(le["vessel"], le["percent_stenosis"]) for le in truth["lesions"]]
+    assert lesions == [("LAD", 75.0), ("D1", 40.0)]
+    assert truth["significant"] is True
+    assert all(len(le["positions_px"]) == 3 for le in truth["lesions"])
+
+
+def test_synth_xa_normal_has_no_lesion(tmp_path: Path) -> None:
+    assert _synth_xa(tmp_path, "--normal") == 0
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    assert truth["lesions"] == []
+    assert truth["significant"] is False
+
+
+def test_synth_xa_refuses_an_unknown_vessel(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _synth_xa(tmp_path, "--stenosis", "LADX:0.3:70") == 2
+    assert "unknown vessel 'LADX'" in capsys.readouterr().err
+
+
+def test_synth_xa_refuses_a_malformed_stenosis(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        _synth_xa(Path("unused"), "--stenosis", "LAD:x:70")
+    assert "must be numbers" in capsys.readouterr().err
