@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ._raster import F32
+from ._raster import F32, F64
 from .xa_image import (
     CATHETER_MU,
     MU_PER_MM,
@@ -140,6 +140,37 @@ def _segments(rng: np.random.Generator, level: int, size: int, mm: float) -> lis
     return [main, branch(rng, main, "branch", (0.4, 0.55), side, length, (ratio, ratio), mm)]
 
 
+@dataclass(frozen=True, eq=False)
+class _Layout:
+    """What a sample shows and where its pixels lie on the 512 reference frame."""
+
+    tree: list[Vessel]
+    catheter: Vessel | None
+    scale: float  # sample pixels per reference pixel
+    mm_per_px: float
+    origin: F64  # reference (x, y) of the sample's first pixel
+    opacity: float
+
+
+def _layout(level: int, rng: np.random.Generator, size: int, frame_size: int) -> _Layout:
+    pitch, sid, sod = draw_projection(rng)
+    if level == 3:  # a zoomed crop of a whole frame at peak opacification
+        zoom = float(rng.uniform(1.0, 1.35))
+        scale = size / REF_SIZE * zoom
+        crop = rng.uniform(0, (zoom - 1) * size, size=2)
+        mm = pitch * sod / sid / scale
+        views = LCA_VIEWS + RCA_VIEWS
+        view = views[int(rng.integers(len(views)))]
+        tree = build_tree(rng, view, scale=scale, offset=-crop, mm_per_px=mm)
+        cath = catheter(rng, tree[0], 2.0 / mm, 700 * scale)
+        return _Layout(tree, cath, scale, mm, crop / scale, float(rng.uniform(0.85, 1.0)))
+    scale = frame_size / REF_SIZE * float(rng.uniform(0.8, 1.25))
+    mm = pitch * sod / sid / scale
+    tree = _segments(rng, level, size, mm)
+    origin = rng.uniform(0, max(REF_SIZE - size / scale, 0.0), size=2)
+    return _Layout(tree, None, scale, mm, origin, float(rng.uniform(0.6, 1.0)))
+
+
 def curriculum_sample(
     level: int, rng: np.random.Generator, size: int, *, frame_size: int = 512
 ) -> CurriculumSample:
@@ -148,11 +179,11 @@ def curriculum_sample(
     Parameters
     ----------
     level : {1, 2, 3}
-        1: a short straight segment (one vessel, 1.5-4 mm), no lesion or one
-        of 20-95 % in the middle half of the patch.  2: a longer curved segment with one side
-        branch, 0-2 lesions.  3: a whole coronary tree (any LCA or RCA view)
-        with catheter and background at peak opacification, a random zoom
-        (1-1.35) and crop of the full frame drawn at *size*, 0-3 lesions.
+        1: a short straight segment (one vessel, 1.5-4 mm), no lesion or one of
+        20-95 % in the middle half of the patch.  2: a longer curved segment
+        with one side branch, 0-2 lesions.  3: a whole coronary tree (any LCA
+        or RCA view) with catheter and background at peak opacification, as a
+        frame of side *size* zoomed by 1-1.35 and cropped, 0-3 lesions.
     rng : numpy.random.Generator
         The only source of randomness; the same state gives the same sample.
     size : int
@@ -160,7 +191,7 @@ def curriculum_sample(
     frame_size : int
         Levels 1 and 2 are drawn at the pixel scale of a cine frame of this
         side (times a 0.8-1.25 zoom), e.g. 256 when the model sees 512 frames
-        downsized by 2.  Level 3 is a whole frame of side *size*.
+        downsized by 2.  Level 3 ignores it.
 
     Returns
     -------
@@ -175,51 +206,32 @@ def curriculum_sample(
         raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
     if size < 16 or frame_size < 16:
         raise ValueError("size and frame_size must be at least 16 pixels")
-    pitch, sid, sod = draw_projection(rng)
-    if level == 3:
-        zoom = float(rng.uniform(1.0, 1.35))
-        scale = size / REF_SIZE * zoom
-        crop = rng.uniform(0, (zoom - 1) * size, size=2)
-        mm = pitch * sod / sid / scale
-        views = LCA_VIEWS + RCA_VIEWS
-        tree = build_tree(
-            rng, views[int(rng.integers(len(views)))], scale=scale, offset=-crop, mm_per_px=mm
-        )
-        extra = [catheter(rng, tree[0], 2.0 / mm, 700 * scale)]
-        origin = crop / scale
-        opacity = float(rng.uniform(0.85, 1.0))
-    else:
-        scale = frame_size / REF_SIZE * float(rng.uniform(0.8, 1.25))
-        mm = pitch * sod / sid / scale
-        tree, extra = _segments(rng, level, size, mm), []
-        origin = rng.uniform(0, max(REF_SIZE - size / scale, 0.0), size=2)
-        opacity = float(rng.uniform(0.6, 1.0))
+    lay = _layout(level, rng, size, frame_size)
     margin = 0.25 * size if level == 1 else 0.08 * size  # level 1: "here" is the middle
-    box = (margin, margin, size - 1 - margin, size - 1 - margin)
-    longest = min(12.0, 0.4 * size * mm)  # leave some normal vessel beside the lesion
+    longest = min(12.0, 0.4 * size * lay.mm_per_px)  # leave normal vessel beside a lesion
     specs = random_stenoses(
         rng,
-        tree,
+        lay.tree,
         _percents(rng, _MOST_LESIONS[level]),
-        mm_per_px=mm,
-        box=box,
+        mm_per_px=lay.mm_per_px,
+        box=(margin, margin, size - 1 - margin, size - 1 - margin),
         lengths_mm=(min(4.0, longest / 2), longest),
     )
-    tree = place_lesions(tree, specs, mm)
+    tree = place_lesions(lay.tree, specs, lay.mm_per_px)
 
+    shape = (size, size)
     samples = [v.sample() for v in tree]
     pts = np.concatenate([p for p, _, _ in samples])
     radii = np.concatenate([r for _, r, _ in samples])
-    mu = float(rng.uniform(*MU_PER_MM)) * mm
-    att = project_tubes(pts, radii, (size, size))[0] * np.float32(mu * opacity)
-    for v in extra:  # the catheter, full of contrast, as in the cines
-        cath_pts, cath_r, _ = v.sample()
-        att += project_tubes(cath_pts, cath_r, (size, size))[0] * np.float32(CATHETER_MU * mu)
-    axis = ((origin[:, None] + np.arange(size) / scale) - (REF_SIZE - 1) / 2) / REF_SIZE
-    intensity = Background.random(rng).render(
-        axis[0].astype(np.float32), axis[1].astype(np.float32)
-    )
-    pixels = Exposure.random(rng).apply(intensity * np.exp(-att), rng, scale)
+    mu = float(rng.uniform(*MU_PER_MM)) * lay.mm_per_px
+    att = project_tubes(pts, radii, shape)[0] * np.float32(mu * lay.opacity)
+    if lay.catheter is not None:  # full of contrast, as in the cines
+        cath_pts, cath_r, _ = lay.catheter.sample()
+        att += project_tubes(cath_pts, cath_r, shape)[0] * np.float32(CATHETER_MU * mu)
+    axis = ((lay.origin[:, None] + np.arange(size) / lay.scale) - (REF_SIZE - 1) / 2) / REF_SIZE
+    axis = axis.astype(np.float32)
+    intensity = Background.random(rng).render(axis[0], axis[1])
+    pixels = Exposure.random(rng).apply(intensity * np.exp(-att), rng, lay.scale)
     lesions = tuple(_lesions(tree))
     return CurriculumSample(
         level=level,
@@ -227,7 +239,7 @@ def curriculum_sample(
         significant=any(les.significant for les in lesions),
         lesions=lesions,
         centerline=centreline_mask(
-            np.concatenate([v.sample(0.5, whole=True)[0] for v in tree]), (size, size)
+            np.concatenate([v.sample(0.5, whole=True)[0] for v in tree]), shape
         ),
     )
 

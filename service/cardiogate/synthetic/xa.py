@@ -58,21 +58,19 @@ from .xa_tree import (
     place_lesions,
     random_stenoses,
 )
-from .xa_views import LCA_VESSELS, RCA_VESSELS, artery_of, build_tree, catheter
+from .xa_views import (
+    LCA_VIEWS,
+    RCA_VIEWS,
+    VIEW_ANGLES,
+    artery_of,
+    build_tree,
+    catheter,
+    vessel_artery,
+)
 
 XA_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.12.1"
 _XA_STREAM = 0x2A
 _GEOMETRY, _LESIONS, _NOISE = 0, 1, 2
-# (view label, primary angle [+LAO/-RAO], secondary angle [+CRA/-CAU])
-_VIEWS: tuple[tuple[str, float, float], ...] = (
-    ("RAO 30 CAU 25", -30.0, -25.0),
-    ("LAO 45 CRA 20", 45.0, 20.0),
-    ("AP CRA 30", 0.0, 30.0),
-    ("LAO 50 CAU 25", 50.0, -25.0),
-    ("LAO 30", 30.0, 0.0),
-    ("RAO 30", -30.0, 0.0),
-    ("LAO 30 CRA 20", 30.0, 20.0),
-)
 _LESION_COUNT_P = (0.25, 0.35, 0.25, 0.15)
 
 
@@ -140,14 +138,7 @@ def _required_artery(specs: Sequence[StenosisSpec], artery: str | None) -> str |
     """The artery the stenoses (and *artery*) ask for; ``ValueError`` on a conflict."""
     if artery not in (None, "LCA", "RCA"):
         raise ValueError(f"artery must be 'LCA' or 'RCA', got {artery!r}")
-    wanted = {artery} if artery else set()
-    for spec in specs:
-        if spec.vessel in RCA_VESSELS:
-            wanted.add("RCA")
-        elif spec.vessel in LCA_VESSELS | {"D3", "OM3"}:
-            wanted.add("LCA")
-        else:
-            raise ValueError(f"unknown vessel {spec.vessel!r}")
+    wanted = {vessel_artery(spec.vessel) for spec in specs} | ({artery} if artery else set())
     if len(wanted) > 1:
         raise ValueError("one cine shows one artery; these stenoses need both LCA and RCA")
     return wanted.pop() if wanted else None
@@ -291,8 +282,9 @@ def make_xa_cine(
     rng = np.random.default_rng([seed, _XA_STREAM, _GEOMETRY])
     info = study_info(seed, study_instance_uid)
     pick = float(rng.random())
-    views = [v for v in _VIEWS if wanted is None or artery_of(v[0]) == wanted]
-    view, prim, sec = views[int(pick * len(views))]
+    views = [v for v in LCA_VIEWS + RCA_VIEWS if wanted is None or artery_of(v) == wanted]
+    view = views[int(pick * len(views))]
+    prim, sec = VIEW_ANGLES[view]
     size = min(rows, columns)
     scale = size / REF_SIZE
     pitch, sid, sod = draw_projection(rng)

@@ -200,6 +200,7 @@ class Vessel:
             r1=self.r1 * scale,
             origin_arc=self.origin_arc * scale,
             lesions=lesions,
+            start=self.start * scale,
         )
 
 

@@ -15,8 +15,6 @@ import numpy as np
 
 from .xa_tree import Point, Vessel, branch, curve
 
-LCA_VIEWS = ("RAO 30 CAU 25", "LAO 45 CRA 20", "AP CRA 30", "LAO 50 CAU 25")
-RCA_VIEWS = ("LAO 30", "RAO 30", "LAO 30 CRA 20")
 LCA_VESSELS = frozenset({"LM", "LAD", "LCX", "D1", "D2", "S1", "S2", "OM1", "OM2"})
 """Left coronary vessels present in every LCA tree (``D3`` and ``OM3`` only sometimes)."""
 RCA_VESSELS = frozenset({"RCA", "CB", "AM1", "AM2", "PDA"})
@@ -36,6 +34,18 @@ _RCA_LAYOUT: dict[str, tuple[tuple[float, float], float, float, float]] = {
     "RAO 30": ((200, 85), 75, 30, 420),
     "LAO 30 CRA 20": ((320, 110), 170, -130, 500),
 }
+LCA_VIEWS = tuple(_LCA_LAYOUT)
+RCA_VIEWS = tuple(_RCA_LAYOUT)
+VIEW_ANGLES: dict[str, tuple[float, float]] = {
+    "RAO 30 CAU 25": (-30.0, -25.0),
+    "LAO 45 CRA 20": (45.0, 20.0),
+    "AP CRA 30": (0.0, 30.0),
+    "LAO 50 CAU 25": (50.0, -25.0),
+    "LAO 30": (30.0, 0.0),
+    "RAO 30": (-30.0, 0.0),
+    "LAO 30 CRA 20": (30.0, 20.0),
+}
+"""Positioner primary (+LAO / -RAO) and secondary (+CRA / -CAU) angle of each view, degrees."""
 
 
 def _lca(rng: np.random.Generator, view: str, mm: float) -> list[Vessel]:
@@ -110,6 +120,15 @@ def _rca(rng: np.random.Generator, view: str, mm: float) -> list[Vessel]:
         branch(rng, rca, "AM2", (0.55, 0.7), out, float(rng.uniform(90, 150)), (1.4, 2.0), mm),
         branch(rng, rca, "PDA", (0.82, 0.9), -out, float(rng.uniform(120, 200)), (1.6, 2.2), mm),
     ]
+
+
+def vessel_artery(name: str) -> str:
+    """``"LCA"`` or ``"RCA"`` for a vessel name; ``ValueError`` for an unknown one."""
+    if name in RCA_VESSELS:
+        return "RCA"
+    if name in LCA_VESSELS | {"D3", "OM3"}:
+        return "LCA"
+    raise ValueError(f"unknown vessel {name!r}")
 
 
 def artery_of(view: str) -> str:
