@@ -97,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
         help="XA: draw this stenosis (repeatable), e.g. LAD:0.35:75:6; default: seeded ones",
     )
     lesions.add_argument("--normal", action="store_true", help="XA: no stenosis")
+    synth.add_argument("--artery", choices=["LCA", "RCA"], help="XA: the injected artery")
     return parser
 
 
@@ -159,6 +160,7 @@ def _synth(args: argparse.Namespace) -> int:
                 rows=args.rows,
                 columns=args.columns,
                 stenoses=[] if args.normal else args.stenosis,
+                artery=args.artery,
             )
         except ValueError as e:  # a stenosis on a vessel the tree lacks, a bad size
             raise ConfigurationError(str(e)) from e

@@ -85,10 +85,11 @@ def test_synth_xa_draws_the_stenosis_asked_for(tmp_path: Path) -> None:
 
 
 def test_synth_xa_normal_has_no_lesion(tmp_path: Path) -> None:
-    assert _synth_xa(tmp_path, "--normal") == 0
+    assert _synth_xa(tmp_path, "--normal", "--artery", "RCA") == 0
     truth = json.loads((tmp_path / "truth.json").read_text())
     assert truth["lesions"] == []
     assert truth["significant"] is False
+    assert truth["artery"] == "RCA"
 
 
 def test_synth_xa_refuses_an_unknown_vessel(
