@@ -249,7 +249,7 @@ def _lesions(tree: list[Vessel]) -> list[CurriculumLesion]:
     for v in tree:
         for les in v.lesions:
             x, y = v.point(les.position)
-            ref = 2 * float(v.reference_radius(np.array([les.position * v.length]))[0])
+            ref = v.reference_diameter(les.position)
             out.append(
                 CurriculumLesion(float(x), float(y), les.percent, v.name, ref, les.length_px)
             )

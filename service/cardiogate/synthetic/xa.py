@@ -197,7 +197,7 @@ def _lesion_truth(
     for v in tree:
         for les in v.lesions:
             centre = v.point(les.position)[None, :]
-            ref = 2 * float(v.reference_radius(np.array([les.position * v.length]))[0])
+            ref = v.reference_diameter(les.position)
             out.append(
                 {
                     "vessel": v.name,

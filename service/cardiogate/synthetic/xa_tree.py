@@ -129,6 +129,10 @@ class Vessel:
         out: F64 = (self.r0 + (self.r1 - self.r0) * f**0.8) * tip
         return out
 
+    def reference_diameter(self, frac: float) -> float:
+        """Lumen diameter without stenoses at fraction *frac* of the length, pixels."""
+        return 2 * float(self.reference_radius(np.array([frac * self.length]))[0])
+
     def radius(self, s: F64) -> F64:
         """Lumen radius at arc lengths *s*, narrowed by the lesions."""
         r = self.reference_radius(s)
@@ -185,7 +189,7 @@ class Vessel:
         s = np.interp(np.linspace(0.0, count[-1], math.ceil(count[-1]) + 1), count, fine)
         for les in self.lesions:
             centre, half = les.position * self.length, les.length_px / 2
-            narrow = float(self.reference_radius(np.array([centre]))[0]) * (1 - les.percent / 100)
+            narrow = self.reference_diameter(les.position) / 2 * (1 - les.percent / 100)
             lo, hi = max(centre - half, 0.0), min(centre + half, self.length)
             s = np.union1d(s, np.arange(lo, hi, float(np.clip(narrow / 3, 0.35, 2.0))))
         return s
@@ -244,7 +248,7 @@ def branch(
     angle = math.degrees(parent.heading(f)) + side * turn
     pts = curve(rng, parent.point(f), angle, length, bend_deg=-side * float(rng.uniform(0, 25)))
     r0 = float(rng.uniform(*diam_mm)) / 2 / mm_per_px
-    wall = float(parent.reference_radius(np.array([f * parent.length]))[0])
+    wall = parent.reference_diameter(f) / 2
     return Vessel(
         name,
         parent.name,
@@ -352,7 +356,7 @@ def random_stenoses(
             length_mm = float(rng.uniform(*lengths_mm))
             half = min(length_mm / mm_per_px, v.length / 2) / 2
             x, y = v.point(frac)
-            wide = 2 * float(v.reference_radius(np.array([frac * v.length]))[0]) * mm_per_px
+            wide = v.reference_diameter(frac) * mm_per_px
             apart = all(
                 s.vessel != v.name
                 or abs(s.position - frac) * v.length > half + s.length_mm / mm_per_px / 2 + 2

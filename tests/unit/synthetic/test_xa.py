@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pydicom
@@ -49,16 +49,31 @@ def test_same_seed_same_cine_and_truth() -> None:
     assert json.dumps(a.truth, sort_keys=True) == json.dumps(b.truth, sort_keys=True)
 
 
-def test_lesion_truth_marks_the_minimal_lumen(lad_75: tuple[np.ndarray, dict[str, Any]]) -> None:
-    frames, truth = lad_75
+class AtPeak(NamedTuple):
+    """The LAD lesion at peak opacification: attenuation map, LAD centreline (points 2 px
+    apart), index of the centreline point nearest the lesion, the lesion truth, its position."""
+
+    att: np.ndarray
+    lad: np.ndarray
+    i: int
+    lesion: dict[str, Any]
+    at: np.ndarray
+
+
+def _at_peak(cine: tuple[np.ndarray, dict[str, Any]]) -> AtPeak:
+    frames, truth = cine
     k = truth["peak_frame"]
     (lesion,) = truth["lesions"]
-    att = _attenuation(frames, k)
     lad = _centreline(truth, "LAD")
     at = np.asarray(lesion["positions_px"][k])
     i = int(np.argmin(np.linalg.norm(lad - at, axis=1)))
+    return AtPeak(_attenuation(frames, k), lad, i, lesion, at)
+
+
+def test_lesion_truth_marks_the_minimal_lumen(lad_75: tuple[np.ndarray, dict[str, Any]]) -> None:
+    att, lad, i, lesion, at = _at_peak(lad_75)
     assert np.linalg.norm(lad[i] - at) < 1.0  # the lesion sits on the LAD's centreline
-    span = round(lesion["length_px"] / 2) + 10  # centreline points are 2 px apart
+    span = round(lesion["length_px"] / 2) + 10  # points 2 px apart: a lesion length + 20 px
     window = slice(i - span, i + span + 1)
     profile = _sample(att, lad[window])
     darkest_gap = lad[window][int(np.argmin(profile))]
@@ -66,14 +81,8 @@ def test_lesion_truth_marks_the_minimal_lumen(lad_75: tuple[np.ndarray, dict[str
 
 
 def test_75_percent_stenosis_is_thin_and_pale(lad_75: tuple[np.ndarray, dict[str, Any]]) -> None:
-    frames, truth = lad_75
-    k = truth["peak_frame"]
-    (lesion,) = truth["lesions"]
-    att = _attenuation(frames, k)
-    lad = _centreline(truth, "LAD")
-    at = np.asarray(lesion["positions_px"][k])
-    i = int(np.argmin(np.linalg.norm(lad - at, axis=1)))
-    step = round(1.5 * lesion["length_px"] / 2)  # a lesion length from the lesion, both sides
+    att, lad, i, lesion, _ = _at_peak(lad_75)
+    step = round(1.5 * lesion["length_px"] / 2)  # points 2 px apart: 1.5 lesion lengths away
     refs = [i - step, i + step]
 
     def width(j: int, level: float) -> float:
