@@ -133,8 +133,10 @@ def project_tubes(
 ) -> tuple[F32, F32]:
     """Chord length through a union of circular lumens swept along centrelines.
 
-    Each sample (dense, about half a pixel apart) stamps the chord of a sphere
-    of its radius; the union takes the largest chord at each pixel centre.
+    Each sample (a third of its radius or less from the next, see
+    :meth:`.xa_tree.Vessel.sample`) stamps the chord of a sphere of its radius;
+    the union takes the largest chord at each pixel centre, within about 1.5 %
+    of the swept tube's.
 
     Parameters
     ----------
