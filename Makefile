@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint unit bench venv clean train-calcium
+.PHONY: run test lint unit bench venv clean train-calcium train-stenosis
 
 venv: $(STAMP)
 
@@ -34,6 +34,11 @@ bench: $(STAMP)
 train-calcium: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[train]"
 	$(BIN)/python models/training/train_calcium.py --out models/calcium
+
+## Train the stenosis model (curriculum and level-3-only arms), export ONNX, write its card.
+train-stenosis: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[train]"
+	$(BIN)/python models/training/train_stenosis.py --out models/stenosis
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

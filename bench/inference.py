@@ -1,4 +1,5 @@
-"""Inference benchmark: calcium analysis of a 64- and a 300-slice synthetic CT.
+"""Inference benchmark: calcium analysis of a 64- and a 300-slice synthetic CT, and stenosis
+analysis of a 60-frame 512x512 synthetic cine (when models/stenosis exists).
 
 Reports the median over runs of load (DICOM read, sort, HU), model (ONNX Runtime) and
 scoring, with peak RSS; then the same network in ONNX Runtime vs PyTorch eager on the same
@@ -167,6 +168,86 @@ def onnx_vs_torch(
     }
 
 
+def stenosis(
+    model_dir: Path, preference: list[str], frames: int, runs: int
+) -> list[dict[str, Any]]:
+    """A 60-frame 512x512 cine: decode / frame selection / model / post-processing, then the
+    same network in ONNX Runtime and in PyTorch eager on the selected frames."""
+    import torch
+
+    from cardiogate.analyses.stenosis import analyze_xa, model_input
+    from cardiogate.analyses.xa_cine import load_xa_cine, select_frames
+    from cardiogate.synthetic import make_xa_cine
+    from cgtrain.densenet import StenosisNet
+
+    model = load_model(model_dir, preference)
+    series = make_xa_cine(11, frames=frames, rows=512, columns=512)
+    keys = ("decode", "frame_selection", "model", "post_processing")
+    timings: dict[str, list[float]] = {k: [] for k in (*keys, "total")}
+    result = None
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = analyze_xa(series.datasets, model)
+        timings["total"].append(time.perf_counter() - started)
+        for key in keys:
+            timings[key].append(result.timings_s[key])
+    assert result is not None
+    pipeline_row = {
+        "case": f"stenosis, {frames}-frame 512x512 cine",
+        "provider": model.provider,
+        **{f"{k}_s": round(statistics.median(v), 3) for k, v in timings.items()},
+        "frames_used": len(result.frames_used),
+        "significant": result.significant,
+    }
+    cine = load_xa_cine(series.datasets)
+    size = int(model.card.preprocessing.get("input_size", 256))
+    x = model_input(cine.frames[select_frames(cine)], cine.bits_stored, size)
+    growth = int(model.card.training.get("growth", 12))
+    net = StenosisNet(growth=growth).eval()
+    path = Path(tempfile.mkdtemp()) / "same.onnx"
+    dims = {0: "batch", 2: "rows", 3: "columns"}
+    torch.onnx.export(
+        net,
+        (torch.zeros(1, 1, size, size),),
+        str(path),
+        input_names=["image"],
+        output_names=["heatmap", "percent"],
+        dynamic_axes={"image": dims, "heatmap": dims, "percent": dims},
+        opset_version=17,
+        dynamo=False,
+    )
+    session = ort.InferenceSession(str(path), providers=list(dict.fromkeys([model.provider, CPU])))
+    device = "cuda" if model.provider != CPU and torch.cuda.is_available() else "cpu"
+    net = net.to(device)
+
+    def run_onnx() -> None:
+        session.run(None, {"image": x})
+
+    def run_torch() -> None:
+        with torch.inference_mode():
+            for out in net(torch.from_numpy(x).to(device)):
+                out.cpu().numpy()
+
+    run_onnx()
+    run_torch()
+    times: dict[str, list[float]] = {"onnxruntime": [], "torch_eager": []}
+    for _ in range(max(runs, 5)):
+        for name, fn in (("onnxruntime", run_onnx), ("torch_eager", run_torch)):
+            started = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - started)
+    ort_s, torch_s = (statistics.median(times[k]) for k in ("onnxruntime", "torch_eager"))
+    comparison_row = {
+        "case": f"stenosis network on {len(x)} frames of {size}x{size}",
+        "onnxruntime_s": round(ort_s, 4),
+        "torch_eager_s": round(torch_s, 4),
+        "torch_over_onnxruntime": round(torch_s / ort_s, 2),
+        "onnxruntime_provider": session.get_providers()[0],
+        "torch_device": device,
+    }
+    return [pipeline_row, comparison_row]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--models-dir", type=Path, default=Path("models"))
@@ -196,6 +277,11 @@ def main() -> int:
         for slices in sizes[:1]:
             row = onnx_vs_torch(model_dir, model.provider, slices, args.runs, work)
             results["comparison"].append(row)
+            print(json.dumps(row))
+    if (args.models_dir / "stenosis" / "card.json").exists():
+        rows = stenosis(args.models_dir / "stenosis", args.providers.split(","), 60, args.runs)
+        results["stenosis"] = rows
+        for row in rows:
             print(json.dumps(row))
     results["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(f"peak RSS {results['peak_rss_mib']} MiB")
