@@ -36,8 +36,9 @@ def test_card_figures_are_reproduced_on_a_smaller_held_out_set() -> None:
 
 KNOWN_MISS = pytest.mark.xfail(
     strict=True,
-    reason="model 0.1.0 labels one slice of a large LM plaque at the aortic root as not "
-    "coronary and one as LAD (251 vs 401); issue 3 stays open until it passes",
+    reason="known limitation of model 0.2.0 (README): a large LM plaque at the aortic root "
+    "(seed 3, 355 of its 401 points) is read as aortic calcium on two slices and as LAD on "
+    "one, giving 155; strict, so a model that fixes it must drop this mark",
 )
 
 

@@ -27,6 +27,26 @@ class Samples:
     x: np.ndarray[Any, Any]  # (n, 3, rows, columns) float16, normalised as the service does
     y: np.ndarray[Any, Any]  # (n, rows, columns) uint8 labels
     weight: np.ndarray[Any, Any]  # (n, rows, columns) uint8: 1 where the loss counts
+    hard: list[np.ndarray[Any, Any]]  # per sample, (m, 2) row/column of look-alikes
+
+
+def look_alike_centres(phantom: Any, slices: np.ndarray[Any, Any]) -> list[np.ndarray[Any, Any]]:
+    """Per slice, the pixel centres of the distractors it cuts (aortic wall and valve
+    calcium, mitral annulus, noise spikes): the bright things most like coronary calcium."""
+    x0, y0 = phantom.origin_mm
+    ps = phantom.pixel_spacing_mm
+    rows, columns = phantom.hu.shape[1:]
+    out = []
+    for k in slices:
+        z = phantom.z_mm[k]
+        centres = [
+            ((d["center_mm"][1] - y0) / ps, (d["center_mm"][0] - x0) / ps)
+            for d in phantom.distractors
+            if abs(d["center_mm"][2] - z) <= max(d["semi_axes_mm"]) + 1.5
+        ]
+        inside = [(r, c) for r, c in centres if 0 <= r < rows and 0 <= c < columns]
+        out.append(np.array(inside, dtype=np.int64).reshape(-1, 2))
+    return out
 
 
 def scan_samples(seed: int, size: int, n_slices: int) -> Samples:
@@ -38,7 +58,12 @@ def scan_samples(seed: int, size: int, n_slices: int) -> Samples:
     candidates = hu >= PREPROCESSING["candidate_hu"]
     slices = np.flatnonzero(candidates.any(axis=(1, 2)))
     x = model_inputs(hu, slices, PREPROCESSING).astype(np.float16)
-    return Samples(x, phantom.labels[slices], candidates[slices].astype(np.uint8))
+    return Samples(
+        x,
+        phantom.labels[slices],
+        candidates[slices].astype(np.uint8),
+        look_alike_centres(phantom, slices),
+    )
 
 
 def build(seeds: range, size: int, n_slices: int) -> Samples:
@@ -47,4 +72,5 @@ def build(seeds: range, size: int, n_slices: int) -> Samples:
         np.concatenate([p.x for p in parts]),
         np.concatenate([p.y for p in parts]),
         np.concatenate([p.weight for p in parts]),
+        [h for p in parts for h in p.hard],
     )

@@ -9,13 +9,18 @@ false positives the lesions it keeps that are not coronary calcium.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cardiogate.analyses.calcium import agatston_scores, classic_category
-from cardiogate.analyses.calcium_ct import predict_labels
+from cardiogate.analyses.calcium_ct import (
+    labels_from_probabilities,
+    pixel_probabilities,
+    predict_labels,
+)
 from cardiogate.analyses.ct_volume import CTVolume
 from cardiogate.inference.engine import LoadedModel, load_model
 from cardiogate.synthetic.phantom import CardiacPhantom, make_cardiac_phantom
@@ -63,51 +68,101 @@ def phantom_volume(p: CardiacPhantom) -> CTVolume:
     )
 
 
-def evaluate(
-    model: LoadedModel, seeds: range, *, rows: int = 512, n_slices: int = 40
-) -> dict[str, Any]:
-    truth_totals, predicted_totals = [], []
-    truth_categories, predicted_categories = [], []
-    true_lesions = kept = right_artery = false_positive = 0
-    for seed in seeds:
-        phantom = make_cardiac_phantom(seed, n_slices=n_slices, rows=rows, columns=rows)
-        volume = phantom_volume(phantom)
-        labels = predict_labels(volume, model)
-        predicted = agatston_scores(
-            phantom.hu, labels, volume.pixel_spacing_mm, volume.slice_increment_mm
-        )
-        truth = phantom.truth_scores
-        truth_totals.append(truth.agatston["total"])
-        predicted_totals.append(predicted.agatston["total"])
-        truth_categories.append(classic_category(truth.agatston["total"]))
-        predicted_categories.append(classic_category(predicted.agatston["total"]))
-        by_place = {(t.slice_index, t.centroid_rc): t for t in truth.lesions}
-        true_lesions += len(truth.lesions)
-        for lesion in predicted.lesions:
-            match = by_place.get((lesion.slice_index, lesion.centroid_rc))
-            if match is None:
-                false_positive += 1
-            else:
-                kept += 1
-                right_artery += lesion.artery == match.artery
-    n = len(seeds)
+@dataclass
+class ScanOutcome:
+    truth_total: float
+    predicted_total: float
+    true_lesions: int
+    kept: int
+    right_artery: int
+    false_positives: int
+
+
+def compare(phantom: CardiacPhantom, labels: np.ndarray[Any, Any]) -> ScanOutcome:
+    """Score ``labels`` on the phantom and match its lesions to the truth."""
+    volume = phantom_volume(phantom)
+    predicted = agatston_scores(
+        phantom.hu, labels, volume.pixel_spacing_mm, volume.slice_increment_mm
+    )
+    truth = phantom.truth_scores
+    by_place = {(t.slice_index, t.centroid_rc): t for t in truth.lesions}
+    kept = right_artery = false_positives = 0
+    for lesion in predicted.lesions:
+        match = by_place.get((lesion.slice_index, lesion.centroid_rc))
+        if match is None:
+            false_positives += 1
+        else:
+            kept += 1
+            right_artery += lesion.artery == match.artery
+    return ScanOutcome(
+        truth.agatston["total"],
+        predicted.agatston["total"],
+        len(truth.lesions),
+        kept,
+        right_artery,
+        false_positives,
+    )
+
+
+def summarise(outcomes: list[ScanOutcome], seeds: range) -> dict[str, Any]:
+    truth_totals = np.array([o.truth_total for o in outcomes])
+    predicted_totals = np.array([o.predicted_total for o in outcomes])
+    true_lesions = sum(o.true_lesions for o in outcomes)
+    kept = sum(o.kept for o in outcomes)
+    right_artery = sum(o.right_artery for o in outcomes)
+    false_positive = sum(o.false_positives for o in outcomes)
+    n = len(outcomes)
     return {
         "test_scans": n,
         "test_seeds": f"{seeds.start}-{seeds.stop - 1}",
-        "icc_total_agatston": round(
-            icc_absolute(np.array(truth_totals), np.array(predicted_totals)), 4
-        ),
+        "icc_total_agatston": round(icc_absolute(truth_totals, predicted_totals), 4),
         "kappa_classic_linear": round(
-            linear_weighted_kappa(truth_categories, predicted_categories, CATEGORIES), 4
+            linear_weighted_kappa(
+                [classic_category(t) for t in truth_totals],
+                [classic_category(p) for p in predicted_totals],
+                CATEGORIES,
+            ),
+            4,
         ),
         "lesion_sensitivity": round(kept / true_lesions, 4) if true_lesions else None,
         "false_positives_per_scan": round(false_positive / n, 3),
         "artery_accuracy": round(right_artery / kept, 4) if kept else None,
         "true_lesions": true_lesions,
         "mean_abs_error_total_agatston": round(
-            float(np.mean(np.abs(np.subtract(truth_totals, predicted_totals)))), 2
+            float(np.mean(np.abs(truth_totals - predicted_totals))), 2
         ),
     }
+
+
+def evaluate(
+    model: LoadedModel, seeds: range, *, rows: int = 512, n_slices: int = 40
+) -> dict[str, Any]:
+    """The card's metrics for ``model`` as the service runs it (its card's thresholds)."""
+    outcomes = []
+    for seed in seeds:
+        phantom = make_cardiac_phantom(seed, n_slices=n_slices, rows=rows, columns=rows)
+        outcomes.append(compare(phantom, predict_labels(phantom_volume(phantom), model)))
+    return summarise(outcomes, seeds)
+
+
+def sweep(
+    model: LoadedModel,
+    seeds: range,
+    thresholds: list[float | None],
+    *,
+    rows: int = 512,
+    n_slices: int = 40,
+) -> dict[float | None, dict[str, Any]]:
+    """Metrics for each ``min_coronary_probability`` (None: plain argmax), running the
+    network once per scan."""
+    outcomes: dict[float | None, list[ScanOutcome]] = {t: [] for t in thresholds}
+    for seed in seeds:
+        phantom = make_cardiac_phantom(seed, n_slices=n_slices, rows=rows, columns=rows)
+        where, probabilities = pixel_probabilities(phantom_volume(phantom), model)
+        for t in thresholds:
+            labels = labels_from_probabilities(phantom.hu.shape, where, probabilities, t)
+            outcomes[t].append(compare(phantom, labels))
+    return {t: summarise(o, seeds) for t, o in outcomes.items()}
 
 
 def evaluate_folder(folder: Path, seeds: range, **kwargs: Any) -> dict[str, Any]:
