@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cardiogate.synthetic import make_ct_series, write_series
-from tiny_model import write_threshold_model
+from cardiogate.synthetic import make_ct_series, make_xa_cine, write_series
+from tiny_model import write_dark_spot_model, write_threshold_model
 
 
 def _analyze(folder: Path, models: Path, *flags: str) -> subprocess.CompletedProcess[str]:
@@ -56,6 +56,33 @@ def test_analyze_reports_calcium_and_explains_ignored_series(tmp_path: Path) -> 
     table = _analyze(tmp_path / "study" / "calcium", models)
     assert table.returncode == 0, table.stderr
     assert "Agatston" in table.stdout
+    assert "not for clinical use" in table.stdout
+
+
+def test_analyze_reports_stenosis_in_the_shape_of_the_truth(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    write_dark_spot_model(models / "stenosis", cut=0.3)  # a plumbing rule, not a detector
+    cine = make_xa_cine(5, frames=12, stenoses=[{"vessel": "LAD", "percent": 80}], artery="LCA")
+    write_series(cine, tmp_path / "xa")
+
+    result = _analyze(tmp_path / "xa", models, "--json")
+    assert result.returncode == 0, result.stderr
+    entry = json.loads(result.stdout)  # one series: the object itself, like truth.json
+    assert entry["state"] == "reported"
+    assert entry["task"] == "stenosis"
+    assert set(entry) >= {"significant", "lesions", "frames_used", "needs_review", "model"}
+    assert isinstance(entry["significant"], bool)
+    assert 1 <= len(entry["frames_used"]) <= 8
+    for lesion in entry["lesions"]:
+        assert set(lesion) >= {"frame", "x_px", "y_px", "percent_stenosis", "grade", "probability"}
+    truth = json.loads((tmp_path / "xa" / "truth.json").read_text())
+    [lesion] = truth["lesions"]
+    assert set(lesion) >= {"percent_stenosis", "vessel", "positions_px"}
+    assert len(lesion["positions_px"]) == 12
+
+    table = _analyze(tmp_path / "xa", models)
+    assert table.returncode == 0, table.stderr
+    assert "stenosis" in table.stdout
     assert "not for clinical use" in table.stdout
 
 
