@@ -199,3 +199,11 @@ def test_cli_serve_exits_2_on_bad_settings(
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "data").exists()  # nothing started, nothing written
+
+
+def test_stenosis_review_band(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARDIOGATE_STENOSIS_REVIEW_BAND", "[0.2, 0.8]")
+    assert load_settings().stenosis_review_band == (0.2, 0.8)
+    monkeypatch.setenv("CARDIOGATE_STENOSIS_REVIEW_BAND", "[0.8, 0.2]")
+    with pytest.raises(ConfigurationError, match="STENOSIS_REVIEW_BAND"):
+        load_settings()
