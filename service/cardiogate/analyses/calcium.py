@@ -88,7 +88,29 @@ def agatston_scores(
     threshold_hu: float = 130.0,
     min_area_mm2: float = 1.0,
 ) -> CalciumScores:
-    """Agatston score and calcium volume per artery and in total.
+    """Agatston score and calcium volume per artery and in total (see :func:`score_lesions`,
+    whose parameters these are)."""
+    scores, _ = score_lesions(
+        hu,
+        artery_labels,
+        pixel_spacing_mm,
+        slice_increment_mm,
+        threshold_hu=threshold_hu,
+        min_area_mm2=min_area_mm2,
+    )
+    return scores
+
+
+def score_lesions(
+    hu: np.ndarray[Any, Any],
+    artery_labels: np.ndarray[Any, Any],
+    pixel_spacing_mm: tuple[float, float],
+    slice_increment_mm: float,
+    *,
+    threshold_hu: float = 130.0,
+    min_area_mm2: float = 1.0,
+) -> tuple[CalciumScores, np.ndarray[Any, np.dtype[np.uint8]]]:
+    """Agatston score and calcium volume per artery and in total, and the pixels scored.
 
     Parameters
     ----------
@@ -102,6 +124,15 @@ def agatston_scores(
         Distance between slice centres; the Agatston sum is scaled by increment / 3 mm.
     threshold_hu, min_area_mm2 : float
         Candidate threshold and the smallest lesion area kept.
+
+    Returns
+    -------
+    scores : CalciumScores
+        Per-artery and total scores and the lesions they add up.
+    scored : (slices, rows, columns) uint8 array
+        The pixels that were counted, labelled with their lesion's artery (1 LM .. 4 RCA;
+        0 elsewhere): every pixel at or above ``threshold_hu`` of a kept lesion. A lesion
+        takes one artery by majority, so a pixel may differ from ``artery_labels`` here.
     """
     if hu.shape != artery_labels.shape or hu.ndim != 3:
         raise ValueError("hu and artery_labels must be (slices, rows, columns) of one shape")
@@ -112,6 +143,7 @@ def agatston_scores(
     agatston = dict.fromkeys(("total", *ARTERIES), 0.0)
     volume = dict.fromkeys(("total", *ARTERIES), 0.0)
     lesions: list[Lesion] = []
+    scored = np.zeros(hu.shape, dtype=np.uint8)
 
     for z in np.flatnonzero((hu >= threshold_hu).any(axis=(1, 2))):
         mask = hu[z] >= threshold_hu
@@ -133,6 +165,7 @@ def agatston_scores(
             artery = ARTERIES[label - 1]
             score = area * density_weight(peak) * scale
             lesion_volume = area * slice_increment_mm
+            scored[z][window][inside] = label
             rows, cols = np.nonzero(inside)
             lesions.append(
                 Lesion(
@@ -152,7 +185,7 @@ def agatston_scores(
             for key in (artery, "total"):
                 agatston[key] += score
                 volume[key] += lesion_volume
-    return CalciumScores(agatston, volume, lesions)
+    return CalciumScores(agatston, volume, lesions), scored
 
 
 def classic_category(total_agatston: float) -> str:

@@ -1,5 +1,5 @@
 """Coronary calcium analysis of one CT series: load, label calcium by artery with the
-model, score with :func:`agatston_scores`, and describe the result.
+model, score with :func:`~cardiogate.analyses.calcium.score_lesions`, and describe the result.
 
 The model contract (the card's ``preprocessing``): input ``(batch, 2k + 1, rows, columns)``
 float32, the slice and its ``k = context_slices`` neighbours on each side (edges repeated),
@@ -23,9 +23,9 @@ from pydicom.dataset import Dataset
 from cardiogate.analyses.calcium import (
     ARTERIES,
     CalciumScores,
-    agatston_scores,
     cac_drs,
     classic_category,
+    score_lesions,
 )
 from cardiogate.analyses.ct_volume import CTVolume, load_ct_series
 from cardiogate.errors import CardiogateError
@@ -222,12 +222,42 @@ def analyze_ct(
     mass_factor: float | None = None,
 ) -> CalciumResult:
     """Score one calcium-scoring CT series (files or datasets) with ``model``."""
+    result, _, _ = analyze_ct_with_labels(
+        sources,
+        model,
+        threshold_hu=threshold_hu,
+        min_area_mm2=min_area_mm2,
+        mass_factor=mass_factor,
+    )
+    return result
+
+
+def analyze_ct_with_labels(
+    sources: Iterable[Path | Dataset],
+    model: LoadedModel,
+    *,
+    threshold_hu: float = 130.0,
+    min_area_mm2: float = 1.0,
+    mass_factor: float | None = None,
+) -> tuple[CalciumResult, CTVolume, np.ndarray[Any, np.dtype[np.uint8]]]:
+    """:func:`analyze_ct`, also returning the volume and the scored pixels by artery.
+
+    Returns
+    -------
+    result : CalciumResult
+        As :func:`analyze_ct` returns it.
+    volume : CTVolume
+        The series as loaded; its ``sop_instance_uids`` give the slice order.
+    scored : (slices, rows, columns) uint8 array
+        0 none, 1 LM, 2 LAD, 3 LCX, 4 RCA: exactly the pixels the scores count (see
+        :func:`cardiogate.analyses.calcium.score_lesions`), aligned with ``volume``.
+    """
     t0 = time.perf_counter()
     volume = load_ct_series(sources)
     t1 = time.perf_counter()
     labels = predict_labels(volume, model, min_hu=threshold_hu)
     t2 = time.perf_counter()
-    scores = agatston_scores(
+    scores, scored = score_lesions(
         volume.hu,
         labels,
         volume.pixel_spacing_mm,
@@ -237,7 +267,8 @@ def analyze_ct(
     )
     factor = volume.calcium_mass_factor if volume.calcium_mass_factor is not None else mass_factor
     t3 = time.perf_counter()
-    return describe(scores, volume, model, factor, threshold_hu, min_area_mm2, (t0, t1, t2, t3))
+    result = describe(scores, volume, model, factor, threshold_hu, min_area_mm2, (t0, t1, t2, t3))
+    return result, volume, scored
 
 
 def describe(

@@ -11,6 +11,7 @@ from cardiogate.analyses.calcium import (
     cac_drs,
     classic_category,
     density_weight,
+    score_lesions,
 )
 
 LM, LAD, LCX, RCA = 1, 2, 3, 4
@@ -156,3 +157,20 @@ def test_shapes_and_geometry_are_checked() -> None:
         agatston_scores(hu, labels[:, :4], (1.0, 1.0), 3.0)
     with pytest.raises(ValueError, match="positive"):
         agatston_scores(hu, labels, (1.0, 1.0), 0.0)
+
+
+def test_scored_pixels_are_the_kept_lesions_by_their_majority_artery() -> None:
+    hu, labels = volume(slices=2)
+    hu[0, 1:3, 1:4] = 250.0  # 6 px: 4 LAD, 2 LCX -> one LAD lesion
+    labels[0, 1:3, 1:3], labels[0, 1:3, 3] = LAD, LCX
+    hu[0, 6, 6] = 400.0  # 1 px below the 2 mm2 minimum: dropped
+    labels[0, 6, 6] = RCA
+    hu[1, 5:7, 5:7] = 300.0  # mostly background: not coronary, dropped
+    labels[1, 5, 5] = LM
+    scores, scored = score_lesions(hu, labels, (1.0, 1.0), 3.0, min_area_mm2=2.0)
+    expected = np.zeros_like(labels)
+    expected[0, 1:3, 1:4] = LAD
+    assert scored.dtype == np.uint8
+    assert np.array_equal(scored, expected)
+    assert scores.agatston["LAD"] == pytest.approx(6.0 * 2)
+    assert scores == agatston_scores(hu, labels, (1.0, 1.0), 3.0, min_area_mm2=2.0)

@@ -11,6 +11,7 @@ from scipy import ndimage
 
 from cardiogate.analyses.calcium_ct import (
     analyze_ct,
+    analyze_ct_with_labels,
     labels_from_probabilities,
     model_inputs,
     predict_labels,
@@ -52,6 +53,21 @@ def test_pipeline_scores_what_the_model_labels(tmp_path: Path) -> None:
     lesion = result.lesions[0]
     assert lesion.SOPInstanceUID == volume.sop_instance_uids[lesion.slice_index]
     assert lesion.position_mm[2] == pytest.approx(volume.positions_mm[lesion.slice_index][2])
+
+
+def test_labels_are_the_pixels_the_scores_count(tmp_path: Path) -> None:
+    model = load_model(write_threshold_model(tmp_path / "model", artery=3, above_hu=150))
+    datasets = make_ct_series(3, n_slices=8, rows=64, columns=64, pixel_spacing_mm=6.0).datasets
+    result, volume, labels = analyze_ct_with_labels(datasets, model)
+    assert result == analyze_ct(datasets, model).model_copy(update={"timings_s": result.timings_s})
+    assert labels.shape == volume.hu.shape
+    assert set(np.unique(labels)) <= {0, 3}
+    assert np.all(volume.hu[labels > 0] >= 130)
+    pixel_area = volume.pixel_spacing_mm[0] * volume.pixel_spacing_mm[1]
+    scored_area = float((labels == 3).sum()) * pixel_area
+    assert scored_area == pytest.approx(sum(lesion.area_mm2 for lesion in result.lesions), 1e-3)
+    for lesion in result.lesions:
+        assert labels[lesion.slice_index].any()
 
 
 def test_mass_uses_the_header_factor(tmp_path: Path) -> None:
