@@ -6,7 +6,10 @@ dots, components without leading zeros, at most 64 characters). Anything else is
 
 from __future__ import annotations
 
+import json
 import re
+
+from pydicom.uid import generate_uid
 
 from cardiogate import __version__
 from cardiogate.errors import InvalidUIDError
@@ -15,6 +18,8 @@ from cardiogate.errors import InvalidUIDError
 UID_PREFIX = "1.2.826.0.1.3680043.8.498.77."
 IMPLEMENTATION_CLASS_UID = UID_PREFIX + "1.1"
 IMPLEMENTATION_VERSION_NAME = ("CARDIOGATE_" + __version__.replace(".", ""))[:16]
+# the Device Observer UID of cardiogate as the observer of its reports (TID 1004)
+DEVICE_OBSERVER_UID = UID_PREFIX + "1.2"
 
 _UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 _LENIENT_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
@@ -44,3 +49,17 @@ def require_uid(keyword: str, value: object) -> str:
         raise InvalidUIDError(f"{keyword} is not a valid UID ({length} characters)")
     assert isinstance(value, str)
     return value
+
+
+def derived_uid(*parts: str) -> str:
+    """A UID under :data:`UID_PREFIX` that is a hash of ``parts`` (PS3.5 B.2 hashing).
+
+    The same parts always give the same UID, so a re-run of a job names its output as the
+    first run did and a PACS replaces rather than duplicates it. The parts are joined
+    unambiguously (``("1.2", "3")`` and ``("1.23", "")`` differ). Output objects are named
+    from the source series UID, the task, the object kind and the model version, e.g.
+    ``derived_uid(series_uid, "calcium", "sr", "0.2.0", "series")``.
+    """
+    if not parts:
+        raise ValueError("derived_uid needs at least one part")
+    return str(generate_uid(prefix=UID_PREFIX, entropy_srcs=[json.dumps(list(parts))]))

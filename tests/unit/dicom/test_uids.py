@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from cardiogate.dicom.uids import is_valid_uid, require_uid
+from cardiogate.dicom.uids import UID_PREFIX, derived_uid, is_valid_uid, require_uid
 from cardiogate.errors import InvalidUIDError
 
 
@@ -27,3 +27,22 @@ def test_invalid_uids_are_refused_without_echoing_the_value(uid: object) -> None
 def test_strict_mode_refuses_leading_zeros() -> None:
     assert is_valid_uid("1.02.3")
     assert not is_valid_uid("1.02.3", strict=True)
+
+
+def test_derived_uids_are_deterministic_valid_and_ours() -> None:
+    uid = derived_uid("1.2.3", "calcium", "sr", "0.2.0")
+    assert uid == derived_uid("1.2.3", "calcium", "sr", "0.2.0")
+    assert uid.startswith(UID_PREFIX)
+    assert is_valid_uid(uid, strict=True)
+    assert len(uid) <= 64
+    others = {
+        derived_uid("1.2.3", "calcium", "sr", "0.2.1"),
+        derived_uid("1.2.3", "calcium", "seg", "0.2.0"),
+        derived_uid("1.2.4", "calcium", "sr", "0.2.0"),
+        derived_uid("1.2.3", "stenosis", "sr", "0.2.0"),
+    }
+    assert uid not in others and len(others) == 4
+
+
+def test_derived_uid_parts_are_not_simply_concatenated() -> None:
+    assert derived_uid("1.2", "3") != derived_uid("1.23", "")
