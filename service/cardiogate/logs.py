@@ -38,6 +38,7 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     # pynetdicom logs every association and DIMSE message at INFO; keep ours, quiet theirs.
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
     quiet_pydicom()
+    quiet_highdicom()
 
 
 def quiet_pydicom() -> None:
@@ -45,3 +46,9 @@ def quiet_pydicom() -> None:
     birth dates included, into the log: never validate on read."""
     pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
     logging.getLogger("pydicom").setLevel(logging.ERROR)
+
+
+def quiet_highdicom() -> None:
+    """highdicom warns with the patient's name when it finds the name oddly encoded
+    (``highdicom.base``): keep its warnings out of the log, errors only."""
+    logging.getLogger("highdicom").setLevel(logging.ERROR)

@@ -41,7 +41,8 @@ def test_derived_uids_are_deterministic_valid_and_ours() -> None:
         derived_uid("1.2.4", "calcium", "sr", "0.2.0"),
         derived_uid("1.2.3", "stenosis", "sr", "0.2.0"),
     }
-    assert uid not in others and len(others) == 4
+    assert uid not in others
+    assert len(others) == 4
 
 
 def test_derived_uid_parts_are_not_simply_concatenated() -> None:

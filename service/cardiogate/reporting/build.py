@@ -1,0 +1,155 @@
+"""One entry point per task: a result and its source datasets in, the DICOM objects a PACS
+stores out (``shared/design.md``: ``reports.<task>(Result, source datasets)``).
+
+Each object joins the source study in a series of its own, says it is AI output and not for
+diagnostic use, and has deterministic UIDs (:mod:`cardiogate.reporting.common`). Objects are
+returned in the order they can be stored: what is referenced before what references it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from cardiogate.analyses.calcium_ct import CalciumResult
+from cardiogate.analyses.ct_volume import CTVolume
+from cardiogate.analyses.stenosis import StenosisResult
+from cardiogate.analyses.xa_cine import XACine
+from cardiogate.logs import quiet_highdicom
+from cardiogate.reporting.calcium_seg import arteries_present, build_calcium_seg
+from cardiogate.reporting.calcium_sr import build_calcium_sr
+from cardiogate.reporting.common import (
+    ModelIdentity,
+    ObjectIdentity,
+    Predecessor,
+    ReportError,
+    object_identity,
+    source_series,
+)
+from cardiogate.reporting.key_images import calcium_key_image, stenosis_key_image
+from cardiogate.reporting.stenosis_sr import build_stenosis_sr
+
+
+def build_calcium_objects(
+    sources: Iterable[Path | Dataset],
+    result: CalciumResult,
+    volume: CTVolume,
+    labels: np.ndarray[Any, Any],
+    *,
+    version_index: int = 0,
+    predecessor: Predecessor | None = None,
+) -> list[Dataset]:
+    """The SEG (when there is calcium), the SR and the key image (when there is calcium) of
+    a calcium job, from ``analyze_ct_with_labels``'s outputs.
+
+    Parameters
+    ----------
+    sources : iterable of Path or Dataset
+        The CT slices that were scored (files are read without pixel data).
+    result, volume, labels : CalciumResult, CTVolume, (slices, rows, columns) uint8 array
+        As :func:`~cardiogate.analyses.calcium_ct.analyze_ct_with_labels` returns them.
+    version_index : int
+        0 for the first report of this series by this model, 1 for its first revision...
+    predecessor : Predecessor, optional
+        The SR that this one replaces.
+
+    Raises
+    ------
+    ReportError
+        When the sources, the volume and the labels do not belong together.
+    """
+    quiet_highdicom()
+    slices = _in_volume_order(_read(sources), volume, labels)
+    reference = source_series(slices)
+    model = ModelIdentity(result.model.name, result.model.version)
+    series_uid = str(reference.SeriesInstanceUID)
+
+    def identity(kind: str) -> ObjectIdentity:
+        return object_identity(series_uid, "calcium", kind, model, version_index)
+
+    objects: list[Dataset] = []
+    with _refusals("calcium"):
+        seg = None
+        if arteries_present(labels):
+            seg = build_calcium_seg(slices, labels, result, identity("seg"))
+            objects.append(seg.dataset)
+        objects.append(build_calcium_sr(slices, result, seg, identity("sr"), predecessor))
+        if seg is not None:
+            objects.append(calcium_key_image(slices, volume, labels, result, identity("key")))
+    return objects
+
+
+def build_stenosis_objects(
+    sources: Iterable[Path | Dataset],
+    result: StenosisResult,
+    cine: XACine,
+    *,
+    version_index: int = 0,
+    predecessor: Predecessor | None = None,
+) -> list[Dataset]:
+    """The SR and (when a lesion was found) the key image of a stenosis job.
+
+    Parameters are as for :func:`build_calcium_objects`; ``cine`` is the cine that
+    :func:`~cardiogate.analyses.stenosis.analyze_xa` analysed (``load_xa_cine``).
+    """
+    quiet_highdicom()
+    datasets = _read(sources)
+    reference = source_series(datasets)
+    if str(reference.SeriesInstanceUID) != cine.series_instance_uid:
+        raise ReportError("the cine was not loaded from these sources")
+    model = ModelIdentity(result.model["name"], result.model["version"])
+    series_uid = cine.series_instance_uid
+
+    def identity(kind: str) -> ObjectIdentity:
+        return object_identity(series_uid, "stenosis", kind, model, version_index)
+
+    objects: list[Dataset] = []
+    with _refusals("stenosis"):
+        objects.append(build_stenosis_sr(datasets, result, cine, identity("sr"), predecessor))
+        if result.most_severe is not None:
+            objects.append(stenosis_key_image(datasets, result, cine, identity("key")))
+    return objects
+
+
+@contextmanager
+def _refusals(task: str) -> Iterator[None]:
+    """highdicom refuses what would make an invalid object with ValueError or TypeError
+    (strict when writing): report it as a ReportError, naming the exception type only,
+    since highdicom's messages may quote attribute values."""
+    try:
+        yield
+    except (ValueError, TypeError) as e:
+        raise ReportError(f"the {task} objects cannot be built ({type(e).__name__})") from e
+
+
+def _read(sources: Iterable[Path | Dataset]) -> list[Dataset]:
+    datasets = []
+    for index, source in enumerate(sources):
+        if isinstance(source, Dataset):
+            datasets.append(source)
+            continue
+        try:
+            datasets.append(pydicom.dcmread(source, stop_before_pixels=True))
+        except (OSError, InvalidDicomError) as e:  # the path may name the patient
+            raise ReportError(f"source {index} cannot be read as DICOM ({type(e).__name__})") from e
+    return datasets
+
+
+def _in_volume_order(
+    datasets: list[Dataset], volume: CTVolume, labels: np.ndarray[Any, Any]
+) -> list[Dataset]:
+    """The slices in ``volume``'s order, checked against it and the labels."""
+    by_uid = {str(ds.get("SOPInstanceUID", "")): ds for ds in datasets}
+    missing = [uid for uid in volume.sop_instance_uids if uid not in by_uid]
+    if missing:
+        raise ReportError(f"{len(missing)} slices of the volume are not among the sources")
+    if labels.shape != volume.hu.shape:
+        raise ReportError(f"labels {labels.shape} do not match the volume {volume.hu.shape}")
+    return [by_uid[uid] for uid in volume.sop_instance_uids]

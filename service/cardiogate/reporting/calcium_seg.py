@@ -1,0 +1,155 @@
+"""The DICOM Segmentation of a calcium job: the pixels the Agatston score counted, one
+BINARY segment per artery that has calcium (PS3.3 A.51, C.8.20).
+
+Each segment is a calcified atheromatous plaque (SCT 29483008, category SCT 49755003
+morphologically abnormal structure) with the artery as its anatomic region (CID 3016), so a
+viewer colours and names it by vessel. Frames are stored only where a segment has pixels;
+:class:`CalciumSegmentation` says which frame holds which artery on which source slice, for
+the SR to reference per lesion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import highdicom as hd
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.sr.codedict import codes
+
+from cardiogate.analyses.calcium import ARTERIES
+from cardiogate.analyses.calcium_ct import CalciumResult
+from cardiogate.dicom.uids import DEVICE_OBSERVER_UID
+from cardiogate.reporting.codes import ABNORMAL_STRUCTURE, ARTERY_SITES, CALCIFIED_PLAQUE
+from cardiogate.reporting.common import (
+    NOT_FOR_DIAGNOSTIC_USE,
+    ModelIdentity,
+    ObjectIdentity,
+    ReportError,
+    equipment,
+    tracking_uid,
+)
+
+# display colours by artery (RGB), shared with the key image
+ARTERY_COLOURS: dict[str, tuple[int, int, int]] = {
+    "LM": (255, 64, 64),
+    "LAD": (255, 200, 0),
+    "LCX": (64, 160, 255),
+    "RCA": (64, 220, 64),
+}
+
+
+@dataclass(frozen=True)
+class CalciumSegmentation:
+    """A built SEG and where its frames are.
+
+    ``segment_numbers`` maps an artery to its segment; ``frames`` maps (artery, source
+    SOPInstanceUID) to the 1-based SEG frame of that artery on that slice.
+    """
+
+    dataset: hd.seg.Segmentation
+    segment_numbers: dict[str, int]
+    frames: dict[tuple[str, str], int]
+    source_sop_class_uid: str
+
+
+def arteries_present(labels: np.ndarray[Any, Any]) -> list[str]:
+    """The arteries (in :data:`ARTERIES` order) with at least one labelled pixel."""
+    present = set(np.unique(labels).tolist())
+    return [artery for index, artery in enumerate(ARTERIES, start=1) if index in present]
+
+
+def build_calcium_seg(
+    slices: Sequence[Dataset],
+    labels: np.ndarray[Any, Any],
+    result: CalciumResult,
+    identity: ObjectIdentity,
+) -> CalciumSegmentation:
+    """The SEG of ``labels`` over ``slices``.
+
+    Parameters
+    ----------
+    slices : sequence of Dataset
+        The source CT slices in the volume's order (``CTVolume.sop_instance_uids``); pixel
+        data is not needed.
+    labels : (slices, rows, columns) uint8 array
+        0 none, 1 LM, 2 LAD, 3 LCX, 4 RCA, as ``analyze_ct_with_labels`` returns it.
+    result : CalciumResult
+        Names the model and the scoring parameters.
+    identity : ObjectIdentity
+        The SEG's series and instance.
+
+    Raises
+    ------
+    ReportError
+        When ``labels`` does not match the slices or holds no calcium.
+    """
+    rows, columns = int(slices[0].Rows), int(slices[0].Columns)
+    if labels.shape != (len(slices), rows, columns):
+        raise ReportError(
+            f"label volume {labels.shape} does not match {len(slices)} slices of {rows} x {columns}"
+        )
+    arteries = arteries_present(labels)
+    if not arteries:
+        raise ReportError("no scored calcium: a segmentation needs at least one segment")
+    model = ModelIdentity(result.model.name, result.model.version)
+    series_uid = str(slices[0].SeriesInstanceUID)
+    algorithm = hd.AlgorithmIdentificationSequence(
+        name=model.name,
+        family=codes.cid7162.ArtificialIntelligence,
+        version=model.version,
+        parameters={key: f"{value:g}" for key, value in result.parameters.items()},
+    )
+    descriptions = [
+        hd.seg.SegmentDescription(
+            segment_number=number,
+            segment_label=f"{artery} calcium",
+            segmented_property_category=ABNORMAL_STRUCTURE,
+            segmented_property_type=CALCIFIED_PLAQUE,
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+            algorithm_identification=algorithm,
+            tracking_uid=tracking_uid(series_uid, "calcium", model, f"segment {artery}"),
+            tracking_id=f"{artery} calcium",
+            anatomic_regions=[ARTERY_SITES[artery]],
+            display_color=hd.color.CIELabColor.from_rgb(*ARTERY_COLOURS[artery]),
+        )
+        for number, artery in enumerate(arteries, start=1)
+    ]
+    masks = np.stack([labels == ARTERIES.index(a) + 1 for a in arteries], axis=-1)
+    seg = hd.seg.Segmentation(
+        source_images=list(slices),
+        pixel_array=masks,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        series_instance_uid=identity.SeriesInstanceUID,
+        series_number=identity.SeriesNumber,
+        sop_instance_uid=identity.SOPInstanceUID,
+        instance_number=identity.InstanceNumber,
+        device_serial_number=DEVICE_OBSERVER_UID,
+        content_label="CALCIUM",
+        content_description=f"Scored coronary calcium, {NOT_FOR_DIAGNOSTIC_USE}",
+        series_description=identity.SeriesDescription,
+        **equipment(model),
+    )
+    numbers = {artery: number for number, artery in enumerate(arteries, start=1)}
+    return CalciumSegmentation(
+        seg, numbers, _frames_by_slice(seg, arteries), str(slices[0].SOPClassUID)
+    )
+
+
+def _frames_by_slice(seg: Dataset, arteries: list[str]) -> dict[tuple[str, str], int]:
+    """(artery, source SOPInstanceUID) -> 1-based frame, from the Segment Identification
+    (per frame, or shared when there is one segment) and Derivation Image sequences (PS3.3
+    C.8.20.3)."""
+    shared = seg.SharedFunctionalGroupsSequence[0]
+    frames: dict[tuple[str, str], int] = {}
+    for number, item in enumerate(seg.PerFrameFunctionalGroupsSequence, start=1):
+        identification = item.get("SegmentIdentificationSequence")
+        if identification is None:
+            identification = shared.SegmentIdentificationSequence
+        segment = int(identification[0].ReferencedSegmentNumber)
+        source = item.DerivationImageSequence[0].SourceImageSequence[0]
+        frames[(arteries[segment - 1], str(source.ReferencedSOPInstanceUID))] = number
+    return frames
