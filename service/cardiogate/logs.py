@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import warnings
 from datetime import UTC, datetime
 
 import pydicom.config
@@ -49,6 +50,7 @@ def quiet_pydicom() -> None:
 
 
 def quiet_highdicom() -> None:
-    """highdicom warns with the patient's name when it finds the name oddly encoded
-    (``highdicom.base``): keep its warnings out of the log, errors only."""
+    """highdicom quotes the patient's name when it finds the name oddly encoded, in a log
+    line and a ``UserWarning`` (``highdicom.base``): keep both out of the log, errors only."""
     logging.getLogger("highdicom").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning, module="highdicom")
