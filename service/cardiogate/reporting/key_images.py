@@ -29,10 +29,11 @@ from cardiogate.analyses.stenosis import StenosisResult
 from cardiogate.analyses.xa_cine import XACine
 from cardiogate.reporting.calcium_seg import ARTERY_COLOURS
 from cardiogate.reporting.common import (
-    MANUFACTURER,
     NOT_FOR_DIAGNOSTIC_USE,
+    ModelIdentity,
     ObjectIdentity,
     ReportError,
+    equipment,
 )
 
 CT_WINDOW = (200.0, 800.0)  # (level, width) in HU
@@ -140,6 +141,7 @@ def _secondary_capture(
     picture: RGB,
     source: Dataset,
     identity: ObjectIdentity,
+    model: ModelIdentity,
     orientation: tuple[str, str] | None,
     description: str,
     frame_number: int | None,
@@ -155,11 +157,11 @@ def _secondary_capture(
         series_number=identity.SeriesNumber,
         sop_instance_uid=identity.SOPInstanceUID,
         instance_number=identity.InstanceNumber,
-        manufacturer=MANUFACTURER,
         # highdicom requires an orientation for PATIENT; XA has none to give (type 2)
         patient_orientation=orientation or ("L", "F"),
         transfer_syntax_uid=ExplicitVRLittleEndian,
         series_description=identity.SeriesDescription,
+        **equipment(model),
     )
     if orientation is None:
         sc.PatientOrientation = source.get("PatientOrientation", "")
@@ -193,6 +195,7 @@ def stenosis_key_image(
         picture,
         source,
         identity,
+        ModelIdentity(result.model["name"], result.model["version"]),
         None,
         "Coronary stenoses found by AI, drawn on the most severe lesion's frame",
         frame_number if multi_frame else None,
@@ -212,6 +215,7 @@ def calcium_key_image(
         picture,
         slices[index],
         identity,
+        ModelIdentity(result.model.name, result.model.version),
         orientation_letters(volume.orientation),
         "Coronary calcium scored by AI, coloured by artery, W 800 L 200",
         None,

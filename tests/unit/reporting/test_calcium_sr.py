@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import highdicom as hd
+import numpy as np
 import pydicom
 import pytest
 
-from cardiogate.analyses.calcium import ARTERIES
+from cardiogate.analyses.calcium import ARTERIES, score_lesions
+from cardiogate.analyses.calcium_ct import describe
 from cardiogate.dicom.uids import DEVICE_OBSERVER_UID
 from cardiogate.reporting import build_calcium_objects
 from cardiogate.reporting.codes import (
@@ -24,7 +27,7 @@ from cardiogate.reporting.codes import (
     CUBIC_MILLIMETRE,
     NO_UNITS,
 )
-from reporting_jobs import CalciumInputs, calcium_inputs, texts
+from reporting_jobs import CalciumInputs, calcium_inputs, texts, write_objects
 
 SITE_KEYS = {ARTERY_SITES[a].value: a for a in ARTERIES} | {CORONARY_ARTERY.value: "total"}
 
@@ -128,3 +131,34 @@ def test_mass_is_reported_in_milligrams_when_calibrated(tmp_path: Path) -> None:
         [mass] = group.get_measurements(name=CALCIUM_MASS)
         assert float(mass.value) == job.result.mass_mg[key]
         assert mass.unit.value == "mg"
+
+
+def test_lesions_of_several_arteries_reference_their_own_segments(
+    calcium: CalciumInputs, tmp_path: Path
+) -> None:
+    # the rule's LAD labels split by image half: left of the patient (image right) LCX
+    labels = np.where(calcium.labels > 0, 2, 0).astype(np.uint8)
+    labels[:, :, 32:][labels[:, :, 32:] > 0] = 3
+    volume = calcium.volume
+    scores, scored = score_lesions(
+        volume.hu, labels, volume.pixel_spacing_mm, volume.slice_increment_mm
+    )
+    model = SimpleNamespace(card=calcium.result.model, provider="CPUExecutionProvider")
+    result = describe(scores, volume, model, None, 130.0, 1.0, (0.0, 0.0, 0.0, 0.0))  # type: ignore[arg-type]
+    assert {lesion.artery for lesion in result.lesions} == {"LAD", "LCX"}
+    objects = build_calcium_objects(calcium.sources, result, volume, scored)
+    paths = write_objects(objects, tmp_path)
+    seg = pydicom.dcmread(paths["SEG"])
+    segment_of = {
+        item.AnatomicRegionSequence[0].CodeValue: int(item.SegmentNumber)
+        for item in seg.SegmentSequence
+    }
+    assert len(segment_of) == 2
+    groups = hd.sr.srread(paths["SR"]).content.get_volumetric_roi_measurement_groups()
+    for group, lesion in zip(groups, result.lesions, strict=True):
+        site = ARTERY_SITES[lesion.artery].value
+        [segment, _] = (item.ReferencedSOPSequence[0] for item in group.referenced_segment)
+        assert segment.ReferencedSegmentNumber == segment_of[site]
+    by_key = _groups_by_key(hd.sr.srread(paths["SR"]))
+    assert _value(by_key["LCX"], CALCIUM_SCORE) == result.agatston["LCX"] > 0
+    assert by_key["total"].get_qualitative_evaluations()[1].value.value.endswith("/N2")
