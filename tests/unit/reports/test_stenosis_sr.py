@@ -12,8 +12,8 @@ import pytest
 from cardiogate.analyses.stenosis import analyze_xa
 from cardiogate.analyses.xa_cine import load_xa_cine
 from cardiogate.inference.engine import load_model
-from cardiogate.reporting import build_stenosis_objects
-from cardiogate.reporting.codes import (
+from cardiogate.reports import build_stenosis_objects
+from cardiogate.reports.codes import (
     CERTAINTY,
     CORONARY_ARTERY,
     DIAMETER_METHOD,

@@ -29,7 +29,7 @@ from pydicom.uid import ComprehensiveSRStorage
 
 from cardiogate.analyses.stenosis import StenosisLesion, StenosisResult
 from cardiogate.analyses.xa_cine import XACine
-from cardiogate.reporting.codes import (
+from cardiogate.reports.codes import (
     CERTAINTY,
     CORONARY_ARTERY,
     DIAMETER_METHOD,
@@ -44,7 +44,7 @@ from cardiogate.reporting.codes import (
     grade_value,
     yes_no,
 )
-from cardiogate.reporting.common import (
+from cardiogate.reports.common import (
     ModelIdentity,
     ObjectIdentity,
     Predecessor,

@@ -11,9 +11,9 @@ import pytest
 from pydicom.sr.codedict import codes
 
 from cardiogate.analyses.calcium import ARTERIES
-from cardiogate.reporting.calcium_seg import build_calcium_seg
-from cardiogate.reporting.codes import ABNORMAL_STRUCTURE, ARTERY_SITES, CALCIFIED_PLAQUE
-from cardiogate.reporting.common import ModelIdentity, ReportError, object_identity
+from cardiogate.reports.calcium_seg import build_calcium_seg
+from cardiogate.reports.codes import ABNORMAL_STRUCTURE, ARTERY_SITES, CALCIFIED_PLAQUE
+from cardiogate.reports.common import ModelIdentity, ReportError, object_identity
 from reporting_jobs import CalciumInputs
 
 

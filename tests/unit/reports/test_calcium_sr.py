@@ -13,8 +13,8 @@ import pytest
 from cardiogate.analyses.calcium import ARTERIES, score_lesions
 from cardiogate.analyses.calcium_ct import describe
 from cardiogate.dicom.uids import DEVICE_OBSERVER_UID
-from cardiogate.reporting import build_calcium_objects
-from cardiogate.reporting.codes import (
+from cardiogate.reports import build_calcium_objects
+from cardiogate.reports.codes import (
     AGATSTON_METHOD,
     ARTERY_SITES,
     CAC_DRS,

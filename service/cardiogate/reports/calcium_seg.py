@@ -22,8 +22,8 @@ from pydicom.sr.codedict import codes
 from cardiogate.analyses.calcium import ARTERIES
 from cardiogate.analyses.calcium_ct import CalciumResult
 from cardiogate.dicom.uids import DEVICE_OBSERVER_UID
-from cardiogate.reporting.codes import ABNORMAL_STRUCTURE, ARTERY_SITES, CALCIFIED_PLAQUE
-from cardiogate.reporting.common import (
+from cardiogate.reports.codes import ABNORMAL_STRUCTURE, ARTERY_SITES, CALCIFIED_PLAQUE
+from cardiogate.reports.common import (
     NOT_FOR_DIAGNOSTIC_USE,
     ModelIdentity,
     ObjectIdentity,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cardiogate.reporting import build_calcium_objects, build_stenosis_objects
+from cardiogate.reports import build_calcium_objects, build_stenosis_objects
 from reporting_jobs import (
     CalciumInputs,
     StenosisInputs,

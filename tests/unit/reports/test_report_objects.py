@@ -14,7 +14,7 @@ import pytest
 from pydicom.dataset import Dataset
 
 from cardiogate.dicom.uids import UID_PREFIX
-from cardiogate.reporting import (
+from cardiogate.reports import (
     NOT_FOR_DIAGNOSTIC_USE,
     Predecessor,
     ReportError,

@@ -24,8 +24,8 @@ from pydicom.uid import Comprehensive3DSRStorage
 
 from cardiogate.analyses.calcium import ARTERIES
 from cardiogate.analyses.calcium_ct import CalciumLesion, CalciumResult
-from cardiogate.reporting.calcium_seg import CalciumSegmentation
-from cardiogate.reporting.codes import (
+from cardiogate.reports.calcium_seg import CalciumSegmentation
+from cardiogate.reports.codes import (
     AGATSTON_METHOD,
     AREA,
     ARTERY_SITES,
@@ -45,7 +45,7 @@ from cardiogate.reporting.codes import (
     cac_drs_value,
     classic_value,
 )
-from cardiogate.reporting.common import (
+from cardiogate.reports.common import (
     ModelIdentity,
     ObjectIdentity,
     Predecessor,

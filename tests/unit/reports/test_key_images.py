@@ -8,8 +8,8 @@ import numpy as np
 import pydicom
 import pytest
 
-from cardiogate.reporting.calcium_seg import ARTERY_COLOURS
-from cardiogate.reporting.key_images import (
+from cardiogate.reports.calcium_seg import ARTERY_COLOURS
+from cardiogate.reports.key_images import (
     MIN_SIDE_PX,
     SIGNIFICANT_COLOUR,
     enlarge,

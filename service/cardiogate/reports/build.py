@@ -2,7 +2,7 @@
 stores out (``shared/design.md``: ``reports.<task>(Result, source datasets)``).
 
 Each object joins the source study in a series of its own, says it is AI output and not for
-diagnostic use, and has deterministic UIDs (:mod:`cardiogate.reporting.common`). Objects are
+diagnostic use, and has deterministic UIDs (:mod:`cardiogate.reports.common`). Objects are
 returned in the order they can be stored: what is referenced before what references it.
 """
 
@@ -23,9 +23,9 @@ from cardiogate.analyses.ct_volume import CTVolume
 from cardiogate.analyses.stenosis import StenosisResult
 from cardiogate.analyses.xa_cine import XACine
 from cardiogate.logs import quiet_highdicom
-from cardiogate.reporting.calcium_seg import arteries_present, build_calcium_seg
-from cardiogate.reporting.calcium_sr import build_calcium_sr
-from cardiogate.reporting.common import (
+from cardiogate.reports.calcium_seg import arteries_present, build_calcium_seg
+from cardiogate.reports.calcium_sr import build_calcium_sr
+from cardiogate.reports.common import (
     ModelIdentity,
     ObjectIdentity,
     Predecessor,
@@ -33,8 +33,8 @@ from cardiogate.reporting.common import (
     object_identity,
     source_series,
 )
-from cardiogate.reporting.key_images import calcium_key_image, stenosis_key_image
-from cardiogate.reporting.stenosis_sr import build_stenosis_sr
+from cardiogate.reports.key_images import calcium_key_image, stenosis_key_image
+from cardiogate.reports.stenosis_sr import build_stenosis_sr
 
 
 def build_calcium_objects(

@@ -27,8 +27,8 @@ from cardiogate.analyses.calcium_ct import CalciumResult
 from cardiogate.analyses.ct_volume import CTVolume
 from cardiogate.analyses.stenosis import StenosisResult
 from cardiogate.analyses.xa_cine import XACine
-from cardiogate.reporting.calcium_seg import ARTERY_COLOURS
-from cardiogate.reporting.common import (
+from cardiogate.reports.calcium_seg import ARTERY_COLOURS
+from cardiogate.reports.common import (
     NOT_FOR_DIAGNOSTIC_USE,
     ModelIdentity,
     ObjectIdentity,

@@ -28,7 +28,7 @@ from pydicom.sr.codedict import codes
 from cardiogate import __version__
 from cardiogate.dicom.uids import DEVICE_OBSERVER_UID, derived_uid, require_uid
 from cardiogate.errors import CardiogateError
-from cardiogate.reporting.codes import COMMENT, QUALITATIVE_EVALUATIONS
+from cardiogate.reports.codes import COMMENT, QUALITATIVE_EVALUATIONS
 
 MANUFACTURER = "cardiogate"
 NOT_FOR_DIAGNOSTIC_USE = "AI - not for diagnostic use"

@@ -6,7 +6,7 @@ import pytest
 
 from cardiogate.analyses.calcium import cac_drs, classic_category
 from cardiogate.analyses.stenosis_geometry import grade
-from cardiogate.reporting.codes import LOCAL_SCHEME, cac_drs_value, classic_value, grade_value
+from cardiogate.reports.codes import LOCAL_SCHEME, cac_drs_value, classic_value, grade_value
 
 
 @pytest.mark.parametrize("total", [0.0, 5.0, 50.0, 250.0, 1000.0])
