@@ -32,6 +32,7 @@ timeout 300 $PY bench/inference.py --runs ${RUNS:-3} --slices ${SLICES:-64,300} 
 echo "== 3. cardiogate serve end to end: C-STORE a scan, job reported on CUDA, /readyz, /metrics"
 rm -rf /tmp/cg && mkdir -p /tmp/cg
 $PY -c "from cardiogate.cli import main; import sys; sys.exit(main(sys.argv[1:]))" synth ct --seed 2 --out /tmp/cg/scan > /dev/null
+$PY -c "from cardiogate.cli import main; import sys; sys.exit(main(sys.argv[1:]))" synth xa --seed 21 --artery LCA --stenosis LAD:0.35:75 --out /tmp/cg/cine > /dev/null
 CARDIOGATE_DATA_DIR=/tmp/cg/data CARDIOGATE_DICOM_PORT=11199 CARDIOGATE_HTTP_PORT=18099 CARDIOGATE_LISTENER_PROCESSES=1 \
   $PY -c "from cardiogate.cli import main; import sys; sys.exit(main(sys.argv[1:]))" serve > "$OUT/serve.log" 2>&1 &
 SERVE=$!
@@ -40,6 +41,9 @@ curl -s http://127.0.0.1:18099/readyz | tee "$OUT/readyz.json"; echo
 $PY bench/send_and_wait.py /tmp/cg/scan 11199 http://127.0.0.1:18099 > "$OUT/series.json" 2>&1
 grep -E '"state"|"provider"|"total"|"reason"' "$OUT/series.json" | head -12
 cat /tmp/cg/scan/truth.json | head -c 300; echo
+$PY bench/send_and_wait.py /tmp/cg/cine 11199 http://127.0.0.1:18099 > "$OUT/series_xa.json" 2>&1
+grep -E '"state"|"provider"|"significant"|"percent_stenosis"|"x_px"|"y_px"|"frame"' "$OUT/series_xa.json" | head -12
+$PY -c "import json; t=json.load(open('/tmp/cg/cine/truth.json')); l=t['lesions'][0]; print('truth', l['percent_stenosis'], l['positions_px'][:8])"
 curl -s http://127.0.0.1:18099/metrics | grep -E "^cardiogate_(model_info|inference_seconds_(count|sum))" | tee "$OUT/metrics.txt"
 kill -TERM $SERVE; wait $SERVE; echo "serve exit $?"
 grep -ciE "error|fail" "$OUT/serve.log"; head -30 "$OUT/serve.log"
