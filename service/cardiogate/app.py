@@ -1,8 +1,10 @@
 """Composition root: builds every part from Settings, starts them and stops them in order.
 
 Start: spool and schema, the listening socket, extra listener processes, the in-process
-listener, the series assembler, then HTTP. Stop (SIGTERM): stop accepting associations,
-let in-flight C-STOREs finish, stop the assembler and HTTP, close the database.
+listener, the series assembler, the job worker, the delivery sender, then HTTP. Stop
+(SIGTERM): stop accepting associations, let in-flight C-STOREs finish, stop the assembler,
+the worker (jobs in progress finish), the sender (the batch in progress finishes) and HTTP,
+close the database.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import uvicorn
 
 from cardiogate.api import create_api
 from cardiogate.config import Settings
+from cardiogate.delivery import OutboxFiles, Sender
 from cardiogate.dicom.admission import AssociationSlots
 from cardiogate.dicom.listener import Listener, open_listen_socket
 from cardiogate.dicom.processes import ListenerPool
@@ -60,6 +63,8 @@ class Application:
         self._threads: list[threading.Thread] = []
         self.engine: InferenceEngine | None = None
         self.worker: JobWorker | None = None
+        self.outbox_files = OutboxFiles(settings.outbox_dir)
+        self.sender = Sender(settings, self.store, self.outbox_files)
         self.listener: Listener | None = None
         self.pool: ListenerPool | None = None
         self._http: uvicorn.Server | None = None
@@ -76,6 +81,7 @@ class Application:
             "store_reachable": self.store.ping(),
             "series_assembler": self.assembler.running,
             "job_worker": self.worker is not None and self.worker.running,
+            "delivery_sender": self.sender.running,
         }
         details: dict[str, str | int | float] = {
             "ae_title": self.settings.ae_title,
@@ -123,10 +129,18 @@ class Application:
             s, self.spool, self.store, self.sink, self.slots, self._dicom_socket
         )
         self.listener.start()
-        self.worker = JobWorker(s, self.store, self.spool, self.engine)
+        self.worker = JobWorker(
+            s,
+            self.store,
+            self.spool,
+            self.engine,
+            outbox_files=self.outbox_files,
+            on_reported=self.sender.wake,
+        )
         self.assembler.on_complete = self.worker.route_completed
         self.worker.start()
         self.assembler.start()
+        self.sender.start()
 
         api = create_api(self.store, self, s.api_token)
         config = uvicorn.Config(api, log_config=None, access_log=False, lifespan="off")
@@ -174,6 +188,7 @@ class Application:
         self.assembler.stop()
         if self.worker is not None:
             self.worker.stop()
+        self.sender.stop()
         if self._http is not None:
             self._http.should_exit = True
         self._stop_metrics.set()

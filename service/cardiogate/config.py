@@ -46,6 +46,11 @@ class Destination(BaseModel):
 
     _ae = field_validator("ae_title")(_check_ae_title)
 
+    @property
+    def name(self) -> str:
+        """``AE@host:port``: how outbox rows, logs and metric labels name the peer."""
+        return f"{self.ae_title}@{self.host}:{self.port}"
+
 
 class Settings(BaseSettings):
     """Every setting of the service; see the README's configuration table."""
@@ -102,6 +107,14 @@ class Settings(BaseSettings):
     )
     destinations: list[Destination] = Field(default_factory=list)
 
+    # Delivery (the outbox): retry after initial * 2**(attempt - 1) seconds, capped at the
+    # maximum and jittered; after max_attempts failures an object is a dead letter
+    delivery_initial_delay_seconds: float = Field(default=5.0, gt=0)
+    delivery_max_delay_seconds: float = Field(default=600.0, gt=0)
+    delivery_max_attempts: int = Field(default=20, ge=1)
+    delivery_batch_size: int = Field(default=100, ge=1, le=10000)
+    delivery_poll_seconds: float = Field(default=1.0, gt=0)
+
     # Operations
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
@@ -132,6 +145,8 @@ class Settings(BaseSettings):
     def _check_ports(self) -> Settings:
         if self.dicom_port and self.dicom_port == self.http_port:
             raise ValueError("dicom_port and http_port must differ")
+        if self.delivery_initial_delay_seconds > self.delivery_max_delay_seconds:
+            raise ValueError("delivery_initial_delay_seconds exceeds delivery_max_delay_seconds")
         return self
 
     @property
@@ -141,6 +156,10 @@ class Settings(BaseSettings):
     @property
     def spool_dir(self) -> Path:
         return self.data_dir / "spool"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
 
     @property
     def effective_database_url(self) -> str:

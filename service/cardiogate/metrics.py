@@ -70,6 +70,24 @@ MODEL_INFO = Gauge(
     ["model", "version", "task", "provider"],
 )
 SPOOL_FREE_BYTES = Gauge("cardiogate_spool_free_bytes", "Free bytes on the spool's filesystem")
+DELIVERY_OBJECTS = Counter(
+    "cardiogate_delivery_objects_total",
+    "Result objects offered to a destination by C-STORE, by outcome (sent, failed, dead)",
+    ["destination", "outcome"],
+)
+DELIVERY_RETRIES = Counter(
+    "cardiogate_delivery_retries_total",
+    "Deliveries scheduled for another attempt after a failure, by destination",
+    ["destination"],
+)
+DELIVERY_OLDEST_PENDING = Gauge(
+    "cardiogate_delivery_oldest_pending_seconds",
+    "Age of the oldest result object still waiting in the outbox (0 when none)",
+)
+DELIVERY_DEAD_LETTERS = Gauge(
+    "cardiogate_delivery_dead_letters",
+    "Result objects that exhausted their delivery attempts (dead letters in the outbox)",
+)
 
 ASSOCIATION_OUTCOMES = (
     "accepted",

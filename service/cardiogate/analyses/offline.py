@@ -67,7 +67,7 @@ def analyze_folder(root: Path, settings: Settings, engine: InferenceEngine) -> l
             entries.append({**entry, "task": None, "state": "ignored", "reason": decision.reason})
             continue
         try:
-            result = ANALYSES[decision.task](paths, engine.get(decision.task), settings)
+            result = ANALYSES[decision.task](paths, engine.get(decision.task), settings).result
         except CardiogateError as e:
             entries.append({**entry, "task": decision.task, "state": "failed", "reason": str(e)})
             continue

@@ -11,6 +11,20 @@ class Status(IntEnum):
     DATA_SET_DOES_NOT_MATCH_SOP_CLASS = 0xA900
     CANNOT_UNDERSTAND = 0xC000
     PROCESSING_FAILURE = 0x0110
+    # C-STORE warnings (PS3.4 B.2.3): the object was stored
+    COERCION_OF_DATA_ELEMENTS = 0xB000
+    ELEMENTS_DISCARDED = 0xB006
+    DATA_SET_DOES_NOT_MATCH_SOP_CLASS_WARNING = 0xB007
+
+
+STORED = frozenset(
+    {
+        Status.SUCCESS,
+        Status.COERCION_OF_DATA_ELEMENTS,
+        Status.ELEMENTS_DISCARDED,
+        Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS_WARNING,
+    }
+)
 
 
 class Reject:

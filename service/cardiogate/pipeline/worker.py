@@ -3,6 +3,11 @@
 Each state change is one row update (``store.jobs``), so a restart resumes: queued jobs
 wait, jobs left running by a crash run again. A job that fails records a reason an
 operator can act on; the worker and the service go on with the next one.
+
+When destinations are configured, a job's result objects (``cardiogate.reports``) are
+written to the outbox directory first and their outbox rows are committed in the same
+transaction that marks the job ``reported``: a crash before that commit leaves the job
+``running`` (re-queued at start-up, and its re-run writes the same files again).
 """
 
 from __future__ import annotations
@@ -11,43 +16,68 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
+import pydicom
 from pydantic import BaseModel
+from pydicom.dataset import Dataset
 
-from cardiogate.analyses.calcium_ct import analyze_ct
+from cardiogate.analyses.calcium_ct import analyze_ct_with_labels
 from cardiogate.analyses.stenosis import analyze_xa
+from cardiogate.analyses.xa_cine import load_xa_cine
 from cardiogate.config import Settings
+from cardiogate.delivery.files import OutboxFiles
 from cardiogate.dicom.spool import Spool
 from cardiogate.errors import CardiogateError
 from cardiogate.inference import InferenceEngine, LoadedModel
 from cardiogate.metrics import JOB_SECONDS, JOBS
 from cardiogate.pipeline.router import route
+from cardiogate.reports import build_calcium_objects, build_stenosis_objects
 from cardiogate.store import Store
 from cardiogate.store.jobs import JobQueue, JobRecord
+from cardiogate.store.outbox import Outbox, StagedObject, stage
 
 log = logging.getLogger(__name__)
 
-Analysis = Callable[[list[Path], LoadedModel, Settings], BaseModel]
+
+@dataclass(frozen=True)
+class Analysed:
+    """An analysis' result, and how to build the DICOM objects that report it (called only
+    when there is somewhere to send them)."""
+
+    result: BaseModel
+    objects: Callable[[], list[Dataset]]
 
 
-def _calcium(paths: list[Path], model: LoadedModel, settings: Settings) -> BaseModel:
-    return analyze_ct(
+Analysis = Callable[[list[Path], LoadedModel, Settings], Analysed]
+
+
+def _calcium(paths: list[Path], model: LoadedModel, settings: Settings) -> Analysed:
+    result, volume, labels = analyze_ct_with_labels(
         paths,
         model,
         threshold_hu=settings.calcium_threshold_hu,
         min_area_mm2=settings.calcium_min_area_mm2,
         mass_factor=settings.calcium_mass_factor,
     )
+    return Analysed(result, partial(build_calcium_objects, paths, result, volume, labels))
 
 
-def _stenosis(paths: list[Path], model: LoadedModel, settings: Settings) -> BaseModel:
-    return analyze_xa(
-        paths,
+def _stenosis(paths: list[Path], model: LoadedModel, settings: Settings) -> Analysed:
+    datasets = [pydicom.dcmread(p) for p in paths]
+    result = analyze_xa(
+        datasets,
         model,
         max_frames=settings.stenosis_max_frames,
         review_band=settings.stenosis_review_band,
     )
+
+    def objects() -> list[Dataset]:
+        return build_stenosis_objects(datasets, result, load_xa_cine(datasets))
+
+    return Analysed(result, objects)
 
 
 ANALYSES: dict[str, Analysis] = {"calcium": _calcium, "stenosis": _stenosis}
@@ -63,12 +93,18 @@ class JobWorker:
         spool: Spool,
         engine: InferenceEngine,
         analyses: dict[str, Analysis] | None = None,
+        outbox_files: OutboxFiles | None = None,
+        on_reported: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.spool = spool
         self.engine = engine
         self.jobs = JobQueue(store)
+        self.outbox = Outbox(store)
+        self.outbox_files = outbox_files or OutboxFiles(settings.outbox_dir)
+        self.on_reported = on_reported
+        self.destinations = [d.name for d in settings.destinations]
         self.analyses = ANALYSES if analyses is None else analyses
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -110,7 +146,8 @@ class JobWorker:
             paths = [
                 self.spool.absolute(p) for p in self.store.instance_paths(job.SeriesInstanceUID)
             ]
-            result = analysis(paths, model, self.settings)
+            analysed = analysis(paths, model, self.settings)
+            staged = self._write_objects(job, analysed) if self.destinations else []
         except CardiogateError as e:
             self._fail(job, task, str(e))
             return
@@ -118,9 +155,21 @@ class JobWorker:
             log.exception("job %d (%s) failed unexpectedly", job.id, task)
             self._fail(job, task, f"internal error ({type(e).__name__}); see the service log")
             return
-        self.jobs.finish(
-            job.id, result.model_dump_json(), model.card.name, model.card.version, model.provider
+        reported = self.jobs.finish(
+            job.id,
+            analysed.result.model_dump_json(),
+            model.card.name,
+            model.card.version,
+            model.provider,
+            also=partial(stage, job_id=job.id, objects=staged, destinations=self.destinations)
+            if staged
+            else None,
         )
+        if not reported:
+            log.info("job %d was queued again while it ran; its result is dropped", job.id)
+            return
+        if staged and self.on_reported is not None:
+            self.on_reported()
         JOBS.labels(task, "reported").inc()
         JOB_SECONDS.labels(task).observe(time.perf_counter() - started)
         log.info(
@@ -130,6 +179,28 @@ class JobWorker:
             job.SeriesInstanceUID,
             time.perf_counter() - started,
         )
+
+    def _write_objects(self, job: JobRecord, analysed: Analysed) -> list[StagedObject]:
+        try:
+            objects = analysed.objects()
+        except CardiogateError as e:
+            raise CardiogateError(f"result objects not built: {e}") from e
+        return self.outbox_files.write(job.id, objects)
+
+    def _recover_outbox(self) -> None:
+        """Stage what a restart finds unstaged: rows for a newly configured destination,
+        and a re-run of reported jobs with no rows or with an object file missing."""
+        if not self.destinations:
+            return
+        for name in self.destinations:
+            added = self.outbox.add_destination(name)
+            if added:
+                log.warning("outbox: %d object(s) of reported jobs staged for %s", added, name)
+        rerun = set(self.outbox.unstaged_reported_jobs())
+        rerun |= {j for j, p in self.outbox.pending_paths() if not self.outbox_files.exists(p)}
+        requeued = self.jobs.requeue(sorted(rerun))
+        if requeued:
+            log.warning("outbox: re-queued %d reported job(s) to rebuild their objects", requeued)
 
     def _fail(self, job: JobRecord, task: str, reason: str) -> None:
         self.jobs.fail(job.id, reason)
@@ -156,6 +227,8 @@ class JobWorker:
         requeued = self.jobs.requeue_interrupted()
         if requeued:
             log.warning("re-queued %d job(s) interrupted by a restart", requeued)
+        self.outbox_files.prepare()
+        self._recover_outbox()
         self.route_completed(self.jobs.unrouted_complete_series())
         for i in range(self.settings.worker_threads):
             thread = threading.Thread(target=self._loop, name=f"job-worker-{i}", daemon=True)

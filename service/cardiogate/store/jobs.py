@@ -7,11 +7,12 @@ PostgreSQL several replicas claim with ``FOR UPDATE SKIP LOCKED``; SQLite has on
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Connection, Table, func, select, update
 
 from cardiogate.store.store import Store, utcnow
 from cardiogate.store.tables import Job, Series
@@ -19,6 +20,7 @@ from cardiogate.store.tables import Job, Series
 _jobs: Table = Job.__table__  # type: ignore[assignment]
 
 QUEUED, RUNNING, REPORTED, FAILED, IGNORED = "queued", "running", "reported", "failed", "ignored"
+DELIVERED = "delivered"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,11 +126,22 @@ class JobQueue:
         return None if row is None else _record(row)
 
     def finish(
-        self, job_id: int, result_json: str, model_name: str, model_version: str, provider: str
-    ) -> None:
+        self,
+        job_id: int,
+        result_json: str,
+        model_name: str,
+        model_version: str,
+        provider: str,
+        *,
+        also: Callable[[Connection], None] | None = None,
+    ) -> bool:
+        """Mark a running job reported; ``also`` runs in the same transaction (staging its
+        outbox rows), only if the job was still running. False when it was not (the series
+        was completed again meanwhile and the job re-queued)."""
         now = utcnow()
-        self._set(
+        return self._set(
             job_id,
+            also,
             state=REPORTED,
             reason=None,
             result=result_json,
@@ -139,14 +152,30 @@ class JobQueue:
         )
 
     def fail(self, job_id: int, reason: str) -> None:
-        self._set(job_id, state=FAILED, reason=reason[:2000], finished_at=utcnow())
+        self._set(job_id, None, state=FAILED, reason=reason[:2000], finished_at=utcnow())
 
-    def _set(self, job_id: int, **values: Any) -> None:
+    def _set(self, job_id: int, also: Callable[[Connection], None] | None, **values: Any) -> bool:
         with self.store.transaction() as conn:
-            conn.execute(
+            updated = conn.execute(
                 update(_jobs)
                 .where(_jobs.c.id == job_id, _jobs.c.state == RUNNING)
                 .values(updated_at=utcnow(), **values)
+            ).rowcount
+            if updated and also is not None:
+                also(conn)
+        return bool(updated)
+
+    def requeue(self, job_ids: list[int]) -> int:
+        """Queue reported jobs again (their outbox must be rebuilt); returns how many."""
+        if not job_ids:
+            return 0
+        with self.store.transaction() as conn:
+            return int(
+                conn.execute(
+                    update(_jobs)
+                    .where(_jobs.c.id.in_(job_ids), _jobs.c.state == REPORTED)
+                    .values(state=QUEUED, started_at=None, updated_at=utcnow())
+                ).rowcount
             )
 
     def requeue_interrupted(self) -> int:

@@ -1,0 +1,170 @@
+"""The outbox state machine on a real SQLite store, with an injected clock: staging with the
+job's report, claims and their lease, retries with backoff, dead letters, and a job that is
+delivered only when every row of every destination is sent."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from cardiogate.delivery.backoff import Backoff
+from cardiogate.store import InstanceRecord, Store
+from cardiogate.store.jobs import DELIVERED, REPORTED, JobQueue
+from cardiogate.store.outbox import DEAD, PENDING, SENT, Outbox, StagedObject, stage
+from cardiogate.store.store import utcnow
+
+PACS, ARCHIVE = "PACS@127.0.0.1:104", "ARCHIVE@127.0.0.1:105"
+SERIES, STUDY = "1.2.3.1", "1.2.3"
+OBJECTS = [
+    StagedObject("1.2.840.10008.5.1.4.1.1.88.34", f"1.2.9.{i}", f"1/1.2.9.{i}.dcm") for i in (1, 2)
+]
+
+
+class Clock:
+    """Starts at the time rows are staged (staging uses the store's own clock)."""
+
+    def __init__(self) -> None:
+        self.now = utcnow() + timedelta(seconds=1)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    store.create_schema()
+    store.record_instance(
+        InstanceRecord(
+            StudyInstanceUID=STUDY,
+            SeriesInstanceUID=SERIES,
+            SOPInstanceUID="1.2.3.1.1",
+            SOPClassUID="1.2.840.10008.5.1.4.1.1.2",
+            TransferSyntaxUID="1.2.840.10008.1.2.1",
+            Modality="CT",
+            InstanceNumber=1,
+            NumberOfFrames=1,
+            SeriesNumber=1,
+            SeriesDescription=None,
+            BodyPartExamined=None,
+            ProtocolName=None,
+            ImageType=None,
+            ContrastBolusAgent=None,
+            SliceThickness=None,
+            path="x.dcm",
+            size_bytes=1,
+            calling_ae_title=None,
+        )
+    )
+    return store
+
+
+def _reported_job(store: Store, destinations: list[str]) -> int:
+    jobs = JobQueue(store)
+    jobs.enqueue(SERIES, STUDY, "calcium")
+    job = jobs.claim()
+    assert job is not None
+    assert jobs.finish(
+        job.id,
+        "{}",
+        "m",
+        "1",
+        "CPU",
+        also=lambda conn: stage(conn, job.id, OBJECTS, destinations),
+    )
+    return job.id
+
+
+def _state(store: Store, job_id: int) -> str:
+    job = JobQueue(store).for_series(SERIES)
+    assert job is not None
+    assert job.id == job_id
+    return job.state
+
+
+def test_rows_are_staged_with_the_report_and_the_job_is_delivered_when_all_are_sent(
+    store: Store,
+) -> None:
+    job_id = _reported_job(store, [PACS, ARCHIVE])
+    outbox = Outbox(store, Clock())
+    policy = Backoff(1.0, 10.0, 3)
+    assert {(r.destination, r.state) for r in outbox.rows_of_job(job_id)} == {
+        (PACS, PENDING),
+        (ARCHIVE, PENDING),
+    }
+    to_pacs = outbox.claim_due(PACS, 10, lease_seconds=60)
+    assert [r.SOPInstanceUID for r in to_pacs] == ["1.2.9.1", "1.2.9.2"]
+    recorded = outbox.record(to_pacs, [], policy)
+    assert (recorded.sent, recorded.delivered_jobs) == (2, [])
+    assert _state(store, job_id) == REPORTED  # the archive has not got them yet
+
+    to_archive = outbox.claim_due(ARCHIVE, 10, lease_seconds=60)
+    recorded = outbox.record(to_archive, [], policy)
+    assert recorded.delivered_jobs == [job_id]
+    assert _state(store, job_id) == DELIVERED
+    assert {r.state for r in outbox.rows_of_job(job_id)} == {SENT}
+
+
+def test_a_claim_leases_rows_so_they_are_not_claimed_twice(store: Store) -> None:
+    _reported_job(store, [PACS])
+    clock = Clock()
+    outbox = Outbox(store, clock)
+    assert len(outbox.claim_due(PACS, 1, lease_seconds=60)) == 1
+    assert [r.SOPInstanceUID for r in outbox.claim_due(PACS, 10, lease_seconds=60)] == ["1.2.9.2"]
+    assert outbox.claim_due(PACS, 10, lease_seconds=60) == []
+    clock.advance(61)  # a sender that died mid-batch: its rows are due again
+    assert len(outbox.claim_due(PACS, 10, lease_seconds=60)) == 2
+
+
+def test_failures_back_off_then_become_dead_letters_and_the_job_stays_reported(
+    store: Store,
+) -> None:
+    job_id = _reported_job(store, [PACS])
+    clock = Clock()
+    outbox = Outbox(store, clock)
+    policy = Backoff(initial=10.0, maximum=15.0, max_attempts=3, uniform=lambda: 1.0)
+
+    rows = outbox.claim_due(PACS, 10, lease_seconds=60)
+    first = outbox.record(rows[:1], [(rows[1], "C-STORE status 0xA700")], policy)
+    assert (first.sent, first.retried, first.dead) == (1, 1, 0)
+    failed = [r for r in outbox.rows_of_job(job_id) if r.state == PENDING]
+    assert failed[0].attempts == 1
+    assert failed[0].last_error == "C-STORE status 0xA700"
+    assert failed[0].next_attempt_at == clock.now + timedelta(seconds=10)
+
+    clock.advance(9)
+    assert outbox.claim_due(PACS, 10, lease_seconds=60) == []
+    clock.advance(1)
+    (again,) = outbox.claim_due(PACS, 10, lease_seconds=60)
+    outbox.record([], [(again, "association failed")], policy)
+    (row,) = [r for r in outbox.rows_of_job(job_id) if r.state == PENDING]
+    assert row.next_attempt_at == clock.now + timedelta(seconds=15)  # capped
+
+    clock.advance(15)
+    (last,) = outbox.claim_due(PACS, 10, lease_seconds=60)
+    final = outbox.record([], [(last, "association failed")], policy)
+    assert (final.retried, final.dead) == (0, 1)
+    assert [r.state for r in outbox.rows_of_job(job_id)] == [SENT, DEAD]
+    assert _state(store, job_id) == REPORTED
+    stats = outbox.stats()
+    assert (stats.pending, stats.dead, stats.oldest_pending) == (0, 1, None)
+
+
+def test_a_rerun_restages_and_a_new_destination_gets_rows(store: Store) -> None:
+    job_id = _reported_job(store, [PACS])
+    outbox = Outbox(store, Clock())
+    outbox.record(outbox.claim_due(PACS, 10, 60), [], Backoff(1.0, 1.0, 1))
+    assert _state(store, job_id) == DELIVERED
+
+    again = _reported_job(store, [PACS])  # the series completed again: same job, re-run
+    assert again == job_id
+    assert [r.state for r in outbox.rows_of_job(job_id)] == [PENDING, PENDING]
+    assert outbox.add_destination(ARCHIVE) == 2
+    assert outbox.add_destination(ARCHIVE) == 0
+    assert outbox.unstaged_reported_jobs() == []
+    assert sorted(outbox.pending_paths()) == [(job_id, o.path) for o in OBJECTS]
