@@ -9,7 +9,6 @@ the job (still ``running``, so re-queued) overwrites with the same bytes.
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from collections.abc import Sequence
 from io import BytesIO
@@ -101,9 +100,6 @@ class OutboxFiles:
             _fsync_dir(final.parent)
         finally:
             tmp.unlink(missing_ok=True)
-
-    def remove_job(self, job_id: int) -> None:
-        shutil.rmtree(self.root / str(job_id), ignore_errors=True)
 
 
 def _part10(ds: Dataset) -> bytes:
