@@ -18,11 +18,12 @@ import uvicorn
 
 from cardiogate.api import create_api
 from cardiogate.config import Settings
-from cardiogate.delivery import OutboxFiles, Sender
 from cardiogate.dicom.admission import AssociationSlots
 from cardiogate.dicom.listener import Listener, open_listen_socket
+from cardiogate.dicom.outbox_files import OutboxFiles
 from cardiogate.dicom.processes import ListenerPool
 from cardiogate.dicom.recovery import index_orphans
+from cardiogate.dicom.sender import Sender
 from cardiogate.dicom.spool import Spool
 from cardiogate.errors import CardiogateError, ConfigurationError
 from cardiogate.inference import InferenceEngine

@@ -28,7 +28,7 @@ from cardiogate.analyses.calcium_ct import analyze_ct_with_labels
 from cardiogate.analyses.stenosis import analyze_xa
 from cardiogate.analyses.xa_cine import load_xa_cine
 from cardiogate.config import Settings
-from cardiogate.delivery.files import OutboxFiles
+from cardiogate.dicom.outbox_files import OutboxFiles
 from cardiogate.dicom.spool import Spool
 from cardiogate.errors import CardiogateError
 from cardiogate.inference import InferenceEngine, LoadedModel

@@ -21,8 +21,8 @@ from pydicom.errors import InvalidDicomError
 from pynetdicom import AE, _config
 
 from cardiogate.config import Destination, Settings
-from cardiogate.delivery.backoff import Backoff
-from cardiogate.delivery.files import OutboxFiles
+from cardiogate.dicom.backoff import Backoff
+from cardiogate.dicom.outbox_files import OutboxFiles
 from cardiogate.dicom.status import STORED
 from cardiogate.dicom.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from cardiogate.errors import CardiogateError

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cardiogate.delivery.backoff import Backoff
+from cardiogate.dicom.backoff import Backoff
 from cardiogate.store import InstanceRecord, Store
 from cardiogate.store.jobs import DELIVERED, REPORTED, JobQueue
 from cardiogate.store.outbox import DEAD, PENDING, SENT, Outbox, StagedObject, stage

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cardiogate.delivery.backoff import Backoff
+from cardiogate.dicom.backoff import Backoff
 
 
 def test_delay_doubles_up_to_the_maximum_without_jitter_at_its_top() -> None:
