@@ -4,6 +4,7 @@ results wait in the outbox, survive a restart of cardiogate, and arrive exactly 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Iterator
@@ -105,15 +106,30 @@ def test_an_outage_delays_delivery_and_nothing_arrives_twice(
         count = len(orthanc.get(f"/studies/{study}/instances"))
         assert count == len(rows) == 3  # SEG, SR and key image, each once
 
-        # the study again (a changed header, so the series re-opens and the job runs again;
-        # identical instances would be duplicates that change nothing): the re-run's objects
-        # have the same UIDs, so Orthanc keeps one of each
+        # the same study again: duplicates of what is stored, so nothing runs and nothing
+        # new reaches Orthanc
+        assert send(server.dicom_port, ct) == [0] * len(ct)
+        time.sleep(3)  # longer than the quiet period: a re-opened series would be complete
+        again = wait_for_job(server, ct[0].SeriesInstanceUID, ("delivered",))
+        assert again["finished_at"] == job["finished_at"]
+        assert len(orthanc.get(f"/studies/{study}/instances")) == count
+
+        # changed instances (as after a correction at the modality): the series re-opens, the
+        # job runs again and its report is a new version that names the first SR
         for ds in ct:
-            ds.ImageComments = "sent again"
+            ds.ImageComments = "corrected and sent again"
         assert send(server.dicom_port, ct) == [0] * len(ct)
         series = ct[0].SeriesInstanceUID
         wait_for_job(server, series, ("delivered",), finished_after=job["finished_at"])
-        assert len(orthanc.get(f"/studies/{study}/instances")) == count
+        assert len(orthanc.get(f"/studies/{study}/instances")) == 2 * count
+        srs = [
+            orthanc.get(f"/instances/{i}/tags?simplify")
+            for i in orthanc.instances_by_modality(study)["SR"]
+        ]
+        assert len(srs) == 2
+        [newer] = [t for t in srs if "PredecessorDocumentsSequence" in t]
+        [older] = [t for t in srs if t is not newer]
+        assert older["SOPInstanceUID"] in json.dumps(newer["PredecessorDocumentsSequence"])
         metrics = httpx.get(server.base_url + "/metrics", timeout=5).text
         assert "cardiogate_delivery_oldest_pending_seconds 0.0" in metrics
     finally:

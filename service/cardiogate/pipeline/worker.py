@@ -19,10 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pydicom
 from pydantic import BaseModel
 from pydicom.dataset import Dataset
+from sqlalchemy import Connection
 
 from cardiogate.analyses.calcium_ct import analyze_ct_with_labels
 from cardiogate.analyses.stenosis import analyze_xa
@@ -34,10 +36,18 @@ from cardiogate.errors import CardiogateError
 from cardiogate.inference import InferenceEngine, LoadedModel
 from cardiogate.metrics import JOB_SECONDS, JOBS
 from cardiogate.pipeline.router import route
-from cardiogate.reports import build_calcium_objects, build_stenosis_objects
+from cardiogate.reports import Predecessor, build_calcium_objects, build_stenosis_objects
 from cardiogate.store import Store
 from cardiogate.store.jobs import JobQueue, JobRecord
-from cardiogate.store.outbox import Outbox, StagedObject, stage
+from cardiogate.store.outbox import (
+    Outbox,
+    ReportVersionRow,
+    StagedObject,
+    latest_version,
+    latest_version_before,
+    record_version,
+    stage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +55,11 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Analysed:
     """An analysis' result, and how to build the DICOM objects that report it (called only
-    when there is somewhere to send them)."""
+    when there is somewhere to send them, with the report's ``version_index`` and the
+    ``predecessor`` SR it replaces)."""
 
     result: BaseModel
-    objects: Callable[[], list[Dataset]]
+    objects: Callable[..., list[Dataset]]
 
 
 Analysis = Callable[[list[Path], LoadedModel, Settings], Analysed]
@@ -74,13 +85,29 @@ def _stenosis(paths: list[Path], model: LoadedModel, settings: Settings) -> Anal
         review_band=settings.stenosis_review_band,
     )
 
-    def objects() -> list[Dataset]:
-        return build_stenosis_objects(datasets, result, load_xa_cine(datasets))
+    def objects(**version: Any) -> list[Dataset]:
+        return build_stenosis_objects(datasets, result, load_xa_cine(datasets), **version)
 
     return Analysed(result, objects)
 
 
 ANALYSES: dict[str, Analysis] = {"calcium": _calcium, "stenosis": _stenosis}
+
+SR_STORAGE = {
+    "1.2.840.10008.5.1.4.1.1.88.11",  # Basic Text SR
+    "1.2.840.10008.5.1.4.1.1.88.22",  # Enhanced SR
+    "1.2.840.10008.5.1.4.1.1.88.33",  # Comprehensive SR
+    "1.2.840.10008.5.1.4.1.1.88.34",  # Comprehensive 3D SR
+}
+
+
+@dataclass
+class _Version:
+    index: int
+    digest: str
+    model_version: str
+    predecessor: ReportVersionRow | None
+    sr_uids: tuple[str, str, str, str] | None = None
 
 
 class JobWorker:
@@ -147,7 +174,8 @@ class JobWorker:
                 self.spool.absolute(p) for p in self.store.instance_paths(job.SeriesInstanceUID)
             ]
             analysed = analysis(paths, model, self.settings)
-            staged = self._write_objects(job, analysed) if self.destinations else []
+            version = self._version(job, model.card.version) if self.destinations else None
+            staged = self._write_objects(job, analysed, version) if version else []
         except CardiogateError as e:
             self._fail(job, task, str(e))
             return
@@ -161,8 +189,8 @@ class JobWorker:
             model.card.name,
             model.card.version,
             model.provider,
-            also=partial(stage, job_id=job.id, objects=staged, destinations=self.destinations)
-            if staged
+            also=partial(self._stage, job=job, staged=staged, version=version)
+            if staged and version
             else None,
         )
         if not reported:
@@ -180,12 +208,49 @@ class JobWorker:
             time.perf_counter() - started,
         )
 
-    def _write_objects(self, job: JobRecord, analysed: Analysed) -> list[StagedObject]:
+    def _version(self, job: JobRecord, model_version: str) -> _Version:
+        """The report version this run builds: the latest one again when its input and
+        model are unchanged (a rebuild gives the same UIDs), else the next one, naming the
+        latest one's SR as its predecessor."""
+        digest = self.store.input_digest(job.SeriesInstanceUID)
+        latest = latest_version(self.store, job.id)
+        if latest is None:
+            return _Version(0, digest, model_version, None)
+        if latest.input_digest == digest and latest.model_version == model_version:
+            previous = latest_version_before(self.store, job.id, latest.version_index)
+            return _Version(latest.version_index, digest, model_version, previous)
+        return _Version(latest.version_index + 1, digest, model_version, latest)
+
+    def _write_objects(
+        self, job: JobRecord, analysed: Analysed, version: _Version
+    ) -> list[StagedObject]:
+        predecessor = None
+        if version.predecessor is not None:
+            study, series, sop, sop_class = version.predecessor.sr_uids
+            predecessor = Predecessor(study, series, sop, sop_class)
         try:
-            objects = analysed.objects()
+            objects = analysed.objects(version_index=version.index, predecessor=predecessor)
         except CardiogateError as e:
             raise CardiogateError(f"result objects not built: {e}") from e
+        srs = [o for o in objects if str(o.SOPClassUID) in SR_STORAGE]
+        if not srs:
+            raise CardiogateError("result objects not built: no SR among them")
+        version.sr_uids = (
+            str(srs[0].StudyInstanceUID),
+            str(srs[0].SeriesInstanceUID),
+            str(srs[0].SOPInstanceUID),
+            str(srs[0].SOPClassUID),
+        )
         return self.outbox_files.write(job.id, objects)
+
+    def _stage(
+        self, conn: Connection, *, job: JobRecord, staged: list[StagedObject], version: _Version
+    ) -> None:
+        stage(conn, job.id, staged, self.destinations)
+        assert version.sr_uids is not None
+        record_version(
+            conn, job.id, version.index, version.digest, version.model_version, version.sr_uids
+        )
 
     def _recover_outbox(self) -> None:
         """Stage what a restart finds unstaged: rows for a newly configured destination,

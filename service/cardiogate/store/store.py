@@ -6,6 +6,7 @@ process and of the machine, which is what lets the SCP acknowledge an instance.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Iterator
@@ -274,6 +275,20 @@ class Store:
                     .order_by(_instances.c.instance_number, _instances.c.sop_instance_uid)
                 ).scalars()
             )
+
+    def input_digest(self, SeriesInstanceUID: str) -> str:
+        """A digest of the series' instances as stored (SOP Instance UIDs and sizes): it
+        changes when an instance arrives late or is replaced by different bytes."""
+        with self.transaction() as conn:
+            rows = conn.execute(
+                select(_instances.c.sop_instance_uid, _instances.c.size_bytes)
+                .where(_instances.c.series_instance_uid == SeriesInstanceUID)
+                .order_by(_instances.c.sop_instance_uid)
+            ).all()
+        digest = hashlib.sha256()
+        for uid, size in rows:
+            digest.update(f"{uid}:{size};".encode())
+        return digest.hexdigest()
 
     # -- reading (API) --------------------------------------------------------------------
 

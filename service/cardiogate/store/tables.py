@@ -133,3 +133,25 @@ class OutboxItem(Base):
         UniqueConstraint("job_id", "destination", "sop_instance_uid"),
         Index("ix_outbox_due", "state", "destination", "next_attempt_at"),
     )
+
+
+class ReportVersion(Base):
+    """One distinct report of a job's series: the input it was built from and its SR. A
+    re-run on the same input rebuilds the same version (same UIDs); on changed input (late
+    instances) or another model version, the next version, which names this SR as its
+    predecessor."""
+
+    __tablename__ = "report_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    version_index: Mapped[int] = mapped_column(Integer)
+    input_digest: Mapped[str] = mapped_column(String(64))
+    model_version: Mapped[str] = mapped_column(String(32))
+    sr_study_instance_uid: Mapped[str] = mapped_column(UID)
+    sr_series_instance_uid: Mapped[str] = mapped_column(UID)
+    sr_sop_instance_uid: Mapped[str] = mapped_column(UID)
+    sr_sop_class_uid: Mapped[str] = mapped_column(UID)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+    __table_args__ = (UniqueConstraint("job_id", "version_index"),)

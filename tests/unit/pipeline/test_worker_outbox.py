@@ -16,7 +16,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 from cardiogate.config import load_settings
 from cardiogate.dicom.spool import Spool
 from cardiogate.pipeline.worker import Analysed, JobWorker
-from cardiogate.reports import ReportError
+from cardiogate.reports import Predecessor, ReportError
 from cardiogate.store import InstanceRecord, Store
 from cardiogate.store.jobs import JobQueue
 from cardiogate.store.outbox import Outbox
@@ -34,29 +34,32 @@ def _sr(uid: str) -> Dataset:
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = BASIC_TEXT_SR, uid, "SR"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = STUDY, "1.2.9"
     return ds
+
+
+def _instance(sop: str) -> InstanceRecord:
+    fields = dict.fromkeys(InstanceRecord.__dataclass_fields__)
+    return InstanceRecord(  # type: ignore[arg-type]
+        **{
+            **fields,
+            "StudyInstanceUID": STUDY,
+            "SeriesInstanceUID": SERIES,
+            "SOPInstanceUID": sop,
+            "SOPClassUID": "1.2.840.10008.5.1.4.1.1.2",
+            "TransferSyntaxUID": ExplicitVRLittleEndian,
+            "NumberOfFrames": 1,
+            "path": f"1.2.3/1.2.3.1/{sop}.dcm",
+            "size_bytes": 1,
+        }
+    )
 
 
 def _worker(tmp_path: Path, objects: Any, destinations: list[dict[str, Any]]) -> JobWorker:
     settings = load_settings(data_dir=tmp_path, destinations=destinations)
     store = Store(settings.effective_database_url)
     store.create_schema()
-    fields = dict.fromkeys(InstanceRecord.__dataclass_fields__)
-    store.record_instance(
-        InstanceRecord(  # type: ignore[arg-type]
-            **{
-                **fields,
-                "StudyInstanceUID": STUDY,
-                "SeriesInstanceUID": SERIES,
-                "SOPInstanceUID": "1.2.3.1.1",
-                "SOPClassUID": "1.2.840.10008.5.1.4.1.1.2",
-                "TransferSyntaxUID": ExplicitVRLittleEndian,
-                "NumberOfFrames": 1,
-                "path": "1.2.3/1.2.3.1/1.2.3.1.1.dcm",
-                "size_bytes": 1,
-            }
-        )
-    )
+    store.record_instance(_instance("1.2.3.1.1"))
     card = SimpleNamespace(name="fake", version="1.0.0")
     model = SimpleNamespace(card=card, provider="CPUExecutionProvider")
     engine = SimpleNamespace(models={"calcium": model}, get=lambda task: model)
@@ -81,7 +84,7 @@ PACS = {"ae_title": "PACS", "host": "127.0.0.1", "port": 104}
 
 def test_a_reported_job_has_its_objects_staged_for_every_destination(tmp_path: Path) -> None:
     archive = {**PACS, "ae_title": "ARCHIVE"}
-    worker = _worker(tmp_path, lambda: [_sr("1.2.9.1"), _sr("1.2.9.2")], [PACS, archive])
+    worker = _worker(tmp_path, lambda **version: [_sr("1.2.9.1"), _sr("1.2.9.2")], [PACS, archive])
     assert worker.run_once()
     job = worker.jobs.for_series(SERIES)
     assert job is not None
@@ -100,7 +103,7 @@ def test_a_reported_job_has_its_objects_staged_for_every_destination(tmp_path: P
 
 
 def test_without_destinations_nothing_is_built_or_staged(tmp_path: Path) -> None:
-    def never() -> list[Dataset]:
+    def never(**version: Any) -> list[Dataset]:
         raise AssertionError("objects built with nowhere to send them")
 
     worker = _worker(tmp_path, never, [])
@@ -112,7 +115,7 @@ def test_without_destinations_nothing_is_built_or_staged(tmp_path: Path) -> None
 
 
 def test_objects_that_cannot_be_built_fail_the_job_with_the_reason(tmp_path: Path) -> None:
-    def refused() -> list[Dataset]:
+    def refused(**version: Any) -> list[Dataset]:
         raise ReportError("12 slices of the volume are not among the sources")
 
     worker = _worker(tmp_path, refused, [PACS])
@@ -128,7 +131,7 @@ def test_objects_that_cannot_be_built_fail_the_job_with_the_reason(tmp_path: Pat
 
 @pytest.mark.parametrize("missing", ["rows", "file"])
 def test_a_restart_rebuilds_what_is_missing(tmp_path: Path, missing: str) -> None:
-    worker = _worker(tmp_path, lambda: [_sr("1.2.9.1")], [PACS])
+    worker = _worker(tmp_path, lambda **version: [_sr("1.2.9.1")], [PACS])
     worker.run_once()
     job = worker.jobs.for_series(SERIES)
     assert job is not None
@@ -144,3 +147,28 @@ def test_a_restart_rebuilds_what_is_missing(tmp_path: Path, missing: str) -> Non
     assert again.state == "queued"
     assert worker.run_once()
     assert len(Outbox(worker.store).rows_of_job(job.id)) == 1
+
+
+def test_late_instances_make_a_new_version_naming_the_earlier_sr(tmp_path: Path) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def objects(**version: Any) -> list[Dataset]:
+        calls.append(version)
+        return [_sr(f"1.2.9.{version['version_index']}")]
+
+    worker = _worker(tmp_path, objects, [PACS])
+    assert worker.run_once()
+    job = worker.jobs.for_series(SERIES)
+    assert job is not None
+    # a rebuild of the same input (a restart found a file missing) is the same version
+    worker.jobs.requeue([job.id])
+    assert worker.run_once()
+    # a late instance re-opens the series: the next version, naming the first SR
+    worker.store.record_instance(_instance("1.2.3.1.2"))
+    worker.jobs.enqueue(SERIES, STUDY, "calcium")
+    assert worker.run_once()
+    assert [(c["version_index"], c["predecessor"]) for c in calls[:2]] == [(0, None), (0, None)]
+    assert calls[2]["version_index"] == 1
+    assert calls[2]["predecessor"] == Predecessor(STUDY, "1.2.9", "1.2.9.0", BASIC_TEXT_SR)
+    (row,) = Outbox(worker.store).rows_of_job(job.id)
+    assert row.SOPInstanceUID == "1.2.9.1"
