@@ -38,13 +38,33 @@ def _check_ae_title(value: str) -> str:
 
 
 class Destination(BaseModel):
-    """A DICOM peer that receives our results (C-STORE SCP)."""
+    """A DICOM peer that receives our results (C-STORE SCP), optionally over TLS.
+
+    With ``tls`` the peer's certificate must chain to ``tls_ca_file`` (else the system's
+    trust store) and name ``host``; ``tls_cert_file`` and ``tls_key_file`` give our client
+    certificate when the peer asks for one (mutual TLS)."""
 
     ae_title: str
     host: str
     port: int = Field(ge=1, le=65535)
+    tls: bool = False
+    tls_ca_file: Path | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
 
     _ae = field_validator("ae_title")(_check_ae_title)
+
+    @model_validator(mode="after")
+    def _check_tls(self) -> Destination:
+        files = (self.tls_ca_file, self.tls_cert_file, self.tls_key_file)
+        if not self.tls and any(files):
+            raise ValueError("tls_* files are given but tls is false")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together")
+        for path in files:
+            if path is not None and not path.is_file():
+                raise ValueError(f"TLS file {path} does not exist")
+        return self
 
     @property
     def name(self) -> str:

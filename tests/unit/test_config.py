@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -207,3 +208,22 @@ def test_stenosis_review_band(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CARDIOGATE_STENOSIS_REVIEW_BAND", "[0.8, 0.2]")
     with pytest.raises(ConfigurationError, match="STENOSIS_REVIEW_BAND"):
         load_settings()
+
+
+def test_destination_tls_settings_are_checked(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not read until a connection")
+    base = {"ae_title": "PACS", "host": "127.0.0.1", "port": 104}
+    good = [{**base, "tls": True, "tls_ca_file": str(ca)}]
+    monkeypatch.setenv("CARDIOGATE_DESTINATIONS", json.dumps(good))
+    assert load_settings().destinations[0].tls_ca_file == ca
+    for bad, message in [
+        ({**base, "tls_ca_file": str(ca)}, "tls is false"),
+        ({**base, "tls": True, "tls_cert_file": str(ca)}, "go together"),
+        ({**base, "tls": True, "tls_ca_file": str(tmp_path / "missing.pem")}, "does not exist"),
+    ]:
+        monkeypatch.setenv("CARDIOGATE_DESTINATIONS", json.dumps([bad]))
+        with pytest.raises(ConfigurationError, match=message):
+            load_settings()

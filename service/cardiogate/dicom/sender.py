@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -161,7 +162,10 @@ class Sender:
                 found.insert(0, ts)
         for sop_class, transfer_syntaxes in syntaxes.items():
             ae.add_requested_context(sop_class, transfer_syntaxes)
-        assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title)
+        tls_args = (tls_context(destination), destination.host) if destination.tls else None
+        assoc = ae.associate(
+            destination.host, destination.port, ae_title=destination.ae_title, tls_args=tls_args
+        )
         if assoc.is_established:
             # pynetdicom leaves Nagle on: each small C-STORE PDU would then wait ~40 ms for
             # the peer's delayed ACK on loopback (see dicom.listener for the SCP side)
@@ -229,3 +233,16 @@ class Sender:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+
+
+def tls_context(destination: Destination) -> ssl.SSLContext:
+    """A client TLS context for ``destination``: TLS 1.2 or later, the peer's certificate
+    verified against ``tls_ca_file`` (or the system store) and its host name checked."""
+    context = ssl.create_default_context(
+        ssl.Purpose.SERVER_AUTH,
+        cafile=str(destination.tls_ca_file) if destination.tls_ca_file else None,
+    )
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if destination.tls_cert_file is not None and destination.tls_key_file is not None:
+        context.load_cert_chain(str(destination.tls_cert_file), str(destination.tls_key_file))
+    return context

@@ -1,0 +1,122 @@
+"""Delivery to a destination that speaks DICOM over TLS: a real pynetdicom Storage SCP with a
+certificate made by openssl. With the right CA the objects arrive; with another CA the
+handshake fails, nothing is sent and the rows wait for a retry."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydicom.dataset import Dataset
+from pynetdicom import AE, AllStoragePresentationContexts, evt
+
+from delivery_peers import calcium_ct, outbox_rows, serve_delivering, wait_for_job
+from peers import free_port, send, stop_serve
+
+
+def _certificate(folder: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (its own CA) and its key."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.fail("openssl is needed to make the test certificates")
+    folder.mkdir(parents=True, exist_ok=True)
+    cert, key = folder / f"{name}.pem", folder / f"{name}.key"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", f"/CN={name}"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@dataclass
+class TlsPacs:
+    port: int
+    received: list[Dataset] = field(default_factory=list)
+    server: Any = None
+
+
+@pytest.fixture
+def tls_pacs(tmp_path: Path) -> Iterator[tuple[TlsPacs, Path]]:
+    cert, key = _certificate(tmp_path / "pki", "pacs")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(str(cert), str(key))
+    pacs = TlsPacs(free_port())
+
+    def on_store(event: Any) -> int:
+        ds = event.dataset
+        ds.file_meta = event.file_meta
+        pacs.received.append(ds)
+        return 0x0000
+
+    ae = AE(ae_title="TLSPACS")
+    ae.supported_contexts = AllStoragePresentationContexts
+    pacs.server = ae.start_server(
+        ("127.0.0.1", pacs.port),
+        block=False,
+        evt_handlers=[(evt.EVT_C_STORE, on_store)],
+        ssl_context=context,
+    )
+    yield pacs, cert
+    pacs.server.shutdown()
+
+
+def _destination(pacs: TlsPacs, ca: Path) -> dict[str, str]:
+    destination = {
+        "ae_title": "TLSPACS",
+        "host": "127.0.0.1",
+        "port": pacs.port,
+        "tls": True,
+        "tls_ca_file": str(ca),
+    }
+    return {"CARDIOGATE_DESTINATIONS": json.dumps([destination])}
+
+
+def test_objects_reach_a_tls_destination(tmp_path: Path, tls_pacs: tuple[TlsPacs, Path]) -> None:
+    pacs, ca = tls_pacs
+    server = serve_delivering(tmp_path, "TLSPACS", pacs.port, **_destination(pacs, ca))
+    try:
+        ct = calcium_ct()
+        assert send(server.dicom_port, ct) == [0] * len(ct)
+        job = wait_for_job(server, ct[0].SeriesInstanceUID, ("delivered", "failed"))
+        assert job["state"] == "delivered", job["reason"]
+    finally:
+        assert stop_serve(server) == 0
+    assert sorted(ds.Modality for ds in pacs.received) == ["OT", "SEG", "SR"]
+    assert {ds.StudyInstanceUID for ds in pacs.received} == {ct[0].StudyInstanceUID}
+
+
+def test_a_peer_with_an_untrusted_certificate_gets_nothing(
+    tmp_path: Path, tls_pacs: tuple[TlsPacs, Path]
+) -> None:
+    pacs, _ = tls_pacs
+    other_ca, _ = _certificate(tmp_path / "other", "someone-else")
+    server = serve_delivering(tmp_path, "TLSPACS", pacs.port, **_destination(pacs, other_ca))
+    try:
+        ct = calcium_ct()
+        assert send(server.dicom_port, ct) == [0] * len(ct)
+        job = wait_for_job(server, ct[0].SeriesInstanceUID, ("reported", "failed"))
+        assert job["state"] == "reported"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            rows = outbox_rows(server)
+            if rows and all(r["attempts"] >= 2 for r in rows):
+                break
+            time.sleep(0.3)
+        assert rows
+        assert {r["state"] for r in rows} == {"pending"}
+        assert all(r["attempts"] >= 2 for r in rows), rows
+    finally:
+        assert stop_serve(server) == 0
+    assert pacs.received == []
