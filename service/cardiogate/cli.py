@@ -1,4 +1,4 @@
-"""Command line: ``cardiogate serve | analyze | synth``.
+"""Command line: ``cardiogate serve | analyze | synth | demo``.
 
 Flags override environment variables, which override the YAML file named by
 ``--config`` / ``CARDIOGATE_CONFIG``.
@@ -98,6 +98,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     lesions.add_argument("--normal", action="store_true", help="XA: no stenosis")
     synth.add_argument("--artery", choices=["LCA", "RCA"], help="XA: the injected artery")
+
+    demo = sub.add_parser(
+        "demo", help="run the service on two synthetic studies, end to end, and stop"
+    )
+    demo.add_argument("--keep", type=Path, metavar="DIR", help="keep the data under DIR")
+    demo.add_argument("--json", action="store_true", help="print the summary as JSON")
     return parser
 
 
@@ -176,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(args)
         if args.command == "analyze":
             return _analyze(args)
+        if args.command == "demo":
+            from cardiogate.demo import run_demo
+
+            return run_demo(args.keep, args.json)
         return _synth(args)
     except ConfigurationError as e:
         sys.stderr.write(f"cardiogate: {e}\n")
