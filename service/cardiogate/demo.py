@@ -211,7 +211,8 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"  truth: {truth['vessel']} at {truth['position']:.2f} of its length, "
             f"{truth['percent_stenosis']:.0f}%"
         )
-    lines += ["", "Received by the demo PACS"]
+    gone = " (removed at exit: --keep DIR keeps them)" if "removed" in summary else ""
+    lines += ["", f"Received by the demo PACS{gone}"]
     for kind, label in (("SR", "SR"), ("SEG", "SEG"), ("KEY", "key image")):
         lines += [f"  {label:<10}{path}" for path in summary["received"][kind]]
     lines += ["", summary["notice"]]
@@ -274,6 +275,6 @@ def run_demo(keep: Path | None, as_json: bool, out: TextIO = sys.stdout) -> int:
         out.write(json.dumps(summary, indent=2) + "\n")
     else:
         out.write(format_summary(summary) + "\n")
-        tail = "removed (keep them with --keep DIR)" if keep is None else f"kept in {root}"
-        out.write(f"\nDone in {summary['seconds']} s; the data are {tail}.\n")
+        tail = "" if keep is None else f"; the data are in {root}"
+        out.write(f"\nDone in {summary['seconds']} s{tail}.\n")
     return 0
