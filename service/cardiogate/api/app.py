@@ -6,6 +6,7 @@ from fastapi import FastAPI, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cardiogate import __version__
+from cardiogate.api import jobs
 from cardiogate.api.deps import HealthDep, HealthProbe
 from cardiogate.api.routes import router
 from cardiogate.api.schemas import Readiness
@@ -41,4 +42,5 @@ def create_api(store: Store, health: HealthProbe, api_token: str | None = None) 
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     api.include_router(router)
+    api.include_router(jobs.router)
     return api

@@ -9,7 +9,9 @@ from typing import Any
 from pydantic import BaseModel, field_serializer
 
 from cardiogate.store import SeriesSummary, StudySummary
-from cardiogate.store.jobs import JobRecord
+from cardiogate.store.jobs import DELIVERED, FAILED, IGNORED, JobRecord
+from cardiogate.store.operations import VersionRecord
+from cardiogate.store.outbox import SENT, OutboxRow
 
 
 class _Timestamps(BaseModel):
@@ -69,6 +71,122 @@ class JobOut(_Timestamps):
             finished_at=job.finished_at,
             result=json.loads(job.result) if job.result else None,
         )
+
+
+class JobSummaryOut(_Timestamps):
+    """One job in a page of jobs."""
+
+    id: int
+    SeriesInstanceUID: str
+    StudyInstanceUID: str
+    task: str | None
+    state: str
+    reason: str | None
+    attempts: int
+    model_name: str | None
+    model_version: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, job: JobRecord) -> JobSummaryOut:
+        return cls.model_validate(job, from_attributes=True)
+
+
+class JobPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[JobSummaryOut]
+
+
+class TimelineEvent(_Timestamps):
+    event: str  # created, started, reported, failed, ignored, delivered
+    at: datetime
+
+
+class DeliveredObjectOut(_Timestamps):
+    """One result object for one destination (an outbox row)."""
+
+    destination: str
+    SOPClassUID: str
+    SOPInstanceUID: str
+    state: str
+    attempts: int
+    last_error: str | None
+    sent_at: datetime | None
+
+    @classmethod
+    def of(cls, row: OutboxRow) -> DeliveredObjectOut:
+        return cls.model_validate(row, from_attributes=True)
+
+
+class ReportVersionOut(_Timestamps):
+    version_index: int
+    model_version: str
+    StudyInstanceUID: str
+    SeriesInstanceUID: str
+    SOPInstanceUID: str
+    SOPClassUID: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, version: VersionRecord) -> ReportVersionOut:
+        return cls.model_validate(version, from_attributes=True)
+
+
+def _timeline(job: JobRecord, rows: list[OutboxRow]) -> list[TimelineEvent]:
+    events = [TimelineEvent(event="created", at=job.created_at)]
+    if job.started_at is not None:
+        events.append(TimelineEvent(event="started", at=job.started_at))
+    if job.finished_at is not None:
+        finished = {FAILED: "failed", IGNORED: "ignored"}.get(job.state, "reported")
+        events.append(TimelineEvent(event=finished, at=job.finished_at))
+    sent = [r.sent_at for r in rows if r.sent_at is not None]
+    if job.state == DELIVERED and sent:
+        events.append(TimelineEvent(event="delivered", at=max(sent)))
+    return events
+
+
+class JobDetailOut(JobSummaryOut):
+    """A job with its timeline, result, delivered objects, report versions and errors."""
+
+    provider: str | None
+    started_at: datetime | None
+    timeline: list[TimelineEvent]
+    result: dict[str, Any] | None
+    objects: list[DeliveredObjectOut]
+    report_versions: list[ReportVersionOut]
+    errors: list[str]
+
+    @classmethod
+    def build(
+        cls, job: JobRecord, rows: list[OutboxRow], versions: list[VersionRecord]
+    ) -> JobDetailOut:
+        errors = [job.reason] if job.state == FAILED and job.reason else []
+        errors += [
+            f"{r.destination} {r.SOPInstanceUID}: {r.last_error}"
+            for r in rows
+            if r.last_error and r.state != SENT
+        ]
+        return cls(
+            **JobSummaryOut.of(job).model_dump(),
+            provider=job.provider,
+            started_at=job.started_at,
+            timeline=_timeline(job, rows),
+            result=json.loads(job.result) if job.result else None,
+            objects=[DeliveredObjectOut.of(r) for r in rows],
+            report_versions=[ReportVersionOut.of(v) for v in versions],
+            errors=errors,
+        )
+
+
+class RetryOut(BaseModel):
+    """What a retry did: ``requeued`` the failed job, or ``redelivering`` its dead rows."""
+
+    job_id: int
+    action: str
+    outbox_rows_reset: int
 
 
 class SeriesDetailOut(SeriesOut):

@@ -201,6 +201,56 @@ class JobQueue:
                 ).scalars()
             )
 
+    def get(self, job_id: int) -> JobRecord | None:
+        with self.store.transaction() as conn:
+            row = conn.execute(select(_jobs).where(_jobs.c.id == job_id)).first()
+        return None if row is None else _record(row)
+
+    def page(
+        self,
+        limit: int,
+        offset: int,
+        *,
+        state: str | None = None,
+        task: str | None = None,
+        since: datetime | None = None,
+    ) -> tuple[list[JobRecord], int]:
+        """Jobs newest first (by creation) with the total that match the filters;
+        ``since`` keeps jobs created at or after it."""
+        where = []
+        if state is not None:
+            where.append(_jobs.c.state == state)
+        if task is not None:
+            where.append(_jobs.c.task == task)
+        if since is not None:
+            where.append(_jobs.c.created_at >= since)
+        with self.store.transaction() as conn:
+            total = conn.execute(select(func.count()).select_from(_jobs).where(*where)).scalar_one()
+            rows = conn.execute(
+                select(_jobs)
+                .where(*where)
+                .order_by(_jobs.c.created_at.desc(), _jobs.c.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+            return [_record(r) for r in rows], int(total)
+
+    def retry_failed(self, job_id: int) -> bool:
+        """Queue a failed job again (the worker polls the queue); False if it was not failed."""
+        with self.store.transaction() as conn:
+            updated = conn.execute(
+                update(_jobs)
+                .where(_jobs.c.id == job_id, _jobs.c.state == FAILED)
+                .values(
+                    state=QUEUED,
+                    reason=None,
+                    started_at=None,
+                    finished_at=None,
+                    updated_at=utcnow(),
+                )
+            ).rowcount
+        return bool(updated)
+
     def for_series(self, SeriesInstanceUID: str) -> JobRecord | None:
         with self.store.transaction() as conn:
             row = conn.execute(

@@ -49,6 +49,7 @@ class OutboxRow:
     next_attempt_at: datetime
     last_error: str | None
     created_at: datetime
+    sent_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,7 @@ def _record(row: Any) -> OutboxRow:
         next_attempt_at=m["next_attempt_at"],
         last_error=m["last_error"],
         created_at=m["created_at"],
+        sent_at=m["sent_at"],
     )
 
 

@@ -1,0 +1,47 @@
+"""Job routes under ``/api/v1``: pages of jobs and one job in full."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+
+from cardiogate.api.deps import StoreDep, require_token
+from cardiogate.api.schemas import JobDetailOut, JobPage, JobSummaryOut
+from cardiogate.store.jobs import JobQueue
+from cardiogate.store.operations import versions_of_job
+from cardiogate.store.outbox import Outbox
+
+JobState = Literal["queued", "running", "reported", "delivered", "failed", "ignored"]
+Task = Literal["calcium", "stenosis"]
+
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_token)], tags=["jobs"])
+
+
+@router.get("/jobs", response_model=JobPage)
+def list_jobs(
+    store: StoreDep,
+    state: JobState | None = None,
+    task: Task | None = None,
+    since: Annotated[datetime | None, Query(description="created at or after (UTC)")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JobPage:
+    """Jobs newest first, with the total that match."""
+    if since is not None and since.tzinfo is not None:
+        since = since.astimezone(UTC).replace(tzinfo=None)  # the store keeps naive UTC
+    jobs, total = JobQueue(store).page(limit, offset, state=state, task=task, since=since)
+    return JobPage(
+        total=total, limit=limit, offset=offset, items=[JobSummaryOut.of(j) for j in jobs]
+    )
+
+
+@router.get("/jobs/{job_id}", response_model=JobDetailOut)
+def get_job(job_id: int, store: StoreDep) -> JobDetailOut:
+    job = JobQueue(store).get(job_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such job")
+    return JobDetailOut.build(
+        job, Outbox(store).rows_of_job(job_id), versions_of_job(store, job_id)
+    )

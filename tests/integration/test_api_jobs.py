@@ -1,0 +1,214 @@
+"""The jobs, retry, models, destinations and review API over a real SQLite store whose jobs
+and outbox rows were made through the store's own queue and outbox."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection
+
+from cardiogate.api import create_api
+from cardiogate.store import InstanceRecord, Store
+from cardiogate.store.jobs import JobQueue
+from cardiogate.store.outbox import Outbox, StagedObject, record_version, stage
+
+STUDY = "1.2.826.0.1.3680043.10.1"
+PACS = "PACS@127.0.0.1:104"
+ARCHIVE = "ARCHIVE@127.0.0.1:11112"
+BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
+TOKEN = "a-test-token-0123456789"
+
+
+class FakeHealth:
+    def readiness(self) -> tuple[dict[str, bool], dict[str, str | int | float]]:
+        return {"store_reachable": True}, {}
+
+
+@dataclass(frozen=True)
+class Policy:
+    max_attempts: int = 2
+
+    def delay(self, attempts: int) -> float:
+        return 0.0
+
+
+def _instance(series: str) -> InstanceRecord:
+    fields = dict.fromkeys(InstanceRecord.__dataclass_fields__)
+    return InstanceRecord(  # type: ignore[arg-type]
+        **{
+            **fields,
+            "StudyInstanceUID": STUDY,
+            "SeriesInstanceUID": series,
+            "SOPInstanceUID": f"{series}.1",
+            "SOPClassUID": "1.2.840.10008.5.1.4.1.1.2",
+            "TransferSyntaxUID": "1.2.840.10008.1.2.1",
+            "NumberOfFrames": 1,
+            "path": f"{STUDY}/{series}/1.dcm",
+            "size_bytes": 1,
+        }
+    )
+
+
+class Jobs:
+    """Makes jobs in each state through the real queue and outbox."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.queue = JobQueue(store)
+        self.outbox = Outbox(store)
+        self._n = 0
+
+    def queued(self, task: str = "calcium") -> int:
+        self._n += 1
+        series = f"{STUDY}.{self._n}"
+        self.store.record_instance(_instance(series))
+        self.queue.enqueue(series, STUDY, task)
+        job = self.queue.for_series(series)
+        assert job is not None
+        return job.id
+
+    def _running(self, task: str) -> int:
+        job_id = self.queued(task)
+        claimed = self.queue.claim()
+        assert claimed is not None
+        assert claimed.id == job_id
+        return job_id
+
+    def failed(self, reason: str = "the volume has 3 slices; 8 needed") -> int:
+        job_id = self._running("calcium")
+        self.queue.fail(job_id, reason)
+        return job_id
+
+    def reported(self, task: str = "stenosis", result: dict[str, Any] | None = None) -> int:
+        job_id = self._running(task)
+        sop = f"{STUDY}.9{job_id}"
+
+        def also(conn: Connection) -> None:
+            objects = [StagedObject(BASIC_TEXT_SR, f"{sop}.1", f"{job_id}/sr.dcm")]
+            stage(conn, job_id, objects, [PACS, ARCHIVE])
+            record_version(
+                conn, job_id, 1, "d" * 64, "1.0.0", (STUDY, sop, f"{sop}.1", BASIC_TEXT_SR)
+            )
+
+        body = json.dumps(result if result is not None else {"needs_review": True, "lesions": []})
+        assert self.queue.finish(
+            job_id, body, "fake-model", "1.0.0", "CPUExecutionProvider", also=also
+        )
+        return job_id
+
+    def deliver(self, job_id: int, *, dead_to: str | None = None) -> None:
+        """Send every row, except those to ``dead_to``, which fail until dead."""
+        rows = self.outbox.rows_of_job(job_id)
+        sent = [r for r in rows if r.destination != dead_to]
+        failed = [(r, "association rejected (permanent)") for r in rows if r.destination == dead_to]
+        self.outbox.record(sent, failed, Policy(max_attempts=1))
+
+
+@dataclass
+class Env:
+    store: Store
+    jobs: Jobs
+    api: TestClient
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    store = Store(f"sqlite:///{tmp_path / 'cardiogate.db'}")
+    store.create_schema()
+    try:
+        yield Env(store, Jobs(store), TestClient(create_api(store, FakeHealth())))
+    finally:
+        store.dispose()
+
+
+def test_jobs_page_newest_first_with_total_and_filters(env: Env) -> None:
+    failed = env.jobs.failed()
+    reported = env.jobs.reported()
+    queued = env.jobs.queued("stenosis")
+
+    page = env.api.get("/api/v1/jobs").json()
+    assert page["total"] == 3
+    assert [j["id"] for j in page["items"]] == [queued, reported, failed]
+
+    second = env.api.get("/api/v1/jobs", params={"limit": 1, "offset": 1}).json()
+    assert second["total"] == 3
+    assert [j["id"] for j in second["items"]] == [reported]
+
+    by_state = env.api.get("/api/v1/jobs", params={"state": "failed"}).json()
+    assert [j["id"] for j in by_state["items"]] == [failed]
+    assert by_state["items"][0]["reason"] == "the volume has 3 slices; 8 needed"
+
+    by_task = env.api.get("/api/v1/jobs", params={"task": "stenosis"}).json()
+    assert {j["id"] for j in by_task["items"]} == {queued, reported}
+
+    future = env.api.get("/api/v1/jobs", params={"since": "2999-01-01T00:00:00Z"}).json()
+    assert future["total"] == 0
+    past = env.api.get("/api/v1/jobs", params={"since": "2000-01-01T00:00:00+02:00"}).json()
+    assert past["total"] == 3
+
+
+def test_jobs_page_refuses_unknown_filters(env: Env) -> None:
+    assert env.api.get("/api/v1/jobs", params={"state": "lost"}).status_code == 422
+    assert env.api.get("/api/v1/jobs", params={"limit": 0}).status_code == 422
+    assert env.api.get("/api/v1/jobs", params={"since": "yesterday"}).status_code == 422
+
+
+def test_a_delivered_job_in_full(env: Env) -> None:
+    job_id = env.jobs.reported()
+    env.jobs.deliver(job_id)
+
+    r = env.api.get(f"/api/v1/jobs/{job_id}")
+    assert r.status_code == 200
+    job = r.json()
+    assert job["state"] == "delivered"
+    assert job["model_name"] == "fake-model"
+    assert job["provider"] == "CPUExecutionProvider"
+    assert [e["event"] for e in job["timeline"]] == ["created", "started", "reported", "delivered"]
+    assert all(e["at"].endswith("+00:00") for e in job["timeline"])
+    assert job["result"] == {"needs_review": True, "lesions": []}
+    assert sorted(o["destination"] for o in job["objects"]) == [ARCHIVE, PACS]
+    for obj in job["objects"]:
+        assert obj["state"] == "sent"
+        assert obj["SOPClassUID"] == BASIC_TEXT_SR
+        assert obj["attempts"] == 0
+        assert obj["last_error"] is None
+    (version,) = job["report_versions"]
+    assert version["version_index"] == 1
+    assert version["SOPClassUID"] == BASIC_TEXT_SR
+    assert job["errors"] == []
+
+
+def test_a_job_with_a_dead_destination_shows_the_error(env: Env) -> None:
+    job_id = env.jobs.reported()
+    env.jobs.deliver(job_id, dead_to=ARCHIVE)
+
+    job = env.api.get(f"/api/v1/jobs/{job_id}").json()
+    assert job["state"] == "reported"
+    states = {o["destination"]: (o["state"], o["attempts"]) for o in job["objects"]}
+    assert states == {PACS: ("sent", 0), ARCHIVE: ("dead", 1)}
+    assert [e["event"] for e in job["timeline"]] == ["created", "started", "reported"]
+    (error,) = job["errors"]
+    assert error.startswith(ARCHIVE)
+    assert error.endswith("association rejected (permanent)")
+
+
+def test_a_failed_job_in_full(env: Env) -> None:
+    job_id = env.jobs.failed()
+    job = env.api.get(f"/api/v1/jobs/{job_id}").json()
+    assert job["state"] == "failed"
+    assert [e["event"] for e in job["timeline"]] == ["created", "started", "failed"]
+    assert job["errors"] == ["the volume has 3 slices; 8 needed"]
+    assert job["result"] is None
+    assert job["objects"] == []
+    assert job["report_versions"] == []
+
+
+def test_an_unknown_job_is_404(env: Env) -> None:
+    assert env.api.get("/api/v1/jobs/999").status_code == 404
+    assert env.api.get("/api/v1/jobs/abc").status_code == 422
