@@ -212,3 +212,45 @@ def test_a_failed_job_in_full(env: Env) -> None:
 def test_an_unknown_job_is_404(env: Env) -> None:
     assert env.api.get("/api/v1/jobs/999").status_code == 404
     assert env.api.get("/api/v1/jobs/abc").status_code == 422
+
+
+def test_retry_requeues_a_failed_job(env: Env) -> None:
+    job_id = env.jobs.failed()
+    r = env.api.post(f"/api/v1/jobs/{job_id}/retry")
+    assert r.status_code == 200
+    assert r.json() == {"job_id": job_id, "action": "requeued", "outbox_rows_reset": 0}
+    job = env.api.get(f"/api/v1/jobs/{job_id}").json()
+    assert job["state"] == "queued"
+    assert job["reason"] is None
+    assert job["errors"] == []
+    claimed = env.jobs.queue.claim()  # the worker would take it on its next poll
+    assert claimed is not None
+    assert claimed.id == job_id
+    assert claimed.attempts == 2
+
+
+def test_retry_puts_dead_rows_back_to_pending(env: Env) -> None:
+    job_id = env.jobs.reported()
+    env.jobs.deliver(job_id, dead_to=ARCHIVE)
+    r = env.api.post(f"/api/v1/jobs/{job_id}/retry")
+    assert r.status_code == 200
+    assert r.json() == {"job_id": job_id, "action": "redelivering", "outbox_rows_reset": 1}
+    (due,) = env.jobs.outbox.claim_due(ARCHIVE, 10, 60)  # due now for the sender
+    assert due.state == "pending"
+    assert due.attempts == 0
+    env.jobs.deliver(job_id)
+    assert env.api.get(f"/api/v1/jobs/{job_id}").json()["state"] == "delivered"
+
+
+@pytest.mark.parametrize("state", ["queued", "reported", "delivered"])
+def test_retry_refuses_other_states_with_409(env: Env, state: str) -> None:
+    if state == "queued":
+        job_id = env.jobs.queued()
+    else:
+        job_id = env.jobs.reported()
+        if state == "delivered":
+            env.jobs.deliver(job_id)
+    r = env.api.post(f"/api/v1/jobs/{job_id}/retry")
+    assert r.status_code == 409
+    assert f"is {state} with no dead outbox rows" in r.text
+    assert env.api.post("/api/v1/jobs/999/retry").status_code == 404

@@ -1,4 +1,4 @@
-"""Job routes under ``/api/v1``: pages of jobs and one job in full."""
+"""Job routes under ``/api/v1``: pages of jobs, one job in full, and retrying one."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 
 from cardiogate.api.deps import StoreDep, require_token
-from cardiogate.api.schemas import JobDetailOut, JobPage, JobSummaryOut
+from cardiogate.api.schemas import JobDetailOut, JobPage, JobSummaryOut, RetryOut
 from cardiogate.store.jobs import JobQueue
-from cardiogate.store.operations import versions_of_job
+from cardiogate.store.operations import reset_dead, versions_of_job
 from cardiogate.store.outbox import Outbox
 
 JobState = Literal["queued", "running", "reported", "delivered", "failed", "ignored"]
@@ -44,4 +44,24 @@ def get_job(job_id: int, store: StoreDep) -> JobDetailOut:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such job")
     return JobDetailOut.build(
         job, Outbox(store).rows_of_job(job_id), versions_of_job(store, job_id)
+    )
+
+
+@router.post("/jobs/{job_id}/retry", response_model=RetryOut)
+def retry_job(job_id: int, store: StoreDep) -> RetryOut:
+    """Queue a failed job again, or put a job's dead outbox rows back to pending (attempts
+    0, due now). The worker and the sender poll, so nothing needs waking. 409 otherwise."""
+    queue = JobQueue(store)
+    job = queue.get(job_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such job")
+    if queue.retry_failed(job_id):
+        return RetryOut(job_id=job_id, action="requeued", outbox_rows_reset=0)
+    reset = reset_dead(store, job_id)
+    if reset:
+        return RetryOut(job_id=job_id, action="redelivering", outbox_rows_reset=reset)
+    raise HTTPException(
+        status.HTTP_409_CONFLICT,
+        f"job {job_id} is {job.state} with no dead outbox rows: only a failed job or one "
+        "with dead deliveries can be retried",
     )
