@@ -13,6 +13,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Mapping
 
 import uvicorn
 
@@ -27,6 +28,7 @@ from cardiogate.dicom.sender import Sender
 from cardiogate.dicom.spool import Spool
 from cardiogate.errors import CardiogateError, ConfigurationError
 from cardiogate.inference import InferenceEngine
+from cardiogate.inference.engine import LoadedModel
 from cardiogate.logs import quiet_pydicom
 from cardiogate.metrics import (
     ACTIVE_ASSOCIATIONS,
@@ -94,6 +96,10 @@ class Application:
             details[f"model_{task}"] = f"{model.card.name} {model.card.version} on {model.provider}"
         return checks, details
 
+    def loaded_models(self) -> Mapping[str, LoadedModel]:
+        """The engine's models by task (none before start-up loads them)."""
+        return {} if self.engine is None else self.engine.models
+
     @property
     def dicom_port(self) -> int:
         return 0 if self._dicom_socket is None else int(self._dicom_socket.getsockname()[1])
@@ -143,7 +149,7 @@ class Application:
         self.assembler.start()
         self.sender.start()
 
-        api = create_api(self.store, self, s.api_token)
+        api = create_api(self.store, self, s.api_token, settings=s, models=self)
         config = uvicorn.Config(api, log_config=None, access_log=False, lifespan="off")
         self._http = uvicorn.Server(config)
         self._spawn(self._http.run, [self._http_socket])

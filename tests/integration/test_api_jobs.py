@@ -4,7 +4,7 @@ and outbox rows were made through the store's own queue and outbox."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,9 +14,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection
 
 from cardiogate.api import create_api
+from cardiogate.config import load_settings
+from cardiogate.inference.engine import LoadedModel, load_model
 from cardiogate.store import InstanceRecord, Store
 from cardiogate.store.jobs import JobQueue
 from cardiogate.store.outbox import Outbox, StagedObject, record_version, stage
+from peers import free_port, start_scp
+from tiny_model import write_model
 
 STUDY = "1.2.826.0.1.3680043.10.1"
 PACS = "PACS@127.0.0.1:104"
@@ -254,3 +258,86 @@ def test_retry_refuses_other_states_with_409(env: Env, state: str) -> None:
     assert r.status_code == 409
     assert f"is {state} with no dead outbox rows" in r.text
     assert env.api.post("/api/v1/jobs/999/retry").status_code == 404
+
+
+class Models:
+    def __init__(self, models: dict[str, LoadedModel]) -> None:
+        self.models = models
+
+    def loaded_models(self) -> Mapping[str, LoadedModel]:
+        return self.models
+
+
+def test_models_show_version_provider_warmup_and_card(env: Env, tmp_path: Path) -> None:
+    model = load_model(write_model(tmp_path / "m", metrics={"auc": 0.9, "per_seed": {"1": 1}}))
+    api = TestClient(create_api(env.store, FakeHealth(), models=Models({"calcium": model})))
+    (shown,) = api.get("/api/v1/models").json()
+    assert shown["task"] == "calcium"
+    assert shown["name"] == model.card.name
+    assert shown["version"] == model.card.version
+    assert shown["provider"] == "CPUExecutionProvider"
+    assert shown["warmup_seconds"] >= 0
+    assert shown["training_data"] == model.card.training_data
+    assert shown["intended_use"] == model.card.intended_use
+    assert shown["clinical_use"] == "not for clinical use"
+    assert shown["metrics"] == {"auc": 0.9}  # figures only, nested tables left to the card
+    assert env.api.get("/api/v1/models").json() == []  # built without an engine
+
+
+def test_destinations_count_their_outbox_rows(env: Env, tmp_path: Path) -> None:
+    sent, dead = env.jobs.reported(), env.jobs.reported()
+    env.jobs.reported()
+    env.jobs.deliver(sent)
+    env.jobs.deliver(dead, dead_to=ARCHIVE)
+    settings = load_settings(
+        data_dir=tmp_path,
+        destinations=[
+            {"ae_title": "PACS", "host": "127.0.0.1", "port": 104},
+            {"ae_title": "ARCHIVE", "host": "127.0.0.1", "port": 11112},
+        ],
+    )
+    api = TestClient(create_api(env.store, FakeHealth(), settings=settings))
+    shown = {d["ae_title"]: d for d in api.get("/api/v1/destinations").json()}
+    assert shown["PACS"] == {
+        "ae_title": "PACS",
+        "host": "127.0.0.1",
+        "port": 104,
+        "tls": False,
+        "pending": 1,
+        "sent": 2,
+        "dead": 0,
+    }
+    assert (shown["ARCHIVE"]["pending"], shown["ARCHIVE"]["sent"], shown["ARCHIVE"]["dead"]) == (
+        1,
+        1,
+        1,
+    )
+
+
+def test_echo_reaches_a_listening_scp_and_explains_one_that_is_not(tmp_path: Path) -> None:
+    scp = start_scp(tmp_path / "peer")
+    closed = free_port()
+    settings = load_settings(
+        data_dir=tmp_path / "us",
+        acse_timeout_seconds=5,
+        destinations=[
+            {"ae_title": "PEER", "host": "127.0.0.1", "port": scp.port},
+            {"ae_title": "GONE", "host": "127.0.0.1", "port": closed},
+        ],
+    )
+    try:
+        api = TestClient(create_api(scp.store, FakeHealth(), TOKEN, settings=settings))
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        assert api.post("/api/v1/destinations/PEER/echo").status_code == 401
+        ok = api.post("/api/v1/destinations/PEER/echo", headers=auth).json()
+        assert ok["success"] is True
+        assert ok["round_trip_ms"] > 0
+        assert ok["reason"] is None
+        gone = api.post("/api/v1/destinations/GONE/echo", headers=auth).json()
+        assert gone["success"] is False
+        assert gone["round_trip_ms"] is None
+        assert gone["reason"] == "association aborted or not reachable"
+        assert api.post("/api/v1/destinations/NOPE/echo", headers=auth).status_code == 404
+    finally:
+        scp.listener.stop(5)
+        scp.store.dispose()

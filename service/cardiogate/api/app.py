@@ -6,14 +6,24 @@ from fastapi import FastAPI, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cardiogate import __version__
-from cardiogate.api import jobs
-from cardiogate.api.deps import HealthDep, HealthProbe
+from cardiogate.api import jobs, operations
+from cardiogate.api.deps import HealthDep, HealthProbe, ModelsProbe, NoModels
 from cardiogate.api.routes import router
 from cardiogate.api.schemas import Readiness
+from cardiogate.config import Settings
 from cardiogate.store import Store
 
 
-def create_api(store: Store, health: HealthProbe, api_token: str | None = None) -> FastAPI:
+def create_api(
+    store: Store,
+    health: HealthProbe,
+    api_token: str | None = None,
+    *,
+    settings: Settings | None = None,
+    models: ModelsProbe | None = None,
+) -> FastAPI:
+    """The API over ``store``; ``models`` (the engine's loaded models) and ``settings`` (the
+    destinations, our AE title) are read per request, as ``health`` is for ``/readyz``."""
     api = FastAPI(
         title="cardiogate",
         version=__version__,
@@ -22,6 +32,8 @@ def create_api(store: Store, health: HealthProbe, api_token: str | None = None) 
     api.state.store = store
     api.state.health = health
     api.state.api_token = api_token
+    api.state.settings = settings
+    api.state.models = models if models is not None else NoModels()
 
     @api.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
@@ -43,4 +55,5 @@ def create_api(store: Store, health: HealthProbe, api_token: str | None = None) 
 
     api.include_router(router)
     api.include_router(jobs.router)
+    api.include_router(operations.router)
     return api

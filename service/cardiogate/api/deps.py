@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from typing import Annotated, Protocol
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from cardiogate.config import Destination, Settings
+from cardiogate.inference.engine import LoadedModel
 from cardiogate.store import Store
 
 
 class HealthProbe(Protocol):
     def readiness(self) -> tuple[dict[str, bool], dict[str, str | int | float]]: ...
+
+
+class ModelsProbe(Protocol):
+    def loaded_models(self) -> Mapping[str, LoadedModel]: ...
+
+
+class NoModels:
+    """What the API shows when it was built without an engine (tests, tools)."""
+
+    def loaded_models(self) -> Mapping[str, LoadedModel]:
+        return {}
 
 
 def get_store(request: Request) -> Store:
@@ -23,6 +37,22 @@ def get_store(request: Request) -> Store:
 def get_health(request: Request) -> HealthProbe:
     health: HealthProbe = request.app.state.health
     return health
+
+
+def get_settings(request: Request) -> Settings | None:
+    """The service's settings; None for an API built without them (no destinations)."""
+    settings: Settings | None = request.app.state.settings
+    return settings
+
+
+def get_destinations(request: Request) -> list[Destination]:
+    settings = get_settings(request)
+    return [] if settings is None else settings.destinations
+
+
+def get_models(request: Request) -> ModelsProbe:
+    models: ModelsProbe = request.app.state.models
+    return models
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -46,3 +76,6 @@ def require_token(
 
 StoreDep = Annotated[Store, Depends(get_store)]
 HealthDep = Annotated[HealthProbe, Depends(get_health)]
+SettingsDep = Annotated[Settings | None, Depends(get_settings)]
+DestinationsDep = Annotated[list[Destination], Depends(get_destinations)]
+ModelsDep = Annotated[ModelsProbe, Depends(get_models)]

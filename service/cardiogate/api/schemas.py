@@ -8,10 +8,12 @@ from typing import Any
 
 from pydantic import BaseModel, field_serializer
 
+from cardiogate.config import Destination
+from cardiogate.inference.engine import LoadedModel
 from cardiogate.store import SeriesSummary, StudySummary
 from cardiogate.store.jobs import DELIVERED, FAILED, IGNORED, JobRecord
 from cardiogate.store.operations import VersionRecord
-from cardiogate.store.outbox import SENT, OutboxRow
+from cardiogate.store.outbox import DEAD, PENDING, SENT, OutboxRow
 
 
 class _Timestamps(BaseModel):
@@ -222,3 +224,64 @@ class Readiness(BaseModel):
     ready: bool
     checks: dict[str, bool]
     details: dict[str, str | int | float]
+
+
+class ModelOut(BaseModel):
+    """A loaded model: what it is, where it runs and what its card says about it."""
+
+    task: str
+    name: str
+    version: str
+    provider: str
+    warmup_seconds: float
+    training_data: str
+    intended_use: str
+    clinical_use: str
+    metrics: dict[str, str | int | float | bool]  # the card's top-level figures
+
+    @classmethod
+    def of(cls, task: str, model: LoadedModel) -> ModelOut:
+        card = model.card
+        figures = {k: v for k, v in card.metrics.items() if isinstance(v, str | int | float | bool)}
+        return cls(
+            task=task,
+            name=card.name,
+            version=card.version,
+            provider=model.provider,
+            warmup_seconds=round(model.warmup_seconds, 3),
+            training_data=card.training_data,
+            intended_use=card.intended_use,
+            clinical_use=card.clinical_use,
+            metrics=figures,
+        )
+
+
+class DestinationOut(BaseModel):
+    """A configured destination with its outbox rows counted by state."""
+
+    ae_title: str
+    host: str
+    port: int
+    tls: bool
+    pending: int
+    sent: int
+    dead: int
+
+    @classmethod
+    def of(cls, destination: Destination, counts: dict[str, int]) -> DestinationOut:
+        return cls(
+            ae_title=destination.ae_title,
+            host=destination.host,
+            port=destination.port,
+            tls=destination.tls,
+            pending=counts.get(PENDING, 0),
+            sent=counts.get(SENT, 0),
+            dead=counts.get(DEAD, 0),
+        )
+
+
+class EchoOut(BaseModel):
+    ae_title: str
+    success: bool
+    round_trip_ms: float | None
+    reason: str | None
