@@ -341,3 +341,22 @@ def test_echo_reaches_a_listening_scp_and_explains_one_that_is_not(tmp_path: Pat
     finally:
         scp.listener.stop(5)
         scp.store.dispose()
+
+
+def test_every_error_has_one_json_shape(env: Env) -> None:
+    job_id = env.jobs.queued()
+    guarded = TestClient(create_api(env.store, FakeHealth(), TOKEN))
+    cases = [
+        (env.api.get("/api/v1/jobs/999"), 404, "no such job"),
+        (env.api.get("/api/v1/jobs", params={"limit": 0}), 422, "query.limit: "),
+        (env.api.post(f"/api/v1/jobs/{job_id}/retry"), 409, f"job {job_id} is queued"),
+        (env.api.get("/api/v1/nowhere"), 404, "Not Found"),
+        (guarded.get("/api/v1/jobs"), 401, "missing or wrong bearer token"),
+    ]
+    for r, code, message in cases:
+        assert r.status_code == code
+        assert r.json()["error"]["status"] == code
+        assert message in r.json()["error"]["message"]
+        assert set(r.json()) == {"error"}
+    assert cases[-1][0].headers["www-authenticate"] == "Bearer"
+    assert "lost-state" not in env.api.get("/api/v1/jobs", params={"state": "lost-state"}).text

@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from cardiogate import __version__
 from cardiogate.api import jobs, operations
 from cardiogate.api.deps import HealthDep, HealthProbe, ModelsProbe, NoModels
+from cardiogate.api.errors import install_error_handlers
 from cardiogate.api.routes import router
 from cardiogate.api.schemas import Readiness
 from cardiogate.config import Settings
@@ -53,6 +54,7 @@ def create_api(
     def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    install_error_handlers(api)
     api.include_router(router)
     api.include_router(jobs.router)
     api.include_router(operations.router)
