@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 
 from cardiogate.api import create_api
 from cardiogate.config import load_settings
+from cardiogate.errors import StoreError
 from cardiogate.inference.engine import LoadedModel, load_model
 from cardiogate.store import InstanceRecord, Store
 from cardiogate.store.jobs import JobQueue
@@ -360,3 +361,26 @@ def test_every_error_has_one_json_shape(env: Env) -> None:
         assert set(r.json()) == {"error"}
     assert cases[-1][0].headers["www-authenticate"] == "Bearer"
     assert "lost-state" not in env.api.get("/api/v1/jobs", params={"state": "lost-state"}).text
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "message"),
+    [
+        (StoreError("database error: OperationalError"), 503, "database is not reachable"),
+        (RuntimeError("a bug"), 500, "internal error"),
+    ],
+)
+def test_store_and_unexpected_errors_keep_the_shape(
+    env: Env, monkeypatch: pytest.MonkeyPatch, error: Exception, code: int, message: str
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(env.store, "list_studies", broken)
+    r = TestClient(create_api(env.store, FakeHealth()), raise_server_exceptions=False).get(
+        "/api/v1/studies"
+    )
+    assert r.status_code == code
+    assert r.json() == {"error": {"status": code, "message": r.json()["error"]["message"]}}
+    assert message in r.json()["error"]["message"]
+    assert "a bug" not in r.text

@@ -5,12 +5,17 @@ an identifier)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+
+from cardiogate.errors import StoreError
+
+log = logging.getLogger(__name__)
 
 
 def error_response(
@@ -34,6 +39,22 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(status.HTTP_422_UNPROCESSABLE_CONTENT, "; ".join(problems))
 
 
+async def _store_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("API %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return error_response(
+        status.HTTP_503_SERVICE_UNAVAILABLE, "the database is not reachable; try again shortly"
+    )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("API %s %s failed", request.method, request.url.path)
+    return error_response(
+        status.HTTP_500_INTERNAL_SERVER_ERROR, "internal error; see the service log"
+    )
+
+
 def install_error_handlers(api: FastAPI) -> None:
     api.add_exception_handler(HTTPException, _http_error)
     api.add_exception_handler(RequestValidationError, _validation_error)
+    api.add_exception_handler(StoreError, _store_error)
+    api.add_exception_handler(Exception, _unexpected_error)
