@@ -1,4 +1,4 @@
-"""Command line: ``cardiogate serve | analyze | synth | demo``.
+"""Command line: ``cardiogate serve | analyze | synth | demo | review export``.
 
 Flags override environment variables, which override the YAML file named by
 ``--config`` / ``CARDIOGATE_CONFIG``.
@@ -99,6 +99,15 @@ def _parser() -> argparse.ArgumentParser:
     lesions.add_argument("--normal", action="store_true", help="XA: no stenosis")
     synth.add_argument("--artery", choices=["LCA", "RCA"], help="XA: the injected artery")
 
+    review = sub.add_parser("review", help="the review queue's verdicts")
+    review_sub = review.add_subparsers(dest="review_command", required=True)
+    export = review_sub.add_parser(
+        "export", help="write the reviewed jobs as JSON lines (model output, verdict, note)"
+    )
+    export.add_argument("out", type=Path, help="the JSON lines file to write")
+    export.add_argument("--data-dir", type=Path, default=None, help=f"{ENV_PREFIX}DATA_DIR")
+    export.add_argument("--database-url", default=None, help=f"{ENV_PREFIX}DATABASE_URL")
+
     demo = sub.add_parser(
         "demo", help="run the service on two synthetic studies, end to end, and stop"
     )
@@ -147,6 +156,24 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0 if entries else 1
 
 
+def _review_export(args: argparse.Namespace) -> int:
+    from cardiogate.review_export import export_reviews
+    from cardiogate.store import Store
+
+    settings = load_settings(data_dir=args.data_dir, database_url=args.database_url)
+    setup_logging("WARNING", settings.log_format)
+    if not settings.database_url and not (settings.data_dir / "cardiogate.db").is_file():
+        raise ConfigurationError(f"no database in {settings.data_dir}")
+    store = Store(settings.effective_database_url)
+    try:
+        store.create_schema()  # a database from before the review queue gains its table
+        count = export_reviews(store, args.out)
+    finally:
+        store.dispose()
+    sys.stdout.write(f"exported {count} reviewed job(s) to {args.out}\n")
+    return 0
+
+
 def _synth(args: argparse.Namespace) -> int:
     from cardiogate.synthetic import make_ct_series, make_xa_cine, write_series
 
@@ -182,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(args)
         if args.command == "analyze":
             return _analyze(args)
+        if args.command == "review":
+            return _review_export(args)
         if args.command == "demo":
             from cardiogate.demo import run_demo
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from cardiogate.config import Destination
 from cardiogate.inference.engine import LoadedModel
@@ -285,3 +285,39 @@ class EchoOut(BaseModel):
     success: bool
     round_trip_ms: float | None
     reason: str | None
+
+
+class ReviewItemOut(BaseModel):
+    """One job waiting for a reviewer's verdict; no patient names or IDs."""
+
+    job_id: int
+    SeriesInstanceUID: str
+    StudyInstanceUID: str
+    task: str | None
+    model_name: str | None
+    model_version: str | None
+    reason: str
+    summary: dict[str, Any]
+
+
+class ReviewPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[ReviewItemOut]
+
+
+class VerdictIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    verdict: Literal["agree", "disagree"]
+    note: str = Field(default="", max_length=2000)
+
+
+class ReviewOut(_Timestamps):
+    job_id: int
+    verdict: str
+    note: str
+    model_name: str | None
+    model_version: str | None
+    reviewed_at: datetime

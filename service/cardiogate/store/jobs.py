@@ -41,7 +41,8 @@ class JobRecord:
     finished_at: datetime | None
 
 
-def _record(row: Any) -> JobRecord:
+def job_record(row: Any) -> JobRecord:
+    """A job row (any select of the whole jobs table) as a record."""
     m = row._mapping
     return JobRecord(
         id=m["id"],
@@ -123,7 +124,7 @@ class JobQueue:
         )
         with self.store.transaction() as conn:
             row = conn.execute(stmt).first()
-        return None if row is None else _record(row)
+        return None if row is None else job_record(row)
 
     def finish(
         self,
@@ -204,7 +205,7 @@ class JobQueue:
     def get(self, job_id: int) -> JobRecord | None:
         with self.store.transaction() as conn:
             row = conn.execute(select(_jobs).where(_jobs.c.id == job_id)).first()
-        return None if row is None else _record(row)
+        return None if row is None else job_record(row)
 
     def page(
         self,
@@ -233,7 +234,7 @@ class JobQueue:
                 .limit(limit)
                 .offset(offset)
             )
-            return [_record(r) for r in rows], int(total)
+            return [job_record(r) for r in rows], int(total)
 
     def retry_failed(self, job_id: int) -> bool:
         """Queue a failed job again (the worker polls the queue); False if it was not failed."""
@@ -256,7 +257,7 @@ class JobQueue:
             row = conn.execute(
                 select(_jobs).where(_jobs.c.series_instance_uid == SeriesInstanceUID)
             ).first()
-        return None if row is None else _record(row)
+        return None if row is None else job_record(row)
 
     def counts(self) -> dict[str, int]:
         with self.store.transaction() as conn:

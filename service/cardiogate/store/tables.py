@@ -155,3 +155,19 @@ class ReportVersion(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
 
     __table_args__ = (UniqueConstraint("job_id", "version_index"),)
+
+
+class Review(Base):
+    """A reviewer's verdict on one job's result (the active-learning loop): ``agree`` or
+    ``disagree`` with the model, a free-text note, and the model that produced the result
+    at the time of the review (a re-run may change it)."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), unique=True)
+    verdict: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(String(2000), default="")
+    model_name: Mapped[str | None] = mapped_column(String(64))
+    model_version: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True)

@@ -1,0 +1,68 @@
+"""Review routes under ``/api/v1``: the queue of flagged results without a verdict, and
+recording a reviewer's verdict (the active-learning loop)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+
+from cardiogate.analyses.review import summary
+from cardiogate.api.deps import StoreDep, require_token
+from cardiogate.api.schemas import ReviewItemOut, ReviewOut, ReviewPage, VerdictIn
+from cardiogate.store.jobs import JobQueue
+from cardiogate.store.reviews import flagged, get_review, record_review, review_queue
+
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_token)], tags=["review"])
+
+
+@router.get("/review", response_model=ReviewPage)
+def list_review(
+    store: StoreDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ReviewPage:
+    """Reported or delivered jobs whose result needs review and has no verdict yet, newest
+    first, with the total."""
+    waiting, total = review_queue(store, limit, offset)
+    items = [
+        ReviewItemOut(
+            job_id=f.job.id,
+            SeriesInstanceUID=f.job.SeriesInstanceUID,
+            StudyInstanceUID=f.job.StudyInstanceUID,
+            task=f.job.task,
+            model_name=f.job.model_name,
+            model_version=f.job.model_version,
+            reason=f.reason,
+            summary=summary(f.job.task, f.result),
+        )
+        for f in waiting
+    ]
+    return ReviewPage(total=total, limit=limit, offset=offset, items=items)
+
+
+@router.post("/review/{job_id}", response_model=ReviewOut)
+def post_verdict(job_id: int, body: VerdictIn, store: StoreDep) -> ReviewOut:
+    """Record ``agree`` or ``disagree`` (and a note) on a flagged job; 409 when the job does
+    not need review or already has a verdict."""
+    job = JobQueue(store).get(job_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such job")
+    if flagged(job) is None:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"job {job_id} does not need review: only a reported or delivered job whose "
+            "result is flagged can be reviewed",
+        )
+    if not record_review(store, job, body.verdict, body.note):
+        raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} already has a verdict")
+    review = get_review(store, job_id)
+    assert review is not None
+    return ReviewOut(
+        job_id=job_id,
+        verdict=review.verdict,
+        note=review.note,
+        model_name=review.model_name,
+        model_version=review.model_version,
+        reviewed_at=review.created_at,
+    )

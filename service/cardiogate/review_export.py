@@ -1,0 +1,38 @@
+"""``cardiogate review export``: the reviewed jobs as JSON lines, the training signal of the
+active-learning loop. One line per job: its UIDs, task, model, the model's output, the
+verdict, the note and when it was reviewed. No patient names or IDs."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+from cardiogate.store import Store
+from cardiogate.store.reviews import reviewed
+
+
+def export_reviews(store: Store, out: Path) -> int:
+    """Write every reviewed job to ``out`` (JSON lines, oldest review first); returns how
+    many. The file is written whole, then renamed over ``out``."""
+    lines = []
+    for job, review in reviewed(store):
+        entry: dict[str, Any] = {
+            "job_id": job.id,
+            "StudyInstanceUID": job.StudyInstanceUID,
+            "SeriesInstanceUID": job.SeriesInstanceUID,
+            "task": job.task,
+            "model_name": review.model_name,
+            "model_version": review.model_version,
+            "result": None if job.result is None else json.loads(job.result),
+            "verdict": review.verdict,
+            "note": review.note,
+            "reviewed_at": review.created_at.replace(tzinfo=UTC).isoformat(),
+        }
+        lines.append(json.dumps(entry, sort_keys=True) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    partial.write_text("".join(lines), encoding="utf-8")
+    partial.replace(out)
+    return len(lines)
