@@ -13,8 +13,10 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import Table, select
+from sqlalchemy.exc import IntegrityError
 
 from cardiogate.analyses.review import review_reason
+from cardiogate.errors import StoreError
 from cardiogate.store.jobs import DELIVERED, REPORTED, JobRecord, job_record
 from cardiogate.store.store import Store, utcnow
 from cardiogate.store.tables import Job, Review
@@ -90,21 +92,26 @@ def get_review(store: Store, job_id: int) -> ReviewRecord | None:
 
 def record_review(store: Store, job: JobRecord, verdict: Verdict, note: str) -> bool:
     """Record the verdict on ``job`` with the model that produced its result; False when the
-    job already has one. Two reviewers racing past the check meet the unique ``job_id``: the
-    second gets a :class:`StoreError`."""
-    with store.transaction() as conn:
-        if conn.execute(select(_reviews.c.id).where(_reviews.c.job_id == job.id)).first():
-            return False
-        conn.execute(
-            _reviews.insert().values(
-                job_id=job.id,
-                verdict=verdict,
-                note=note[:MAX_NOTE],
-                model_name=job.model_name,
-                model_version=job.model_version,
-                created_at=utcnow(),
+    job already has one, also when another reviewer's verdict landed between the check and
+    the insert (the unique ``job_id`` refuses the second)."""
+    try:
+        with store.transaction() as conn:
+            if conn.execute(select(_reviews.c.id).where(_reviews.c.job_id == job.id)).first():
+                return False
+            conn.execute(
+                _reviews.insert().values(
+                    job_id=job.id,
+                    verdict=verdict,
+                    note=note[:MAX_NOTE],
+                    model_name=job.model_name,
+                    model_version=job.model_version,
+                    created_at=utcnow(),
+                )
             )
-        )
+    except StoreError as e:
+        if isinstance(e.__cause__, IntegrityError):
+            return False
+        raise
     return True
 
 
