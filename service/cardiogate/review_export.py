@@ -15,7 +15,8 @@ from cardiogate.store.reviews import reviewed
 
 def export_reviews(store: Store, out: Path) -> int:
     """Write every reviewed job to ``out`` (JSON lines, oldest review first); returns how
-    many. The file is written whole, then renamed over ``out``."""
+    many. ``result`` is the output the reviewer judged, even if a re-run has since replaced
+    the job's. The file is written whole, then renamed over ``out``."""
     lines = []
     for job, review in reviewed(store):
         entry: dict[str, Any] = {
@@ -25,7 +26,7 @@ def export_reviews(store: Store, out: Path) -> int:
             "task": job.task,
             "model_name": review.model_name,
             "model_version": review.model_version,
-            "result": None if job.result is None else json.loads(job.result),
+            "result": None if review.result is None else json.loads(review.result),
             "verdict": review.verdict,
             "note": review.note,
             "reviewed_at": review.created_at.replace(tzinfo=UTC).isoformat(),

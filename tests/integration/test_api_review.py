@@ -251,6 +251,12 @@ def test_export_writes_one_line_per_reviewed_job(env: Env, tmp_path: Path) -> No
     env.jobs.reported("calcium", calcium(139.0))  # flagged, not reviewed: not exported
     env.api.post(f"/api/v1/review/{agreed}", json={"verdict": "agree", "note": "fine"})
     env.api.post(f"/api/v1/review/{disagreed}", json={"verdict": "disagree"})
+    env.jobs.queue.requeue([disagreed])  # a re-run replaces the job's result...
+    rerun = env.jobs.queue.claim()
+    assert rerun is not None
+    assert env.jobs.queue.finish(
+        disagreed, json.dumps(calcium(500.0)), "calcium-model", "3.0.0", "CPU"
+    )
 
     out = tmp_path / "exports" / "reviews.jsonl"
     run = _export(out, tmp_path)
@@ -266,7 +272,8 @@ def test_export_writes_one_line_per_reviewed_job(env: Env, tmp_path: Path) -> No
     assert (first["verdict"], first["note"]) == ("agree", "fine")
     assert first["reviewed_at"].endswith("+00:00")
     assert (second["job_id"], second["verdict"], second["note"]) == (disagreed, "disagree", "")
-    assert second["result"] == calcium(131.0)
+    assert second["result"] == calcium(131.0)  # ...not the output the reviewer judged
+    assert second["model_version"] == "2.0.0"
 
 
 def test_export_refuses_a_data_dir_without_a_database(tmp_path: Path) -> None:

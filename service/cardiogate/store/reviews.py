@@ -36,6 +36,7 @@ class ReviewRecord:
     note: str
     model_name: str | None
     model_version: str | None
+    result: str | None  # the result JSON the verdict is about
     created_at: datetime
 
 
@@ -105,6 +106,7 @@ def record_review(store: Store, job: JobRecord, verdict: Verdict, note: str) -> 
                     note=note[:MAX_NOTE],
                     model_name=job.model_name,
                     model_version=job.model_version,
+                    result=job.result,
                     created_at=utcnow(),
                 )
             )
@@ -135,5 +137,6 @@ def _review(row: Any, prefix: str = "") -> ReviewRecord:
         note=m[f"{prefix}note"],
         model_name=m[f"{prefix}model_name"],
         model_version=m[f"{prefix}model_version"],
+        result=m[f"{prefix}result"],
         created_at=m[f"{prefix}created_at"],
     )

@@ -159,8 +159,8 @@ class ReportVersion(Base):
 
 class Review(Base):
     """A reviewer's verdict on one job's result (the active-learning loop): ``agree`` or
-    ``disagree`` with the model, a free-text note, and the model that produced the result
-    at the time of the review (a re-run may change it)."""
+    ``disagree`` with the model, a free-text note, and the result with the model that
+    produced it at the time of the review (a re-run may replace the job's own)."""
 
     __tablename__ = "reviews"
 
@@ -170,4 +170,5 @@ class Review(Base):
     note: Mapped[str] = mapped_column(String(2000), default="")
     model_name: Mapped[str | None] = mapped_column(String(64))
     model_version: Mapped[str | None] = mapped_column(String(32))
+    result: Mapped[str | None] = mapped_column(Text)  # the result judged, as it was then
     created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
