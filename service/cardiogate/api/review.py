@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from cardiogate.analyses.review import summary
 from cardiogate.api.deps import StoreDep, require_token
 from cardiogate.api.schemas import ReviewItemOut, ReviewOut, ReviewPage, VerdictIn
+from cardiogate.errors import StoreError
 from cardiogate.store.jobs import JobQueue
 from cardiogate.store.reviews import flagged, get_review, record_review, review_queue
 
@@ -57,7 +58,8 @@ def post_verdict(job_id: int, body: VerdictIn, store: StoreDep) -> ReviewOut:
     if not record_review(store, job, body.verdict, body.note):
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} already has a verdict")
     review = get_review(store, job_id)
-    assert review is not None
+    if review is None:  # recorded a moment ago: only a store in trouble loses it
+        raise StoreError("the verdict could not be read back after it was recorded")
     return ReviewOut(
         job_id=job_id,
         verdict=review.verdict,
