@@ -16,20 +16,13 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
+from cardiogate.dicom.spool import fsync_dir
 from cardiogate.dicom.uids import require_uid
 from cardiogate.errors import SpoolError
 from cardiogate.store.outbox import StagedObject
 
 SUFFIX = ".dcm"
 TMP_DIR = ".tmp"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class OutboxFiles:
@@ -75,7 +68,7 @@ class OutboxFiles:
             new_dir = not directory.exists()
             directory.mkdir(parents=True, exist_ok=True)
             if new_dir:
-                _fsync_dir(self.root)
+                fsync_dir(self.root)
             for ds in objects:
                 sop_instance_uid = require_uid("SOPInstanceUID", ds.SOPInstanceUID)
                 relative = f"{job_id}/{sop_instance_uid}{SUFFIX}"
@@ -97,7 +90,7 @@ class OutboxFiles:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, final)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
         finally:
             tmp.unlink(missing_ok=True)
 

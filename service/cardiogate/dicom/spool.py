@@ -30,7 +30,8 @@ def _is_uid_component(part: str) -> bool:
     return bool(name) and not name.startswith(".") and all(c in "0123456789." for c in name)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new entry in ``path`` durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -88,7 +89,7 @@ class Spool:
                 d = d.parent
             directory.mkdir(parents=True, exist_ok=True)
             for created in reversed(missing):  # make each new entry durable in its parent
-                _fsync_dir(created.parent)
+                fsync_dir(created.parent)
             self._known_dirs.add(directory)
 
     def write(self, relative: str, chunks: Sequence[bytes | memoryview]) -> None:
@@ -115,7 +116,7 @@ class Spool:
             finally:
                 os.close(fd)
             os.replace(tmp, final)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
         except OSError as e:
             tmp.unlink(missing_ok=True)
             raise SpoolError(f"cannot write to the spool: {e.strerror or type(e).__name__}") from e

@@ -38,7 +38,6 @@ from cardiogate.reports.codes import (
     CORONARY_ARTERY,
     CT_PROCEDURE,
     CUBIC_MILLIMETRE,
-    LOCAL_SCHEME_ITEM,
     MILLIGRAM,
     NO_UNITS,
     SQUARE_MILLIMETRE,
@@ -51,7 +50,7 @@ from cardiogate.reports.common import (
     Predecessor,
     ReportError,
     add_comments,
-    equipment,
+    document_fields,
     observation_context,
     tracking_uid,
 )
@@ -218,15 +217,5 @@ def build_calcium_sr(
     return hd.sr.Comprehensive3DSR(
         evidence=evidence,
         content=report,
-        series_instance_uid=identity.SeriesInstanceUID,
-        series_number=identity.SeriesNumber,
-        sop_instance_uid=identity.SOPInstanceUID,
-        instance_number=identity.InstanceNumber,
-        is_complete=True,
-        previous_versions=(
-            [predecessor.as_dataset(Comprehensive3DSRStorage)] if predecessor else None
-        ),
-        series_description=identity.SeriesDescription,
-        coding_schemes=[LOCAL_SCHEME_ITEM],
-        **equipment(model),
+        **document_fields(identity, model, predecessor, Comprehensive3DSRStorage),
     )

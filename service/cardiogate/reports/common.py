@@ -28,7 +28,7 @@ from pydicom.sr.codedict import codes
 from cardiogate import __version__
 from cardiogate.dicom.uids import DEVICE_OBSERVER_UID, derived_uid, require_uid
 from cardiogate.errors import CardiogateError
-from cardiogate.reports.codes import COMMENT, QUALITATIVE_EVALUATIONS
+from cardiogate.reports.codes import COMMENT, LOCAL_SCHEME_ITEM, QUALITATIVE_EVALUATIONS
 
 MANUFACTURER = "cardiogate"
 NOT_FOR_DIAGNOSTIC_USE = "AI - not for diagnostic use"
@@ -129,6 +129,27 @@ def equipment(model: ModelIdentity) -> dict[str, Any]:
         "manufacturer": MANUFACTURER,
         "manufacturer_model_name": model.name[:64],
         "software_versions": [f"cardiogate {__version__}", f"{model.name} {model.version}"[:64]],
+    }
+
+
+def document_fields(
+    identity: ObjectIdentity,
+    model: ModelIdentity,
+    predecessor: Predecessor | None,
+    sop_class_uid: str,
+) -> dict[str, Any]:
+    """The keyword arguments every SR of ours gives highdicom's SR constructors: where it
+    sits, that it is complete, the SR it replaces, our coding scheme and the equipment."""
+    return {
+        "series_instance_uid": identity.SeriesInstanceUID,
+        "series_number": identity.SeriesNumber,
+        "sop_instance_uid": identity.SOPInstanceUID,
+        "instance_number": identity.InstanceNumber,
+        "is_complete": True,
+        "previous_versions": [predecessor.as_dataset(sop_class_uid)] if predecessor else None,
+        "series_description": identity.SeriesDescription,
+        "coding_schemes": [LOCAL_SCHEME_ITEM],
+        **equipment(model),
     }
 
 

@@ -34,7 +34,6 @@ from cardiogate.reports.codes import (
     CORONARY_ARTERY,
     DIAMETER_METHOD,
     DIAMETER_STENOSIS,
-    LOCAL_SCHEME_ITEM,
     NEEDS_REVIEW,
     PERCENT,
     SIGNIFICANT_STENOSIS,
@@ -49,7 +48,7 @@ from cardiogate.reports.common import (
     ObjectIdentity,
     Predecessor,
     add_comments,
-    equipment,
+    document_fields,
     observation_context,
     tracking_uid,
 )
@@ -191,15 +190,5 @@ def build_stenosis_sr(
     return hd.sr.ComprehensiveSR(
         evidence=list(sources),
         content=report,
-        series_instance_uid=identity.SeriesInstanceUID,
-        series_number=identity.SeriesNumber,
-        sop_instance_uid=identity.SOPInstanceUID,
-        instance_number=identity.InstanceNumber,
-        is_complete=True,
-        previous_versions=(
-            [predecessor.as_dataset(ComprehensiveSRStorage)] if predecessor else None
-        ),
-        series_description=identity.SeriesDescription,
-        coding_schemes=[LOCAL_SCHEME_ITEM],
-        **equipment(model),
+        **document_fields(identity, model, predecessor, ComprehensiveSRStorage),
     )
