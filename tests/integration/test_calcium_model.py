@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from cardiogate.synthetic import make_ct_series
+from delivery_peers import wait_for_job
 from peers import REPO, send, start_serve, stop_serve
 
 MODEL = REPO / "models" / "calcium"
@@ -50,14 +49,7 @@ def test_scan_over_c_store_is_scored_close_to_the_truth(tmp_path: Path, seed: in
     try:
         assert send(server.dicom_port, series.datasets) == [0] * len(series.datasets)
         uid = series.datasets[0].SeriesInstanceUID
-        deadline = time.monotonic() + 120
-        job: dict[str, Any] | None = None
-        while time.monotonic() < deadline:
-            job = httpx.get(f"{server.base_url}/api/v1/series/{uid}", timeout=5).json()["job"]
-            if job and job["state"] in ("reported", "failed", "ignored"):
-                break
-            time.sleep(0.5)
-        assert job is not None, server.log()
+        job = wait_for_job(server, uid, ("reported", "failed", "ignored"), timeout=120)
         assert job["state"] == "reported", server.log()
         measured = job["result"]["agatston"]["total"]
         assert abs(measured - truth) <= max(0.10 * truth, 5.0), (measured, truth)

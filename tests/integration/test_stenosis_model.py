@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 
 from cardiogate.synthetic import make_xa_cine
+from delivery_peers import wait_for_job
 from peers import REPO, send, start_serve, stop_serve
 
 MODEL = REPO / "models" / "stenosis"
@@ -41,14 +40,7 @@ def _reported_job(tmp_path: Path, datasets: list[Any]) -> dict[str, Any]:
     try:
         assert send(server.dicom_port, datasets) == [0] * len(datasets)
         uid = datasets[0].SeriesInstanceUID
-        deadline = time.monotonic() + 120
-        job: dict[str, Any] | None = None
-        while time.monotonic() < deadline:
-            job = httpx.get(f"{server.base_url}/api/v1/series/{uid}", timeout=5).json()["job"]
-            if job and job["state"] in ("reported", "failed", "ignored"):
-                break
-            time.sleep(0.5)
-        assert job is not None, server.log()
+        job = wait_for_job(server, uid, ("reported", "failed", "ignored"), timeout=120)
         assert job["state"] == "reported", server.log()
         assert job["task"] == "stenosis"
         return job
