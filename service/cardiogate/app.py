@@ -32,6 +32,8 @@ from cardiogate.inference.engine import LoadedModel
 from cardiogate.logs import quiet_pydicom
 from cardiogate.metrics import (
     ACTIVE_ASSOCIATIONS,
+    JOBS_BY_STATE,
+    READY,
     SPOOL_FREE_BYTES,
     PrometheusIngestSink,
     drain_forever,
@@ -39,6 +41,7 @@ from cardiogate.metrics import (
 from cardiogate.pipeline.assembler import SeriesAssembler
 from cardiogate.pipeline.worker import JobWorker
 from cardiogate.store import Store
+from cardiogate.store.jobs import JobQueue
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +99,11 @@ class Application:
             details[f"model_{task}"] = f"{model.card.name} {model.card.version} on {model.provider}"
         return checks, details
 
+    def _ready(self) -> float:
+        """``cardiogate_ready``: 1.0 when /readyz would answer 200."""
+        checks, _ = self.readiness()
+        return 1.0 if all(checks.values()) else 0.0
+
     def loaded_models(self) -> Mapping[str, LoadedModel]:
         """The engine's models by task (none before start-up loads them)."""
         return {} if self.engine is None else self.engine.models
@@ -122,6 +130,8 @@ class Application:
         )
         ACTIVE_ASSOCIATIONS.set_function(lambda: self.slots.active)
         SPOOL_FREE_BYTES.set_function(self.spool.free_bytes)
+        READY.set_function(self._ready)
+        JOBS_BY_STATE.watch(JobQueue(self.store).counts)
 
         self._dicom_socket = _listen(s.dicom_host, s.dicom_port, "CARDIOGATE_DICOM_PORT")
         self._http_socket = _listen(s.http_host, s.http_port, "CARDIOGATE_HTTP_PORT")
@@ -176,6 +186,7 @@ class Application:
     def stop(self) -> None:
         """Graceful stop: no new associations, in-flight C-STOREs finish, then everything."""
         grace = self.settings.shutdown_grace_seconds
+        READY.set_function(lambda: 0.0)
         log.info("stopping: no new associations; waiting up to %.0f s for open ones", grace)
         if self.pool is not None:
             self.pool.request_stop()
@@ -203,5 +214,6 @@ class Application:
             thread.join(timeout=5)
         if self._dicom_socket is not None:
             self._dicom_socket.close()
+        JOBS_BY_STATE.watch(None)
         self.store.dispose()
         log.info("stopped")

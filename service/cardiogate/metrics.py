@@ -1,9 +1,10 @@
 """Every Prometheus metric of the service, defined once.
 
-Label values are bounded enumerations (modality, outcome, status), never UIDs or anything
-taken from a patient. Listener processes other than the main one report through
+Label values are bounded enumerations (modality, outcome, status, state, task), never UIDs
+or anything taken from a patient. Listener processes other than the main one report through
 :class:`QueueIngestSink`; the main process drains that queue into these metrics, so one
-``/metrics`` endpoint sees every process.
+``/metrics`` endpoint sees every process. The README's metric catalogue lists them all (a
+test keeps the two in step).
 """
 
 from __future__ import annotations
@@ -11,12 +12,16 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from prometheus_client import Counter, Gauge, Histogram, Info
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, Info
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from cardiogate import __version__
+from cardiogate.errors import CardiogateError
+from cardiogate.store.jobs import STATES
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +93,101 @@ DELIVERY_DEAD_LETTERS = Gauge(
     "cardiogate_delivery_dead_letters",
     "Result objects that exhausted their delivery attempts (dead letters in the outbox)",
 )
+DELIVERY_PENDING = Gauge(
+    "cardiogate_delivery_pending",
+    "Result objects waiting in the outbox for a destination (all destinations)",
+)
+READY = Gauge(
+    "cardiogate_ready", "1 when every readiness check passes (/readyz answers 200), else 0"
+)
+
+# From a series' first instance to its report: the quiet period, the queue and the analysis;
+# to its delivery: also every destination's C-STOREs and their retries.
+_TURNAROUND_BUCKETS = (5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400)
+JOB_TURNAROUND = Histogram(
+    "cardiogate_job_turnaround_seconds",
+    "Time from the first instance of a series received to every result object of its job "
+    "stored by every destination (the job delivered), by task",
+    ["task"],
+    buckets=_TURNAROUND_BUCKETS,
+)
+JOB_TO_REPORT = Histogram(
+    "cardiogate_job_received_to_reported_seconds",
+    "Time from the first instance of a series received to its job reported (result stored, "
+    "objects staged for delivery), by task",
+    ["task"],
+    buckets=_TURNAROUND_BUCKETS,
+)
+
+
+class JobStateCollector:
+    """``cardiogate_jobs_by_state{state}``: the jobs in the database by state, counted at
+    scrape time (at most every ``max_age_seconds``) with one GROUP BY.
+
+    One collector is registered at import; a running service points it at its store with
+    :meth:`watch` and away again at stop, so building the service twice in one process
+    registers nothing twice. Until then, or while the count fails, the family has no samples
+    (the scrape itself never fails for it); every known state is reported, 0 when empty.
+    """
+
+    name = "cardiogate_jobs_by_state"
+    documentation = (
+        "Jobs in the database by state (queued, running, reported, delivered, failed, "
+        "ignored); with a shared database every replica reports the same counts"
+    )
+    labelnames = ("state",)
+
+    def __init__(
+        self,
+        states: Iterable[str],
+        max_age_seconds: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.states = tuple(states)
+        self.max_age_seconds = max_age_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._source: Callable[[], Mapping[str, int]] | None = None
+        self._cached: tuple[float, Mapping[str, int]] | None = None
+
+    def watch(self, source: Callable[[], Mapping[str, int]] | None) -> None:
+        """Count with ``source`` from now on (None: report no samples)."""
+        with self._lock:
+            self._source, self._cached = source, None
+
+    def describe(self) -> Iterable[Metric]:
+        return [self._family()]
+
+    def collect(self) -> Iterable[Metric]:
+        family = self._family()
+        counts = self._counts()
+        if counts is not None:
+            for state in self.states:
+                family.add_metric([state], float(counts.get(state, 0)))
+        return [family]
+
+    def _family(self) -> GaugeMetricFamily:
+        return GaugeMetricFamily(self.name, self.documentation, labels=self.labelnames)
+
+    def _counts(self) -> Mapping[str, int] | None:
+        with self._lock:
+            if self._source is None:
+                return None
+            now = self._clock()
+            if self._cached is not None and now - self._cached[0] < self.max_age_seconds:
+                return self._cached[1]
+            try:
+                counts = self._source()
+            except CardiogateError as e:  # the store is unreachable: omit, never fail a scrape
+                log.debug("jobs by state not counted: %s", e)
+                self._cached = None
+                return None
+            self._cached = (now, counts)
+            return counts
+
+
+JOBS_BY_STATE = JobStateCollector(STATES)
+REGISTRY.register(JOBS_BY_STATE)
 
 ASSOCIATION_OUTCOMES = (
     "accepted",

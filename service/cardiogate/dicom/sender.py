@@ -31,7 +31,9 @@ from cardiogate.metrics import (
     DELIVERY_DEAD_LETTERS,
     DELIVERY_OBJECTS,
     DELIVERY_OLDEST_PENDING,
+    DELIVERY_PENDING,
     DELIVERY_RETRIES,
+    JOB_TURNAROUND,
 )
 from cardiogate.store import Store
 from cardiogate.store.outbox import Outbox, OutboxRow
@@ -107,8 +109,10 @@ class Sender:
                     row.attempts + 1,
                     error,
                 )
-        for job_id in recorded.delivered_jobs:
-            log.info("job %d delivered", job_id)
+        for job in recorded.delivered:
+            if job.turnaround_seconds is not None:
+                JOB_TURNAROUND.labels(job.task or "none").observe(job.turnaround_seconds)
+            log.info("job %d delivered", job.id)
 
     def _send(
         self, destination: Destination, rows: Sequence[OutboxRow]
@@ -191,6 +195,7 @@ class Sender:
     def _update_gauges(self) -> None:
         stats = self.outbox.stats()
         DELIVERY_DEAD_LETTERS.set(stats.dead)
+        DELIVERY_PENDING.set(stats.pending)
         if stats.oldest_pending is None:
             DELIVERY_OLDEST_PENDING.set(0)
         else:

@@ -34,7 +34,7 @@ from cardiogate.dicom.outbox_files import OutboxFiles
 from cardiogate.dicom.spool import Spool
 from cardiogate.errors import CardiogateError
 from cardiogate.inference import InferenceEngine, LoadedModel
-from cardiogate.metrics import JOB_SECONDS, JOBS
+from cardiogate.metrics import JOB_SECONDS, JOB_TO_REPORT, JOBS
 from cardiogate.pipeline.router import route
 from cardiogate.reports import Predecessor, build_calcium_objects, build_stenosis_objects
 from cardiogate.store import Store
@@ -48,6 +48,7 @@ from cardiogate.store.outbox import (
     record_version,
     stage,
 )
+from cardiogate.store.store import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +208,9 @@ class JobWorker:
             job.SeriesInstanceUID,
             time.perf_counter() - started,
         )
+        received = self.jobs.first_received_at(job.SeriesInstanceUID)
+        if received is not None:
+            JOB_TO_REPORT.labels(task).observe(max(0.0, (utcnow() - received).total_seconds()))
 
     def _version(self, job: JobRecord, model_version: str) -> _Version:
         """The report version this run builds: the latest one again when its input and

@@ -7,7 +7,7 @@ PostgreSQL several replicas claim with ``FOR UPDATE SKIP LOCKED``; SQLite has on
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +21,7 @@ _jobs: Table = Job.__table__  # type: ignore[assignment]
 
 QUEUED, RUNNING, REPORTED, FAILED, IGNORED = "queued", "running", "reported", "failed", "ignored"
 DELIVERED = "delivered"
+STATES = (QUEUED, RUNNING, REPORTED, DELIVERED, FAILED, IGNORED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,17 @@ class JobRecord:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+
+def first_received(conn: Connection, SeriesInstanceUIDs: Collection[str]) -> dict[str, datetime]:
+    """When the first instance of each series was received (the start of its turnaround)."""
+    series: Table = Series.__table__  # type: ignore[assignment]
+    rows = conn.execute(
+        select(series.c.series_instance_uid, series.c.first_received_at).where(
+            series.c.series_instance_uid.in_(list(SeriesInstanceUIDs))
+        )
+    )
+    return {uid: received for uid, received in rows}
 
 
 def job_record(row: Any) -> JobRecord:
@@ -202,6 +214,10 @@ class JobQueue:
                 ).scalars()
             )
 
+    def first_received_at(self, SeriesInstanceUID: str) -> datetime | None:
+        with self.store.transaction() as conn:
+            return first_received(conn, [SeriesInstanceUID]).get(SeriesInstanceUID)
+
     def get(self, job_id: int) -> JobRecord | None:
         with self.store.transaction() as conn:
             row = conn.execute(select(_jobs).where(_jobs.c.id == job_id)).first()
@@ -260,6 +276,7 @@ class JobQueue:
         return None if row is None else job_record(row)
 
     def counts(self) -> dict[str, int]:
+        """How many jobs are in each state (states with none are absent)."""
         with self.store.transaction() as conn:
             rows = conn.execute(select(_jobs.c.state, func.count()).group_by(_jobs.c.state))
             return {state: int(n) for state, n in rows}

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Table, and_, delete, exists, func, insert, select, update
 
-from cardiogate.store.jobs import DELIVERED, REPORTED
+from cardiogate.store.jobs import DELIVERED, REPORTED, first_received
 from cardiogate.store.store import Store, utcnow
 from cardiogate.store.tables import Job, OutboxItem, ReportVersion
 
@@ -53,13 +53,28 @@ class OutboxRow:
 
 
 @dataclass(frozen=True, slots=True)
+class DeliveredJob:
+    """A job that became ``delivered``: its task and the seconds from the first instance of
+    its series received to its last result object acknowledged (its turnaround; None if the
+    series row cannot say)."""
+
+    id: int
+    task: str | None
+    turnaround_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Recorded:
     """What :meth:`Outbox.record` changed."""
 
     sent: int
     retried: int
     dead: int
-    delivered_jobs: list[int]
+    delivered: list[DeliveredJob]
+
+    @property
+    def delivered_jobs(self) -> list[int]:
+        return [job.id for job in self.delivered]
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,18 +211,23 @@ class Outbox:
         return Recorded(len(sent), retried, dead, delivered)
 
     @staticmethod
-    def _deliver(conn: Connection, job_ids: list[int], now: datetime) -> list[int]:
+    def _deliver(conn: Connection, job_ids: list[int], now: datetime) -> list[DeliveredJob]:
         if not job_ids:
             return []
         unsent = exists().where(_outbox.c.job_id == _jobs.c.id, _outbox.c.state != SENT)
-        return list(
-            conn.execute(
-                update(_jobs)
-                .where(_jobs.c.id.in_(job_ids), _jobs.c.state == REPORTED, ~unsent)
-                .values(state=DELIVERED, updated_at=now)
-                .returning(_jobs.c.id)
-            ).scalars()
-        )
+        rows = conn.execute(
+            update(_jobs)
+            .where(_jobs.c.id.in_(job_ids), _jobs.c.state == REPORTED, ~unsent)
+            .values(state=DELIVERED, updated_at=now)
+            .returning(_jobs.c.id, _jobs.c.task, _jobs.c.series_instance_uid)
+        ).all()
+        received = first_received(conn, {series for _, _, series in rows})
+        delivered = []
+        for job_id, task, series in sorted(rows):
+            start = received.get(series)
+            seconds = None if start is None else max(0.0, (now - start).total_seconds())
+            delivered.append(DeliveredJob(job_id, task, seconds))
+        return delivered
 
     def rows_of_job(self, job_id: int) -> list[OutboxRow]:
         with self.store.transaction() as conn:

@@ -4,6 +4,7 @@ delivered only when every row of every destination is sent."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +21,27 @@ SERIES, STUDY = "1.2.3.1", "1.2.3"
 OBJECTS = [
     StagedObject("1.2.840.10008.5.1.4.1.1.88.34", f"1.2.9.{i}", f"1/1.2.9.{i}.dcm") for i in (1, 2)
 ]
+
+INSTANCE = InstanceRecord(
+    StudyInstanceUID=STUDY,
+    SeriesInstanceUID=SERIES,
+    SOPInstanceUID="1.2.3.1.1",
+    SOPClassUID="1.2.840.10008.5.1.4.1.1.2",
+    TransferSyntaxUID="1.2.840.10008.1.2.1",
+    Modality="CT",
+    InstanceNumber=1,
+    NumberOfFrames=1,
+    SeriesNumber=1,
+    SeriesDescription=None,
+    BodyPartExamined=None,
+    ProtocolName=None,
+    ImageType=None,
+    ContrastBolusAgent=None,
+    SliceThickness=None,
+    path="x.dcm",
+    size_bytes=1,
+    calling_ae_title=None,
+)
 
 
 class Clock:
@@ -39,28 +61,7 @@ class Clock:
 def store(tmp_path: Path) -> Store:
     store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
     store.create_schema()
-    store.record_instance(
-        InstanceRecord(
-            StudyInstanceUID=STUDY,
-            SeriesInstanceUID=SERIES,
-            SOPInstanceUID="1.2.3.1.1",
-            SOPClassUID="1.2.840.10008.5.1.4.1.1.2",
-            TransferSyntaxUID="1.2.840.10008.1.2.1",
-            Modality="CT",
-            InstanceNumber=1,
-            NumberOfFrames=1,
-            SeriesNumber=1,
-            SeriesDescription=None,
-            BodyPartExamined=None,
-            ProtocolName=None,
-            ImageType=None,
-            ContrastBolusAgent=None,
-            SliceThickness=None,
-            path="x.dcm",
-            size_bytes=1,
-            calling_ae_title=None,
-        )
-    )
+    store.record_instance(INSTANCE)
     return store
 
 
@@ -168,3 +169,32 @@ def test_a_rerun_restages_and_a_new_destination_gets_rows(store: Store) -> None:
     assert outbox.add_destination(ARCHIVE) == 0
     assert outbox.unstaged_reported_jobs() == []
     assert sorted(outbox.pending_paths()) == [(job_id, o.path) for o in OBJECTS]
+
+
+def test_a_delivery_reports_the_turnaround_from_the_series_first_instance(store: Store) -> None:
+    series, received = "1.2.3.2", utcnow() - timedelta(minutes=20)
+    for n, minutes in ((1, 0), (2, 5)):  # a second instance five minutes later
+        store.record_instance(
+            replace(INSTANCE, SeriesInstanceUID=series, SOPInstanceUID=f"{series}.{n}"),
+            now=received + timedelta(minutes=minutes),
+        )
+    jobs = JobQueue(store)
+    jobs.enqueue(series, STUDY, "stenosis")
+    job = jobs.claim()
+    assert job is not None
+    assert jobs.finish(
+        job.id, "{}", "m", "1", "CPU", also=lambda conn: stage(conn, job.id, OBJECTS, [PACS])
+    )
+    clock = Clock()
+    clock.now = received + timedelta(minutes=25)  # after staging (the real time)
+    outbox = Outbox(store, clock)
+    policy = Backoff(1.0, 1.0, 3)
+
+    rows = outbox.claim_due(PACS, 10, lease_seconds=60)
+    assert len(rows) == 2
+    assert outbox.record(rows[:1], [], policy).delivered == []  # one object still unsent
+    clock.advance(30)
+    (delivered,) = outbox.record(rows[1:], [], policy).delivered
+    assert (delivered.id, delivered.task) == (job.id, "stenosis")
+    assert delivered.turnaround_seconds == 25 * 60 + 30
+    assert outbox.record(rows, [], policy).delivered == []  # delivered once, observed once
