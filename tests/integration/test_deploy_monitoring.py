@@ -1,4 +1,5 @@
-"""The monitoring files under ``deploy/``: promtool accepts them; they name only real metrics."""
+"""The monitoring files under ``deploy/``: promtool accepts them; they name only real metrics;
+the README's metric catalogue matches what the service registers."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from typing import Any
 import pytest
 import yaml
 from prometheus_client import REGISTRY
+from prometheus_client.metrics import MetricWrapperBase
 
-import cardiogate.metrics  # noqa: F401  (registers every collector)
+import cardiogate.metrics  # registers every collector
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS = REPO / "deploy" / "prometheus"
 DASHBOARD = REPO / "deploy" / "grafana" / "cardiogate.json"
+README = REPO / "README.md"
 METRIC_NAME = re.compile(r"cardiogate_[a-z_]+")
 SAMPLE_SUFFIXES = {
     "counter": ("_total",),
@@ -130,3 +133,81 @@ def test_dashboard_is_importable() -> None:
     for panel in panels:
         assert panel["datasource"]["uid"] == "${DS_PROMETHEUS}", panel["title"]
         assert panel["fieldConfig"]["defaults"].get("unit"), panel["title"]
+
+
+def dashboard_panel_queries() -> list[str]:
+    """The PromQL of every panel target, with Grafana's variables filled in."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    queries = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    fill = {"$__rate_interval": "5m", "$job": ".*", "$instance": ".*"}
+    for variable, value in fill.items():
+        queries = [q.replace(variable, value) for q in queries]
+    return queries
+
+
+def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
+    rules = [
+        {"record": f"dashboard:panel_query_{i}:test", "expr": q}
+        for i, q in enumerate(dashboard_panel_queries())
+    ]
+    path = tmp_path / "dashboard_queries.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    assert "SUCCESS" in run_promtool("check", "rules", str(path))
+
+
+def test_dashboard_shows_readiness_depth_turnaround_inference_and_delivery() -> None:
+    used = {name for q in dashboard_panel_queries() for name in METRIC_NAME.findall(q)}
+    assert {
+        "cardiogate_ready",
+        "cardiogate_jobs_by_state",
+        "cardiogate_job_turnaround_seconds_bucket",
+        "cardiogate_inference_seconds_bucket",
+        "cardiogate_delivery_objects_total",
+    } <= used
+
+
+CATALOGUE_ROW = re.compile(r"^\| `(cardiogate_[a-z_]+)` \| ([a-z]+) \|([^|]*)\|", re.MULTILINE)
+EXPOSED_SUFFIX = {"counter": "_total", "info": "_info"}
+Catalogue = dict[str, tuple[str, frozenset[str]]]
+
+
+def documented_metrics() -> Catalogue:
+    """The README's metric catalogue: exposed name -> (type, label names)."""
+    text = README.read_text()
+    section = text[text.index("### Metric catalogue") :]
+    section = section[: section.index("\n## ")]
+    rows: Catalogue = {}
+    for name, kind, labels in CATALOGUE_ROW.findall(section):
+        assert name not in rows, f"{name} is in the catalogue twice"
+        rows[name] = (kind, frozenset(re.findall(r"`([a-z_]+)`", labels)))
+    return rows
+
+
+def registered_metrics() -> Catalogue:
+    """Every ``cardiogate_`` family in the default registry: exposed name -> (type, label
+    names). Label names come from the metric objects in ``cardiogate.metrics`` (prometheus
+    client keeps them in ``_labelnames``; families without samples yet show none)."""
+    sources: dict[str, Any] = {
+        m._name: m for m in vars(cardiogate.metrics).values() if isinstance(m, MetricWrapperBase)
+    }
+    sources[cardiogate.metrics.JOBS_BY_STATE.name] = cardiogate.metrics.JOBS_BY_STATE
+    metrics: Catalogue = {}
+    for family in REGISTRY.collect():
+        if not family.name.startswith("cardiogate_"):
+            continue
+        assert family.name in sources, f"{family.name} is not defined in cardiogate.metrics"
+        source = sources[family.name]
+        labels = set(getattr(source, "labelnames", None) or source._labelnames)
+        if family.type == "info":
+            labels |= {key for sample in family.samples for key in sample.labels}
+        metrics[family.name + EXPOSED_SUFFIX.get(family.type, "")] = (
+            family.type,
+            frozenset(labels),
+        )
+    return metrics
+
+
+def test_the_readme_catalogue_lists_every_metric_with_its_type_and_labels() -> None:
+    documented = documented_metrics()
+    assert len(documented) >= 20
+    assert documented == registered_metrics()
