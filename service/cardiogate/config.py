@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     calcium_threshold_hu: float = Field(default=130.0, ge=0)
     calcium_min_area_mm2: float = Field(default=1.0, ge=0)
     calcium_mass_factor: float | None = Field(default=None, gt=0)
+    # a lesion peaking below this HU, or whose artery the model gives a mean probability
+    # below this, flags a calcium result needs_review
+    calcium_review_peak_hu: float = Field(default=150.0, ge=0)
+    calcium_review_artery_probability: float = Field(default=0.6, ge=0, le=1)
     stenosis_max_frames: int = Field(default=8, ge=1, le=64)
     # a run whose model probability falls in [low, high) is flagged needs_review
     stenosis_review_band: tuple[float, float] = (0.3, 0.7)

@@ -56,6 +56,7 @@ def test_analyze_reports_calcium_and_explains_ignored_series(tmp_path: Path) -> 
     table = _analyze(tmp_path / "study" / "calcium", models)
     assert table.returncode == 0, table.stderr
     assert "Agatston" in table.stdout
+    assert f"needs review ({reported['review_reason']})" in table.stdout  # the rule is unsure
     assert "not for clinical use" in table.stdout
 
 

@@ -3,7 +3,9 @@
 Pure functions over arrays, usable without a model: lesions are 2D 8-connected regions of
 ``hu >= threshold_hu`` on each slice with an area of at least ``min_area_mm2``; each lesion
 takes the artery that most of its pixels are labelled with, and a lesion mostly labelled
-background (0) is not coronary calcium and is dropped (ties go to background). Then
+background (0) is not coronary calcium and is dropped (ties go to background). Given the
+model's voxel probabilities, a lesion also carries the mean probability of its artery over
+its pixels (how sure the model is of the assignment). Then
 
 - Agatston = sum over lesions of area_mm2 x weight(peak HU) x (slice increment / 3 mm),
   weight 1 for peak HU 130-199, 2 for 200-299, 3 for 300-399, 4 for >= 400;
@@ -19,6 +21,7 @@ Hecht et al. 2018 for CAC-DRS).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -41,6 +44,37 @@ class Lesion:
     artery: str
     agatston: float
     volume_mm3: float
+    artery_probability: float | None = None  # mean over its pixels, when probabilities given
+
+
+@dataclass(frozen=True)
+class VoxelProbabilities:
+    """A model's class probabilities at some voxels of a volume of ``shape``: ``where``
+    indexes them as ``np.nonzero`` does and ``probabilities`` is ``(voxels, 5)`` over
+    background, LM, LAD, LCX, RCA."""
+
+    shape: tuple[int, ...]
+    where: tuple[np.ndarray[Any, Any], ...]
+    probabilities: np.ndarray[Any, Any]
+
+    @cached_property
+    def _sorted(self) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        flat = np.ravel_multi_index(self.where, self.shape)
+        order = np.argsort(flat, kind="stable")
+        return flat[order], order
+
+    def mean(
+        self, z: int, rows: np.ndarray[Any, Any], cols: np.ndarray[Any, Any], label: int
+    ) -> float:
+        """The mean probability of class ``label`` over the voxels ``(z, rows, cols)``; a
+        voxel without a probability counts as 0."""
+        flat, order = self._sorted
+        if not len(flat) or not len(rows):
+            return 0.0
+        wanted = np.ravel_multi_index((np.full_like(rows, z), rows, cols), self.shape)
+        at = np.minimum(np.searchsorted(flat, wanted), len(flat) - 1)
+        found = flat[at] == wanted
+        return float(np.where(found, self.probabilities[order[at], label], 0.0).mean())
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +143,7 @@ def score_lesions(
     *,
     threshold_hu: float = 130.0,
     min_area_mm2: float = 1.0,
+    probabilities: VoxelProbabilities | None = None,
 ) -> tuple[CalciumScores, np.ndarray[Any, np.dtype[np.uint8]]]:
     """Agatston score and calcium volume per artery and in total, and the pixels scored.
 
@@ -124,6 +159,9 @@ def score_lesions(
         Distance between slice centres; the Agatston sum is scaled by increment / 3 mm.
     threshold_hu, min_area_mm2 : float
         Candidate threshold and the smallest lesion area kept.
+    probabilities : VoxelProbabilities, optional
+        The model's probabilities behind ``artery_labels``; each lesion then carries the
+        mean probability of its artery over its pixels (``Lesion.artery_probability``).
 
     Returns
     -------
@@ -167,6 +205,13 @@ def score_lesions(
             lesion_volume = area * slice_increment_mm
             scored[z][window][inside] = label
             rows, cols = np.nonzero(inside)
+            sure = (
+                None
+                if probabilities is None
+                else probabilities.mean(
+                    int(z), rows + window[0].start, cols + window[1].start, label
+                )
+            )
             lesions.append(
                 Lesion(
                     slice_index=int(z),
@@ -180,6 +225,7 @@ def score_lesions(
                     artery=artery,
                     agatston=score,
                     volume_mm3=lesion_volume,
+                    artery_probability=sure,
                 )
             )
             for key in (artery, "total"):

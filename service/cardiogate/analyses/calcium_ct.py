@@ -23,11 +23,18 @@ from pydicom.dataset import Dataset
 from cardiogate.analyses.calcium import (
     ARTERIES,
     CalciumScores,
+    VoxelProbabilities,
     cac_drs,
     classic_category,
     score_lesions,
 )
 from cardiogate.analyses.ct_volume import CTVolume, load_ct_series
+from cardiogate.analyses.review import (
+    LOW_PEAK_HU,
+    MIN_ARTERY_PROBABILITY,
+    calcium_lesion_flags,
+    calcium_reason,
+)
 from cardiogate.errors import CardiogateError
 from cardiogate.inference import LoadedModel
 
@@ -45,8 +52,10 @@ class CalciumLesion(BaseModel):
     area_mm2: float
     peak_hu: float
     artery: str
+    artery_probability: float | None  # the model's mean probability of ``artery``
     agatston: float
     volume_mm3: float
+    review_flags: list[str]  # low_peak_hu, artery_in_doubt (cardiogate.analyses.review)
 
 
 class ModelUsed(BaseModel):
@@ -65,6 +74,8 @@ class CalciumResult(BaseModel):
     mass_mg: dict[str, float] | None
     category: dict[str, str]
     lesions: list[CalciumLesion]
+    needs_review: bool
+    review_reason: str | None
     model: ModelUsed
     geometry: dict[str, Any]
     parameters: dict[str, float]
@@ -206,11 +217,19 @@ def predict_labels(
     """Artery labels (0-4) for every voxel of at least ``min_hu`` (other voxels 0): the
     model's most likely class, or, when the card's ``postprocessing`` sets
     ``min_coronary_probability``, coronary only at that confidence."""
+    return predict(volume, model, min_hu=min_hu)[0]
+
+
+def predict(
+    volume: CTVolume, model: LoadedModel, *, min_hu: float | None = None
+) -> tuple[np.ndarray[Any, Any], VoxelProbabilities]:
+    """:func:`predict_labels` and the probabilities the labels were taken from."""
     where, probabilities = pixel_probabilities(volume, model, min_hu=min_hu)
     threshold = model.card.postprocessing.get("min_coronary_probability")
-    return labels_from_probabilities(
+    labels = labels_from_probabilities(
         volume.hu.shape, where, probabilities, None if threshold is None else float(threshold)
     )
+    return labels, VoxelProbabilities(volume.hu.shape, where, probabilities)
 
 
 def analyze_ct(
@@ -220,6 +239,8 @@ def analyze_ct(
     threshold_hu: float = 130.0,
     min_area_mm2: float = 1.0,
     mass_factor: float | None = None,
+    review_peak_hu: float = LOW_PEAK_HU,
+    min_artery_probability: float = MIN_ARTERY_PROBABILITY,
 ) -> CalciumResult:
     """Score one calcium-scoring CT series (files or datasets) with ``model``."""
     result, _, _ = analyze_ct_with_labels(
@@ -228,6 +249,8 @@ def analyze_ct(
         threshold_hu=threshold_hu,
         min_area_mm2=min_area_mm2,
         mass_factor=mass_factor,
+        review_peak_hu=review_peak_hu,
+        min_artery_probability=min_artery_probability,
     )
     return result
 
@@ -239,8 +262,13 @@ def analyze_ct_with_labels(
     threshold_hu: float = 130.0,
     min_area_mm2: float = 1.0,
     mass_factor: float | None = None,
+    review_peak_hu: float = LOW_PEAK_HU,
+    min_artery_probability: float = MIN_ARTERY_PROBABILITY,
 ) -> tuple[CalciumResult, CTVolume, np.ndarray[Any, np.dtype[np.uint8]]]:
     """:func:`analyze_ct`, also returning the volume and the scored pixels by artery.
+
+    A lesion peaking below ``review_peak_hu``, or whose artery the model gives a mean
+    probability below ``min_artery_probability``, flags the result ``needs_review``.
 
     Returns
     -------
@@ -255,7 +283,7 @@ def analyze_ct_with_labels(
     t0 = time.perf_counter()
     volume = load_ct_series(sources)
     t1 = time.perf_counter()
-    labels = predict_labels(volume, model, min_hu=threshold_hu)
+    labels, probabilities = predict(volume, model, min_hu=threshold_hu)
     t2 = time.perf_counter()
     scores, scored = score_lesions(
         volume.hu,
@@ -264,10 +292,21 @@ def analyze_ct_with_labels(
         volume.slice_increment_mm,
         threshold_hu=threshold_hu,
         min_area_mm2=min_area_mm2,
+        probabilities=probabilities,
     )
     factor = volume.calcium_mass_factor if volume.calcium_mass_factor is not None else mass_factor
     t3 = time.perf_counter()
-    result = describe(scores, volume, model, factor, threshold_hu, min_area_mm2, (t0, t1, t2, t3))
+    result = describe(
+        scores,
+        volume,
+        model,
+        factor,
+        threshold_hu,
+        min_area_mm2,
+        (t0, t1, t2, t3),
+        review_peak_hu=review_peak_hu,
+        min_artery_probability=min_artery_probability,
+    )
     return result, volume, scored
 
 
@@ -279,7 +318,12 @@ def describe(
     threshold_hu: float,
     min_area_mm2: float,
     times: tuple[float, float, float, float],
+    *,
+    review_peak_hu: float = LOW_PEAK_HU,
+    min_artery_probability: float = MIN_ARTERY_PROBABILITY,
 ) -> CalciumResult:
+    """The result of ``scores``, its lesions flagged for review as
+    :func:`~cardiogate.analyses.review.calcium_lesion_flags` says."""
     lesions = [
         CalciumLesion(
             slice_index=lesion.slice_index,
@@ -288,11 +332,23 @@ def describe(
             area_mm2=round(lesion.area_mm2, 3),
             peak_hu=lesion.peak_hu,
             artery=lesion.artery,
+            artery_probability=None
+            if lesion.artery_probability is None
+            else round(lesion.artery_probability, 3),
             agatston=round(lesion.agatston, 3),
             volume_mm3=round(lesion.volume_mm3, 3),
+            review_flags=calcium_lesion_flags(
+                lesion.peak_hu,
+                lesion.artery_probability,
+                low_peak_hu=review_peak_hu,
+                min_artery_probability=min_artery_probability,
+            ),
         )
         for lesion in scores.lesions
     ]
+    reason = calcium_reason(
+        [lesion.review_flags for lesion in lesions], review_peak_hu, min_artery_probability
+    )
     t0, t1, t2, t3 = times
     return CalciumResult(
         agatston={k: round(v, 2) for k, v in scores.agatston.items()},
@@ -307,6 +363,8 @@ def describe(
             "cac_drs": cac_drs(scores.agatston),
         },
         lesions=lesions,
+        needs_review=reason is not None,
+        review_reason=reason,
         model=ModelUsed(name=model.card.name, version=model.card.version, provider=model.provider),
         geometry={
             "slices": int(volume.hu.shape[0]),
@@ -316,7 +374,12 @@ def describe(
             "slice_increment_mm": round(volume.slice_increment_mm, 4),
             "slice_thickness_mm": volume.slice_thickness_mm,
         },
-        parameters={"threshold_hu": threshold_hu, "min_area_mm2": min_area_mm2},
+        parameters={
+            "threshold_hu": threshold_hu,
+            "min_area_mm2": min_area_mm2,
+            "review_peak_hu": review_peak_hu,
+            "min_artery_probability": min_artery_probability,
+        },
         timings_s={
             "load": round(t1 - t0, 4),
             "model": round(t2 - t1, 4),

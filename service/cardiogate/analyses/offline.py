@@ -92,6 +92,8 @@ def format_table(entries: list[dict[str, Any]]) -> str:
                 f"  category: {e['category']['classic']} (classic), {e['category']['cac_drs']} "
                 f"(CAC-DRS); {len(e['lesions'])} lesion(s)"
             )
+            if e.get("needs_review"):
+                lines.append(f"  needs review ({e['review_reason']})")
         if e.get("task") == "stenosis":
             verdict = "significant stenosis" if e["significant"] else "no significant stenosis"
             review = f"; needs review ({e['review_reason']})" if e["needs_review"] else ""

@@ -1,45 +1,88 @@
 """Which results a reviewer should see, and what to show of them (the review queue).
 
-Rules read the stored result JSON tolerantly (a dict), so a result written by an older
-version still shows up in the queue."""
+The analyses decide: a stenosis or calcium result says ``needs_review`` with a
+``review_reason`` (calcium: :func:`calcium_lesion_flags` on each lesion). Rules read the
+stored result JSON tolerantly (a dict), so a calcium result written before calcium results
+carried ``needs_review`` is still judged by its lesions' peak HU."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 LOW_PEAK_HU = 150.0  # the Agatston threshold is 130 HU; a lesion peaking below 150 is borderline
+MIN_ARTERY_PROBABILITY = 0.6  # below it, the model is unsure which artery a lesion belongs to
+LOW_PEAK, ARTERY_IN_DOUBT = "low_peak_hu", "artery_in_doubt"
+
+
+def calcium_lesion_flags(
+    peak_hu: float,
+    artery_probability: float | None,
+    *,
+    low_peak_hu: float = LOW_PEAK_HU,
+    min_artery_probability: float = MIN_ARTERY_PROBABILITY,
+) -> list[str]:
+    """Why a calcium lesion needs a reviewer: :data:`LOW_PEAK` when it peaks below
+    ``low_peak_hu`` (it barely clears the 130 HU Agatston threshold, so noise, partial volume
+    or calibration decides whether it counts); :data:`ARTERY_IN_DOUBT` when the model's mean
+    probability of its artery is below ``min_artery_probability``."""
+    flags = []
+    if peak_hu < low_peak_hu:
+        flags.append(LOW_PEAK)
+    if artery_probability is not None and artery_probability < min_artery_probability:
+        flags.append(ARTERY_IN_DOUBT)
+    return flags
+
+
+def calcium_reason(
+    lesion_flags: Sequence[Sequence[str]], low_peak_hu: float, min_artery_probability: float
+) -> str | None:
+    """The review reason of a calcium result from its lesions' flags; None when none is
+    flagged."""
+    low = sum(LOW_PEAK in f for f in lesion_flags)
+    doubt = sum(ARTERY_IN_DOUBT in f for f in lesion_flags)
+    parts = []
+    if low:
+        parts.append(f"{low} lesion(s) with a peak below {low_peak_hu:.0f} HU (threshold 130 HU)")
+    if doubt:
+        parts.append(
+            f"{doubt} lesion(s) whose artery is in doubt (model probability below "
+            f"{min_artery_probability:.2f})"
+        )
+    return "; ".join(parts) or None
 
 
 def low_hu_lesions(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """The calcium lesions whose peak HU is below :data:`LOW_PEAK_HU`.
-
-    Such a lesion barely clears the 130 HU Agatston threshold, so noise, partial volume or a
-    small shift in calibration decides whether it counts; a reviewer should confirm it."""
+    """The calcium lesions whose peak HU is below :data:`LOW_PEAK_HU` (results stored
+    before lesions carried ``review_flags``)."""
     lesions = result.get("lesions") or []
     return [lesion for lesion in lesions if float(lesion.get("peak_hu", LOW_PEAK_HU)) < LOW_PEAK_HU]
 
 
-def review_reason(task: str | None, result: Mapping[str, Any]) -> str | None:
-    """Why the result needs a reviewer, or None when it does not.
+def flagged_lesions(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The calcium lesions a reviewer should look at."""
+    if "needs_review" not in result:
+        return low_hu_lesions(result)
+    return [lesion for lesion in result.get("lesions") or [] if lesion.get("review_flags")]
 
-    Stenosis: the analysis's own ``needs_review`` and ``review_reason``. Calcium: any lesion
-    with a peak HU below :data:`LOW_PEAK_HU` (:func:`low_hu_lesions`)."""
-    if task == "stenosis":
-        if not result.get("needs_review"):
-            return None
-        return str(result.get("review_reason") or "flagged for review by the analysis")
-    if task == "calcium":
+
+def review_reason(task: str | None, result: Mapping[str, Any]) -> str | None:
+    """Why the result needs a reviewer, or None when it does not: the analysis's own
+    ``needs_review`` and ``review_reason``; for an older calcium result without them, any
+    lesion peaking below :data:`LOW_PEAK_HU`."""
+    if task not in ("stenosis", "calcium"):
+        return None
+    if task == "calcium" and "needs_review" not in result:
         low = low_hu_lesions(result)
-        if not low:
-            return None
-        return f"{len(low)} lesion(s) with a peak below {LOW_PEAK_HU:.0f} HU (threshold 130 HU)"
-    return None
+        return calcium_reason([[LOW_PEAK]] * len(low), LOW_PEAK_HU, MIN_ARTERY_PROBABILITY)
+    if not result.get("needs_review"):
+        return None
+    return str(result.get("review_reason") or "flagged for review by the analysis")
 
 
 def summary(task: str | None, result: Mapping[str, Any]) -> dict[str, Any]:
     """A short summary for the reviewer: stenosis probability and each lesion's percent and
-    grade; calcium total Agatston and the low-HU lesions. No identifiers."""
+    grade; calcium total Agatston and the flagged lesions. No identifiers."""
     if task == "stenosis":
         return {
             "probability": result.get("probability"),
@@ -51,14 +94,16 @@ def summary(task: str | None, result: Mapping[str, Any]) -> dict[str, Any]:
     if task == "calcium":
         return {
             "agatston_total": (result.get("agatston") or {}).get("total"),
-            "low_hu_lesions": [
+            "flagged_lesions": [
                 {
                     "artery": lesion.get("artery"),
+                    "artery_probability": lesion.get("artery_probability"),
                     "peak_hu": lesion.get("peak_hu"),
                     "agatston": lesion.get("agatston"),
                     "area_mm2": lesion.get("area_mm2"),
+                    "review_flags": lesion.get("review_flags", [LOW_PEAK]),
                 }
-                for lesion in low_hu_lesions(result)
+                for lesion in flagged_lesions(result)
             ],
         }
     return {}

@@ -73,6 +73,8 @@ def _calcium(paths: list[Path], model: LoadedModel, settings: Settings) -> Analy
         threshold_hu=settings.calcium_threshold_hu,
         min_area_mm2=settings.calcium_min_area_mm2,
         mass_factor=settings.calcium_mass_factor,
+        review_peak_hu=settings.calcium_review_peak_hu,
+        min_artery_probability=settings.calcium_review_artery_probability,
     )
     return Analysed(result, partial(build_calcium_objects, paths, result, volume, labels))
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from cardiogate.analyses.calcium import (
+    VoxelProbabilities,
     agatston_scores,
     cac_drs,
     classic_category,
@@ -174,3 +175,35 @@ def test_scored_pixels_are_the_kept_lesions_by_their_majority_artery() -> None:
     assert np.array_equal(scored, expected)
     assert scores.agatston["LAD"] == pytest.approx(6.0 * 2)
     assert scores == agatston_scores(hu, labels, (1.0, 1.0), 3.0, min_area_mm2=2.0)
+
+
+def test_a_lesion_carries_the_mean_probability_of_its_artery() -> None:
+    hu, labels = volume(slices=2)
+    hu[0, 1:3, 1:3] = 250.0  # 4 px, all LAD
+    labels[0, 1:3, 1:3] = LAD
+    hu[1, 5:7, 5:7] = 300.0  # 4 px: 3 LCX and 1 LAD -> an LCX lesion
+    labels[1, 5:7, 5:7] = LCX
+    labels[1, 6, 6] = LAD
+    p = np.zeros((2, 8, 8, 5))
+    p[0, 1:3, 1:3, LAD] = [[0.9, 0.8], [0.7, 0.6]]
+    p[1, 5:7, 5:7, LCX] = [[0.5, 0.5], [0.5, 0.1]]  # the LAD pixel is barely LCX
+    where = np.nonzero(hu >= 130)
+    shuffled = np.random.default_rng(0).permutation(len(where[0]))  # any order will do
+    where = tuple(w[shuffled] for w in where)
+    probabilities = VoxelProbabilities(hu.shape, where, p[where])
+    scores, _ = score_lesions(hu, labels, (1.0, 1.0), 3.0, probabilities=probabilities)
+    assert [(lesion.artery, lesion.artery_probability) for lesion in scores.lesions] == [
+        ("LAD", pytest.approx(0.75)),
+        ("LCX", pytest.approx(0.4)),
+    ]
+    assert score_lesions(hu, labels, (1.0, 1.0), 3.0)[0].lesions[0].artery_probability is None
+
+
+def test_a_lesion_pixel_without_a_probability_counts_as_zero() -> None:
+    hu, labels = volume()
+    hu[0, 1:3, 1:3] = 250.0
+    labels[0, 1:3, 1:3] = RCA
+    where = (np.array([0, 0, 0]), np.array([1, 1, 2]), np.array([1, 2, 1]))  # (2, 2) missing
+    probabilities = VoxelProbabilities(hu.shape, where, np.tile([0.0, 0, 0, 0, 1.0], (3, 1)))
+    scores, _ = score_lesions(hu, labels, (1.0, 1.0), 3.0, probabilities=probabilities)
+    assert scores.lesions[0].artery_probability == pytest.approx(0.75)

@@ -142,3 +142,50 @@ def test_coronary_probability_floor() -> None:
         4,
         0,
     ]
+
+
+def _rule_probability(hu: float, above_hu: float = 150.0) -> float:
+    """The threshold rule's softmax for its artery at a voxel of ``hu`` (its logits:
+    background ``above_hu / 1000``, the artery ``hu / 1000``, the other arteries -1)."""
+    logits = np.array([above_hu / 1000, -1.0, hu / 1000, -1.0, -1.0])
+    p = np.exp(logits) / np.exp(logits).sum()
+    return float(p[2])
+
+
+def test_lesions_whose_artery_is_in_doubt_flag_the_result(tmp_path: Path) -> None:
+    model = load_model(write_threshold_model(tmp_path / "model", artery=2, above_hu=150))
+    datasets = make_ct_series(3, n_slices=8, rows=64, columns=64, pixel_spacing_mm=6.0).datasets
+    result = analyze_ct(datasets, model, min_artery_probability=0.42)
+    assert result.lesions
+    for lesion in result.lesions:  # a mean over pixels between 130 HU and the peak
+        assert lesion.artery_probability is not None
+        assert (
+            _rule_probability(130.0)
+            <= lesion.artery_probability
+            <= _rule_probability(lesion.peak_hu)
+        )
+        doubt = lesion.artery_probability < 0.42
+        assert lesion.review_flags == (["artery_in_doubt"] if doubt else [])
+    doubtful = sum(bool(lesion.review_flags) for lesion in result.lesions)
+    assert 0 < doubtful < len(result.lesions)
+    assert result.needs_review
+    assert result.review_reason == (
+        f"{doubtful} lesion(s) whose artery is in doubt (model probability below 0.42)"
+    )
+    assert result.parameters["min_artery_probability"] == 0.42
+
+    sure = analyze_ct(datasets, model, min_artery_probability=0.0)
+    assert (sure.needs_review, sure.review_reason) == (False, None)
+    assert all(lesion.review_flags == [] for lesion in sure.lesions)
+
+
+def test_lesions_peaking_near_the_threshold_flag_the_result(tmp_path: Path) -> None:
+    model = load_model(write_threshold_model(tmp_path / "model", artery=2, above_hu=150))
+    datasets = make_ct_series(3, n_slices=8, rows=64, columns=64, pixel_spacing_mm=6.0).datasets
+    result = analyze_ct(datasets, model, review_peak_hu=500.0, min_artery_probability=0.0)
+    low = [lesion for lesion in result.lesions if lesion.peak_hu < 500.0]
+    assert 0 < len(low) < len(result.lesions)
+    assert all(lesion.review_flags == ["low_peak_hu"] for lesion in low)
+    assert result.review_reason == (
+        f"{len(low)} lesion(s) with a peak below 500 HU (threshold 130 HU)"
+    )
