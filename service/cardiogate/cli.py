@@ -102,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     review = sub.add_parser("review", help="the review queue's verdicts")
     review_sub = review.add_subparsers(dest="review_command", required=True)
     export = review_sub.add_parser(
-        "export", help="write the reviewed jobs as JSON lines (model output, verdict, note)"
+        "export", help="write the verdicts as JSON lines (the model output judged, verdict, note)"
     )
     export.add_argument("out", type=Path, help="the JSON lines file to write")
     export.add_argument("--data-dir", type=Path, default=None, help=f"{ENV_PREFIX}DATA_DIR")
@@ -170,7 +170,7 @@ def _review_export(args: argparse.Namespace) -> int:
         count = export_reviews(store, args.out)
     finally:
         store.dispose()
-    sys.stdout.write(f"exported {count} reviewed job(s) to {args.out}\n")
+    sys.stdout.write(f"exported {count} verdict(s) to {args.out}\n")
     return 0
 
 

@@ -1,6 +1,7 @@
-"""``cardiogate review export``: the reviewed jobs as JSON lines, the training signal of the
-active-learning loop. One line per job: its UIDs, task, model, the model's output, the
-verdict, the note and when it was reviewed. No patient names or IDs."""
+"""``cardiogate review export``: the verdicts as JSON lines, the training signal of the
+active-learning loop. One line per verdict: the job's UIDs, task, the model and its output
+that were judged, the verdict, the note, when it was given, and whether that output is
+still the job's (``current``; a re-run may have replaced it). No patient names or IDs."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from cardiogate.store.reviews import reviewed
 
 
 def export_reviews(store: Store, out: Path) -> int:
-    """Write every reviewed job to ``out`` (JSON lines, oldest review first); returns how
-    many. ``result`` is the output the reviewer judged, even if a re-run has since replaced
-    the job's. The file is written whole, then renamed over ``out``."""
+    """Write every verdict to ``out`` (JSON lines, oldest first); returns how many.
+    ``result`` is the output the reviewer judged, even if a re-run has since replaced the
+    job's. The file is written whole, then renamed over ``out``."""
     lines = []
     for job, review in reviewed(store):
         entry: dict[str, Any] = {
@@ -27,6 +28,7 @@ def export_reviews(store: Store, out: Path) -> int:
             "model_name": review.model_name,
             "model_version": review.model_version,
             "result": None if review.result is None else json.loads(review.result),
+            "current": review.result_digest == job.result_digest,
             "verdict": review.verdict,
             "note": review.note,
             "reviewed_at": review.created_at.replace(tzinfo=UTC).isoformat(),

@@ -23,7 +23,8 @@ def list_review(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> ReviewPage:
-    """Reported or delivered jobs whose result needs review and has no verdict yet, newest
+    """Reported or delivered jobs whose current result needs review and has no verdict yet
+    (a re-run flagged again is back, whatever was said of its earlier result), newest result
     first, with the total."""
     waiting, total = review_queue(store, limit, offset)
     items = [
@@ -34,6 +35,7 @@ def list_review(
             task=f.job.task,
             model_name=f.job.model_name,
             model_version=f.job.model_version,
+            result_digest=f.job.result_digest,
             reason=f.reason,
             summary=summary(f.job.task, f.result),
         )
@@ -44,8 +46,9 @@ def list_review(
 
 @router.post("/review/{job_id}", response_model=ReviewOut)
 def post_verdict(job_id: int, body: VerdictIn, store: StoreDep) -> ReviewOut:
-    """Record ``agree`` or ``disagree`` (and a note) on a flagged job; 409 when the job does
-    not need review or already has a verdict."""
+    """Record ``agree`` or ``disagree`` (and a note) on a flagged job's current result; 409
+    when the job does not need review, its result already has a verdict, or its result is
+    not the one ``result_digest`` names."""
     job = JobQueue(store).get(job_id)
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such job")
@@ -55,9 +58,16 @@ def post_verdict(job_id: int, body: VerdictIn, store: StoreDep) -> ReviewOut:
             f"job {job_id} does not need review: only a reported or delivered job whose "
             "result is flagged can be reviewed",
         )
+    if body.result_digest is not None and body.result_digest != job.result_digest:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"job {job_id} has a new result since it was listed: review that one",
+        )
     if not record_review(store, job, body.verdict, body.note):
-        raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} already has a verdict")
-    review = get_review(store, job_id)
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"job {job_id} already has a verdict on this result"
+        )
+    review = get_review(store, job_id, job.result_digest)
     if review is None:  # recorded a moment ago: only a store in trouble loses it
         raise StoreError("the verdict could not be read back after it was recorded")
     return ReviewOut(
@@ -66,5 +76,6 @@ def post_verdict(job_id: int, body: VerdictIn, store: StoreDep) -> ReviewOut:
         note=review.note,
         model_name=review.model_name,
         model_version=review.model_version,
+        result_digest=review.result_digest,
         reviewed_at=review.created_at,
     )

@@ -288,7 +288,8 @@ class EchoOut(BaseModel):
 
 
 class ReviewItemOut(BaseModel):
-    """One job waiting for a reviewer's verdict; no patient names or IDs."""
+    """One job whose current result waits for a reviewer's verdict; no patient names or
+    IDs. ``result_digest`` names that result (a verdict may quote it)."""
 
     job_id: int
     SeriesInstanceUID: str
@@ -296,6 +297,7 @@ class ReviewItemOut(BaseModel):
     task: str | None
     model_name: str | None
     model_version: str | None
+    result_digest: str | None
     reason: str
     summary: dict[str, Any]
 
@@ -308,10 +310,14 @@ class ReviewPage(BaseModel):
 
 
 class VerdictIn(BaseModel):
+    """A verdict; with ``result_digest`` (from the queue) it is refused if the job's result
+    changed since it was listed."""
+
     model_config = ConfigDict(extra="forbid")
 
     verdict: Literal["agree", "disagree"]
     note: str = Field(default="", max_length=2000)
+    result_digest: str | None = Field(default=None, pattern="^[0-9a-f]{64}$")
 
 
 class ReviewOut(_Timestamps):
@@ -320,4 +326,5 @@ class ReviewOut(_Timestamps):
     note: str
     model_name: str | None
     model_version: str | None
+    result_digest: str | None
     reviewed_at: datetime

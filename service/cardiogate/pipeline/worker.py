@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from pydicom.dataset import Dataset
 from sqlalchemy import Connection
 
+from cardiogate.analyses import review
 from cardiogate.analyses.calcium_ct import analyze_ct_with_labels
 from cardiogate.analyses.stenosis import analyze_xa
 from cardiogate.analyses.xa_cine import load_xa_cine
@@ -48,6 +49,7 @@ from cardiogate.store.outbox import (
     record_version,
     stage,
 )
+from cardiogate.store.reviews import backfill_review_columns
 from cardiogate.store.store import utcnow
 
 log = logging.getLogger(__name__)
@@ -192,6 +194,7 @@ class JobWorker:
             model.card.name,
             model.card.version,
             model.provider,
+            review_reason=review.review_reason(job.task, analysed.result.model_dump(mode="json")),
             also=partial(self._stage, job=job, staged=staged, version=version)
             if staged and version
             else None,
@@ -298,6 +301,9 @@ class JobWorker:
         requeued = self.jobs.requeue_interrupted()
         if requeued:
             log.warning("re-queued %d job(s) interrupted by a restart", requeued)
+        filled = backfill_review_columns(self.store)
+        if filled:
+            log.info("review columns filled for %d job(s) reported before they existed", filled)
         self.outbox_files.prepare()
         self._recover_outbox()
         self.route_completed(self.jobs.unrouted_complete_series())

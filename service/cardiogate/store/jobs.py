@@ -7,6 +7,8 @@ PostgreSQL several replicas claim with ``FOR UPDATE SKIP LOCKED``; SQLite has on
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +24,21 @@ _jobs: Table = Job.__table__  # type: ignore[assignment]
 QUEUED, RUNNING, REPORTED, FAILED, IGNORED = "queued", "running", "reported", "failed", "ignored"
 DELIVERED = "delivered"
 STATES = (QUEUED, RUNNING, REPORTED, DELIVERED, FAILED, IGNORED)
+MAX_REVIEW_REASON = 500
+_NO_RESULT = {"result": None, "result_digest": None, "needs_review": False, "review_reason": None}
+
+
+def result_digest(result_json: str) -> str:
+    """sha256 of a result's JSON without its ``timings_s``: two runs that say the same
+    (same input, same model) share it, so a verdict on one holds for the other."""
+    try:
+        parsed = json.loads(result_json)
+    except json.JSONDecodeError:
+        parsed = result_json
+    if isinstance(parsed, dict):
+        parsed.pop("timings_s", None)
+    canonical = json.dumps(parsed, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +51,9 @@ class JobRecord:
     reason: str | None
     attempts: int
     result: str | None
+    result_digest: str | None
+    needs_review: bool
+    review_reason: str | None
     model_name: str | None
     model_version: str | None
     provider: str | None
@@ -65,6 +85,9 @@ def job_record(row: Any) -> JobRecord:
         reason=m["reason"],
         attempts=m["attempts"],
         result=m["result"],
+        result_digest=m["result_digest"],
+        needs_review=bool(m["needs_review"]),
+        review_reason=m["review_reason"],
         model_name=m["model_name"],
         model_version=m["model_version"],
         provider=m["provider"],
@@ -103,7 +126,7 @@ class JobQueue:
     def enqueue(self, SeriesInstanceUID: str, StudyInstanceUID: str, task: str) -> None:
         """Queue (or re-queue, for a series completed again) the analysis of a series."""
         self._upsert(
-            SeriesInstanceUID, StudyInstanceUID, task=task, state=QUEUED, reason=None, result=None
+            SeriesInstanceUID, StudyInstanceUID, task=task, state=QUEUED, reason=None, **_NO_RESULT
         )
 
     def ignore(self, SeriesInstanceUID: str, StudyInstanceUID: str, reason: str) -> None:
@@ -113,8 +136,8 @@ class JobQueue:
             task=None,
             state=IGNORED,
             reason=reason,
-            result=None,
             finished_at=utcnow(),
+            **_NO_RESULT,
         )
 
     def claim(self) -> JobRecord | None:
@@ -146,9 +169,11 @@ class JobQueue:
         model_version: str,
         provider: str,
         *,
+        review_reason: str | None = None,
         also: Callable[[Connection], None] | None = None,
     ) -> bool:
-        """Mark a running job reported; ``also`` runs in the same transaction (staging its
+        """Mark a running job reported with its result, flagged ``needs_review`` when a
+        ``review_reason`` is given; ``also`` runs in the same transaction (staging its
         outbox rows), only if the job was still running. False when it was not (the series
         was completed again meanwhile and the job re-queued)."""
         now = utcnow()
@@ -158,6 +183,9 @@ class JobQueue:
             state=REPORTED,
             reason=None,
             result=result_json,
+            result_digest=result_digest(result_json),
+            needs_review=review_reason is not None,
+            review_reason=None if review_reason is None else review_reason[:MAX_REVIEW_REASON],
             model_name=model_name,
             model_version=model_version,
             provider=provider,

@@ -1,23 +1,30 @@
 """Reviewers' verdicts on job results, and the jobs still waiting for one.
 
-Whether a result needs review is decided from its JSON (:mod:`cardiogate.analyses.review`),
-so the queue reads the reported and delivered jobs without a verdict and keeps the flagged
-ones in Python."""
+A job is flagged in the transaction that records its result (``jobs.needs_review``, from
+:mod:`cardiogate.analyses.review`). A verdict is about one result, named by its
+``result_digest``: a re-run whose different result is flagged again waits for a new
+verdict, and the earlier verdicts stay, each with the result it judged."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Table, select
+from sqlalchemy import ColumnElement, Table, exists, func, select, true, update
 from sqlalchemy.exc import IntegrityError
 
 from cardiogate.analyses.review import review_reason
 from cardiogate.errors import StoreError
-from cardiogate.store.jobs import DELIVERED, REPORTED, JobRecord, job_record
+from cardiogate.store.jobs import (
+    DELIVERED,
+    MAX_REVIEW_REASON,
+    REPORTED,
+    JobRecord,
+    job_record,
+    result_digest,
+)
 from cardiogate.store.store import Store, utcnow
 from cardiogate.store.tables import Job, Review
 
@@ -37,6 +44,7 @@ class ReviewRecord:
     model_name: str | None
     model_version: str | None
     result: str | None  # the result JSON the verdict is about
+    result_digest: str | None
     created_at: datetime
 
 
@@ -49,59 +57,74 @@ class Flagged:
     reason: str
 
 
-def _result(job: JobRecord) -> dict[str, Any]:
+def _parse(result_json: str | None) -> dict[str, Any]:
     try:
-        parsed = json.loads(job.result or "null")
+        parsed = json.loads(result_json or "null")
     except json.JSONDecodeError:
         return {}
     return parsed if isinstance(parsed, dict) else {}
 
 
+def _flagged(job: JobRecord) -> Flagged:
+    return Flagged(job, _parse(job.result), job.review_reason or "flagged for review")
+
+
 def flagged(job: JobRecord) -> Flagged | None:
     """The job as flagged when it is reported or delivered and its result needs review."""
-    if job.state not in REVIEWABLE:
+    if job.state not in REVIEWABLE or not job.needs_review:
         return None
-    result = _result(job)
-    reason = review_reason(job.task, result)
-    return None if reason is None else Flagged(job, result, reason)
+    return _flagged(job)
 
 
-def _unreviewed(store: Store) -> Iterator[JobRecord]:
-    """Reported and delivered jobs with no verdict, newest first."""
-    stmt = (
-        select(_jobs)
-        .outerjoin(_reviews, _reviews.c.job_id == _jobs.c.id)
-        .where(_jobs.c.state.in_(REVIEWABLE), _reviews.c.id.is_(None))
-        .order_by(_jobs.c.created_at.desc(), _jobs.c.id.desc())
+def _waiting() -> tuple[ColumnElement[bool], ...]:
+    """Flagged, reported or delivered, and no verdict on the current result."""
+    judged = exists().where(
+        _reviews.c.job_id == _jobs.c.id, _reviews.c.result_digest == _jobs.c.result_digest
     )
-    with store.transaction() as conn:
-        rows = conn.execute(stmt).all()
-    return (job_record(r) for r in rows)
+    return (_jobs.c.needs_review == true(), _jobs.c.state.in_(REVIEWABLE), ~judged)
 
 
 def review_queue(store: Store, limit: int, offset: int) -> tuple[list[Flagged], int]:
-    """Flagged jobs without a verdict, newest first, and how many there are in all."""
-    waiting = [f for f in map(flagged, _unreviewed(store)) if f is not None]
-    return waiting[offset : offset + limit], len(waiting)
-
-
-def get_review(store: Store, job_id: int) -> ReviewRecord | None:
+    """Flagged jobs whose current result has no verdict, newest result first, and how many
+    there are in all."""
+    where = _waiting()
+    page = (
+        select(_jobs)
+        .where(*where)
+        .order_by(_jobs.c.finished_at.desc(), _jobs.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
     with store.transaction() as conn:
-        row = conn.execute(select(_reviews).where(_reviews.c.job_id == job_id)).first()
+        total = conn.execute(select(func.count()).select_from(_jobs).where(*where)).scalar_one()
+        rows = conn.execute(page).all()
+    return [_flagged(job_record(r)) for r in rows], int(total)
+
+
+def get_review(store: Store, job_id: int, digest: str | None) -> ReviewRecord | None:
+    """The verdict on the job's result named by ``digest``."""
+    query = select(_reviews).where(_reviews.c.job_id == job_id, _reviews.c.result_digest == digest)
+    with store.transaction() as conn:
+        row = conn.execute(query).first()
     return None if row is None else _review(row)
 
 
 def record_review(store: Store, job: JobRecord, verdict: Verdict, note: str) -> bool:
-    """Record the verdict on ``job`` with the model that produced its result; False when the
-    job already has one, also when another reviewer's verdict landed between the check and
-    the insert (the unique ``job_id`` refuses the second)."""
+    """Record the verdict on ``job``'s result (as read) with the model that produced it;
+    False when that result already has one, also when another reviewer's verdict landed
+    between the check and the insert (the unique job and result digest refuse it)."""
     try:
         with store.transaction() as conn:
-            if conn.execute(select(_reviews.c.id).where(_reviews.c.job_id == job.id)).first():
+            if conn.execute(
+                select(_reviews.c.id).where(
+                    _reviews.c.job_id == job.id, _reviews.c.result_digest == job.result_digest
+                )
+            ).first():
                 return False
             conn.execute(
                 _reviews.insert().values(
                     job_id=job.id,
+                    result_digest=job.result_digest,
                     verdict=verdict,
                     note=note[:MAX_NOTE],
                     model_name=job.model_name,
@@ -118,7 +141,7 @@ def record_review(store: Store, job: JobRecord, verdict: Verdict, note: str) -> 
 
 
 def reviewed(store: Store) -> list[tuple[JobRecord, ReviewRecord]]:
-    """Every reviewed job with its verdict, oldest review first."""
+    """Every verdict with its job (as it is now), oldest verdict first."""
     stmt = (
         select(_jobs, *(c.label(f"review_{c.name}") for c in _reviews.c))
         .join(_reviews, _reviews.c.job_id == _jobs.c.id)
@@ -127,6 +150,41 @@ def reviewed(store: Store) -> list[tuple[JobRecord, ReviewRecord]]:
     with store.transaction() as conn:
         rows = conn.execute(stmt).all()
     return [(job_record(r), _review(r, "review_")) for r in rows]
+
+
+def backfill_review_columns(store: Store) -> int:
+    """Fill the review columns of rows written before they existed: each job's result
+    digest, ``needs_review`` and reason from its result, and each verdict's digest from the
+    result it judged. Returns how many jobs were filled; nothing to do costs one query."""
+    with store.transaction() as conn:
+        jobs = conn.execute(
+            select(_jobs.c.id, _jobs.c.task, _jobs.c.result).where(
+                _jobs.c.result.is_not(None), _jobs.c.result_digest.is_(None)
+            )
+        ).all()
+        for job_id, task, result in jobs:
+            reason = review_reason(task, _parse(result))
+            conn.execute(
+                update(_jobs)
+                .where(_jobs.c.id == job_id)
+                .values(
+                    result_digest=result_digest(result),
+                    needs_review=reason is not None,
+                    review_reason=None if reason is None else reason[:MAX_REVIEW_REASON],
+                )
+            )
+        verdicts = conn.execute(
+            select(_reviews.c.id, _reviews.c.result).where(
+                _reviews.c.result.is_not(None), _reviews.c.result_digest.is_(None)
+            )
+        ).all()
+        for review_id, result in verdicts:
+            conn.execute(
+                update(_reviews)
+                .where(_reviews.c.id == review_id)
+                .values(result_digest=result_digest(result))
+            )
+    return len(jobs)
 
 
 def _review(row: Any, prefix: str = "") -> ReviewRecord:
@@ -138,5 +196,6 @@ def _review(row: Any, prefix: str = "") -> ReviewRecord:
         model_name=m[f"{prefix}model_name"],
         model_version=m[f"{prefix}model_version"],
         result=m[f"{prefix}result"],
+        result_digest=m[f"{prefix}result_digest"],
         created_at=m[f"{prefix}created_at"],
     )

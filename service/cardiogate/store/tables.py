@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -84,7 +86,11 @@ class Instance(Base):
 
 class Job(Base):
     """The analysis of one complete series. States: queued -> running -> reported ->
-    delivered, or failed(reason), or ignored(reason). A re-completed series is re-queued."""
+    delivered, or failed(reason), or ignored(reason). A re-completed series is re-queued.
+
+    ``needs_review`` and ``review_reason`` are the result's (set with it, for the review
+    queue); ``result_digest`` names the result apart from its timings, so a verdict is
+    known to be about this result or an earlier one."""
 
     __tablename__ = "jobs"
 
@@ -98,6 +104,9 @@ class Job(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     result: Mapped[str | None] = mapped_column(Text)  # the task's result model, as JSON
+    result_digest: Mapped[str | None] = mapped_column(String(64))
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    review_reason: Mapped[str | None] = mapped_column(String(500))
     model_name: Mapped[str | None] = mapped_column(String(64))
     model_version: Mapped[str | None] = mapped_column(String(32))
     provider: Mapped[str | None] = mapped_column(String(64))
@@ -105,6 +114,8 @@ class Job(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     started_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (Index("ix_jobs_review", "needs_review", "finished_at"),)
 
 
 class OutboxItem(Base):
@@ -158,17 +169,21 @@ class ReportVersion(Base):
 
 
 class Review(Base):
-    """A reviewer's verdict on one job's result (the active-learning loop): ``agree`` or
+    """A reviewer's verdict on one result of a job (the active-learning loop): ``agree`` or
     ``disagree`` with the model, a free-text note, and the result with the model that
-    produced it at the time of the review (a re-run may replace the job's own)."""
+    produced it. One verdict per result: a re-run with a different result needs its own,
+    and the earlier verdicts stay, each with the result it judged."""
 
     __tablename__ = "reviews"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), unique=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    result_digest: Mapped[str | None] = mapped_column(String(64))  # the job's, when judged
     verdict: Mapped[str] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(String(2000), default="")
     model_name: Mapped[str | None] = mapped_column(String(64))
     model_version: Mapped[str | None] = mapped_column(String(32))
     result: Mapped[str | None] = mapped_column(Text)  # the result judged, as it was then
     created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+    __table_args__ = (UniqueConstraint("job_id", "result_digest", name="uq_reviews_job_result"),)
