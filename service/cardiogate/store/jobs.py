@@ -296,6 +296,16 @@ class JobQueue:
             ).rowcount
         return bool(updated)
 
+    def of_study(self, StudyInstanceUID: str) -> list[JobRecord]:
+        """The jobs of a study's series, oldest first."""
+        with self.store.transaction() as conn:
+            rows = conn.execute(
+                select(_jobs)
+                .where(_jobs.c.study_instance_uid == StudyInstanceUID)
+                .order_by(_jobs.c.created_at, _jobs.c.id)
+            )
+            return [job_record(r) for r in rows]
+
     def for_series(self, SeriesInstanceUID: str) -> JobRecord | None:
         with self.store.transaction() as conn:
             row = conn.execute(

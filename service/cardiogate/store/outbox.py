@@ -230,9 +230,15 @@ class Outbox:
         return delivered
 
     def rows_of_job(self, job_id: int) -> list[OutboxRow]:
+        return self.rows_of_jobs([job_id])
+
+    def rows_of_jobs(self, job_ids: Sequence[int]) -> list[OutboxRow]:
+        """The rows of several jobs (one query), in the order they were staged."""
+        if not job_ids:
+            return []
         with self.store.transaction() as conn:
             rows = conn.execute(
-                select(_outbox).where(_outbox.c.job_id == job_id).order_by(_outbox.c.id)
+                select(_outbox).where(_outbox.c.job_id.in_(job_ids)).order_by(_outbox.c.id)
             )
             return [_record(r) for r in rows]
 
