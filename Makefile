@@ -4,14 +4,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint unit bench venv clean train-calcium train-stenosis
+.PHONY: run test lint unit bench venv lock clean train-calcium train-stenosis
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml deploy/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c deploy/constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
 ## Start the service on the embedded defaults (DICOM :11112 AE CARDIOGATE, HTTP :8080, ./data).
@@ -26,6 +26,12 @@ lint: $(STAMP)
 ## Lint, type-check, then the whole test suite.
 test: lint
 	$(BIN)/python -m pytest -q
+
+## Re-pin the runtime dependencies (deploy/constraints.txt, used by venv and the images)
+## at the versions installed in .venv.
+lock: $(STAMP)
+	$(BIN)/python deploy/lock.py > deploy/constraints.txt.new
+	mv deploy/constraints.txt.new deploy/constraints.txt
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
