@@ -10,7 +10,7 @@ import shutil
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ class OrthancPeer:
     http_port: int
     modalities: dict[str, list[str | int]]
     proc: subprocess.Popen[bytes] | None = None
+    extra_config: dict[str, Any] = field(default_factory=dict)  # merged over the defaults
 
     @property
     def url(self) -> str:
@@ -50,7 +51,7 @@ class OrthancPeer:
             "AuthenticationEnabled": False,
             "Plugins": [],
             "DicomModalities": self.modalities,
-        }
+        } | self.extra_config
         path = self.folder / "orthanc.json"
         path.write_text(json.dumps(config))
         with (self.folder / "orthanc.log").open("ab") as log:
