@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint unit bench venv lock clean train-calcium train-stenosis
+.PHONY: run test lint unit bench venv lock chart-alerts clean train-calcium train-stenosis
 
 venv: $(STAMP)
 
@@ -32,6 +32,10 @@ test: lint
 lock: $(STAMP)
 	$(BIN)/python deploy/lock.py > deploy/constraints.txt.new
 	mv deploy/constraints.txt.new deploy/constraints.txt
+
+## Copy the alert rules into the Helm chart (Helm reads only files inside the chart).
+chart-alerts:
+	cp deploy/prometheus/alerts.yml helm/cardiogate/files/alerts.yml
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
