@@ -20,8 +20,9 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from pynetdicom import AE, StoragePresentationContexts, evt
 
 from cardiogate.config import Settings
+from delivery_peers import calcium_ct, serve_delivering, wait_for_job
 from orthanc import OrthancPeer, orthanc_peer
-from peers import free_port
+from peers import free_port, send, stop_serve
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -348,3 +349,57 @@ def test_orthanc_sends_to_the_next_replica_when_the_chosen_one_is_down(
     other = replicas[(down + 1) % len(replicas)]
     wait_for(lambda: len(other.received) == 2, 30, orthanc)
     assert replicas[down].received == []
+
+
+@pytest.mark.orthanc
+@pytest.mark.slow
+def test_a_study_pushed_to_orthanc_comes_back_with_cardiogates_sr(tmp_path: Path) -> None:
+    """The README's walk-through without Docker: a CT pushed to Orthanc (compose config and
+    routing script) reaches ``cardiogate serve`` (compose environment), whose SR lands in the
+    same study in Orthanc."""
+    compose_env = {
+        k: interpolate(v, env_example()) for k, v in SERVICES["cardiogate"]["environment"].items()
+    }
+    peer = orthanc_peer(tmp_path / "orthanc", {})
+    destination = json.loads(compose_env["CARDIOGATE_DESTINATIONS"])[0]
+    destination |= {"host": "127.0.0.1", "port": peer.dicom_port}
+    kept = {  # what is about this host (paths, ports, database) or checked elsewhere (token)
+        k: v
+        for k, v in compose_env.items()
+        if k in {"CARDIOGATE_AE_TITLE", "CARDIOGATE_ALLOWED_CALLING_AETS", "CARDIOGATE_LOG_FORMAT"}
+    }
+    server = serve_delivering(
+        tmp_path,
+        destination["ae_title"],
+        peer.dicom_port,
+        **kept,
+        CARDIOGATE_DESTINATIONS=json.dumps([destination]),
+    )
+    try:
+        modalities = {
+            name: [ae, "127.0.0.1", free_port()]
+            for name, (ae, _, _) in ORTHANC_JSON["DicomModalities"].items()
+        }
+        modalities["cardiogate"][2] = server.dicom_port  # cardiogate-2 is not running
+        peer.extra_config = ORTHANC_JSON | {
+            "DicomPort": peer.dicom_port,
+            "HttpPort": peer.http_port,
+            "StorageDirectory": str(peer.folder / "storage"),
+            "IndexDirectory": str(peer.folder / "index"),
+            "RemoteAccessAllowed": False,
+            "AuthenticationEnabled": False,
+            "DicomModalities": modalities,
+            "LuaScripts": [str(LUA)],
+            "StableAge": 1,
+        }
+        peer.start()
+        ct = calcium_ct()
+        assert set(send(peer.dicom_port, ct, calling_ae="STORESCU")) == {0x0000}
+        job = wait_for_job(server, ct[0].SeriesInstanceUID, ("delivered", "failed"), timeout=90)
+        assert job["state"] == "delivered", job
+        study = peer.study_of(str(ct[0].StudyInstanceUID))
+        assert study is not None
+        assert len(peer.instances_by_modality(study)["SR"]) == 1
+    finally:
+        peer.stop()
+        stop_serve(server)
