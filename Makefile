@@ -19,9 +19,9 @@ run: $(STAMP)
 	$(BIN)/cardiogate serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check service tests bench models/training
-	$(BIN)/ruff format --check service tests bench models/training
-	$(BIN)/mypy --strict service/cardiogate
+	$(BIN)/ruff check service tests bench models/training deploy
+	$(BIN)/ruff format --check service tests bench models/training deploy
+	$(BIN)/mypy --strict service/cardiogate deploy/lock.py deploy/healthcheck.py
 
 ## Lint, type-check, then the whole test suite.
 test: lint
