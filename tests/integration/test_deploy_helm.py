@@ -88,6 +88,7 @@ def test_schema_is_valid_draft7_and_values_yaml_passes_it() -> None:
         ({"securityContext__readOnlyRootFilesystem": False}, "readOnlyRootFilesystem"),
         ({"podSecurityContext__runAsNonRoot": False}, "runAsNonRoot"),
         ({"persistence__size": "lots"}, "persistence/size"),
+        ({"replicaCont": 2}, "replicaCont"),  # a misspelt key is not silently ignored
     ],
 )
 def test_schema_refuses_values_that_cannot_work(changes: dict[str, Any], refused_at: str) -> None:
@@ -112,6 +113,10 @@ def test_schema_refuses_values_that_cannot_work(changes: dict[str, Any], refused
 )
 def test_schema_accepts_the_documented_variants(changes: dict[str, Any]) -> None:
     assert schema_errors(with_values(**changes)) == []
+
+
+def test_schema_describes_every_top_level_value() -> None:
+    assert set(SCHEMA["properties"]) == set(VALUES) | {"global"}
 
 
 def value_paths_in_templates() -> set[str]:
