@@ -38,10 +38,10 @@ CARDIOGATE_DATA_DIR=/tmp/cg/data CARDIOGATE_DICOM_PORT=11199 CARDIOGATE_HTTP_POR
 SERVE=$!
 for i in $(seq 120); do curl -sf http://127.0.0.1:18099/readyz > /dev/null && break; sleep 1; done
 curl -s http://127.0.0.1:18099/readyz | tee "$OUT/readyz.json"; echo
-$PY bench/send_and_wait.py /tmp/cg/scan 11199 http://127.0.0.1:18099 > "$OUT/series.json" 2>&1
+$PY bench/send_and_wait.py /tmp/cg/scan 11199 http://127.0.0.1:18099 /tmp/cg/data/api-token > "$OUT/series.json" 2>&1
 grep -E '"state"|"provider"|"total"|"reason"' "$OUT/series.json" | head -12
 cat /tmp/cg/scan/truth.json | head -c 300; echo
-$PY bench/send_and_wait.py /tmp/cg/cine 11199 http://127.0.0.1:18099 > "$OUT/series_xa.json" 2>&1
+$PY bench/send_and_wait.py /tmp/cg/cine 11199 http://127.0.0.1:18099 /tmp/cg/data/api-token > "$OUT/series_xa.json" 2>&1
 grep -E '"state"|"provider"|"significant"|"percent_stenosis"|"x_px"|"y_px"|"frame"' "$OUT/series_xa.json" | head -12
 $PY -c "import json; t=json.load(open('/tmp/cg/cine/truth.json')); l=t['lesions'][0]; print('truth', l['percent_stenosis'], l['positions_px'][:8])"
 curl -s http://127.0.0.1:18099/metrics | grep -E "^cardiogate_(model_info|inference_seconds_(count|sum))" | tee "$OUT/metrics.txt"

@@ -268,9 +268,11 @@ def send(storescu: str, ae: str, port: int, dirs: list[Path], log_dir: Path) -> 
     return elapsed
 
 
-def _http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
+def _http_get(url: str, timeout: float = 5.0, token: str | None = None) -> tuple[int, bytes]:
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    request = urllib.request.Request(url, headers=headers)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
+        with urllib.request.urlopen(request, timeout=timeout) as r:
             return int(r.status), r.read()
     except urllib.error.HTTPError as e:
         return int(e.code), e.read()
@@ -349,7 +351,9 @@ def run_cardiogate(
             elapsed = send(storescu, CARDIOGATE_AE, dicom_port, dirs, work)
         cpu = tree_cpu_seconds(root) - cpu0
         hwm = tree_hwm_bytes(root)
-        status, body = _http_get(base + "/api/v1/studies?limit=1000", timeout=30)
+        # auth is on by default: the service made its token in the data dir on start-up
+        token = (data_dir / "api-token").read_text(encoding="ascii").strip()
+        status, body = _http_get(base + "/api/v1/studies?limit=1000", timeout=30, token=token)
         if status != 200:
             raise RuntimeError(f"GET /api/v1/studies answered {status}")
         page = json.loads(body)

@@ -1,6 +1,8 @@
 """Send a DICOM folder to cardiogate over C-STORE, then wait for its job and print the series.
 
-python bench/send_and_wait.py FOLDER DICOM_PORT HTTP_BASE_URL      (bench/gpu_check.sh)
+python bench/send_and_wait.py FOLDER DICOM_PORT HTTP_BASE_URL TOKEN_FILE     (bench/gpu_check.sh)
+
+TOKEN_FILE is the service's API token file (``<data_dir>/api-token``).
 """
 
 from __future__ import annotations
@@ -36,10 +38,13 @@ def send(folder: Path, port: int) -> str:
     return series
 
 
-def wait_for_job(http: str, series: str, timeout_s: float = 120.0) -> dict[str, Any]:
+def wait_for_job(http: str, series: str, token: str, timeout_s: float = 120.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
+    request = urllib.request.Request(
+        f"{http}/api/v1/series/{series}", headers={"Authorization": f"Bearer {token}"}
+    )
     while True:
-        with urllib.request.urlopen(f"{http}/api/v1/series/{series}") as response:
+        with urllib.request.urlopen(request) as response:
             body: dict[str, Any] = json.load(response)
         state = (body.get("job") or {}).get("state")
         if state in ("reported", "failed") or time.monotonic() > deadline:
@@ -49,7 +54,8 @@ def wait_for_job(http: str, series: str, timeout_s: float = 120.0) -> dict[str, 
 
 def main() -> int:
     folder, port, http = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-    body = wait_for_job(http, send(folder, port))
+    token = Path(sys.argv[4]).read_text(encoding="ascii").strip()
+    body = wait_for_job(http, send(folder, port), token)
     print(json.dumps(body, indent=1))
     return 0 if (body.get("job") or {}).get("state") == "reported" else 1
 

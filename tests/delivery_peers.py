@@ -73,7 +73,11 @@ def wait_for_job(
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
-        r = httpx.get(f"{server.base_url}/api/v1/series/{SeriesInstanceUID}", timeout=5)
+        r = httpx.get(
+            f"{server.base_url}/api/v1/series/{SeriesInstanceUID}", headers=server.auth, timeout=5
+        )
+        if r.status_code == 401:
+            pytest.fail("the API refused the service's own token")
         if r.status_code == 200:
             last = r.json()["job"]
             if (

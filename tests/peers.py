@@ -127,10 +127,26 @@ class ServeProcess:
     http_port: int
     data_dir: Path
     log_path: Path
+    configured_token: str | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def api_token(self) -> str | None:
+        """CARDIOGATE_API_TOKEN if the test set it, else the token the service made in its
+        data dir on first start, read as an operator would (None with auth off)."""
+        if self.configured_token is not None:
+            return self.configured_token
+        path = self.data_dir / "api-token"
+        return path.read_text(encoding="ascii").strip() if path.exists() else None
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """The Authorization header for ``/api/v1``."""
+        token = self.api_token
+        return {} if token is None else {"Authorization": f"Bearer {token}"}
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -162,7 +178,9 @@ def start_serve(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = ServeProcess(proc, dicom_port, http_port, data_dir, log_path)
+    server = ServeProcess(
+        proc, dicom_port, http_port, data_dir, log_path, full_env.get("CARDIOGATE_API_TOKEN")
+    )
     deadline = time.monotonic() + ready_timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

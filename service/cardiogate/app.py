@@ -18,6 +18,7 @@ from collections.abc import Mapping
 import uvicorn
 
 from cardiogate.api import create_api
+from cardiogate.api.token_file import resolve_api_token
 from cardiogate.config import Settings
 from cardiogate.dicom.admission import AssociationSlots
 from cardiogate.dicom.listener import Listener, open_listen_socket
@@ -122,6 +123,7 @@ class Application:
         s = self.settings
         quiet_pydicom()
         s.data_dir.mkdir(parents=True, exist_ok=True)
+        api_token = resolve_api_token(s)  # before any port opens: a bad token file stops us
         self.spool.prepare()
         self.store.create_schema()
         index_orphans(self.spool, self.store)
@@ -159,7 +161,14 @@ class Application:
         self.assembler.start()
         self.sender.start()
 
-        api = create_api(self.store, self, s.api_token, settings=s, models=self)
+        api = create_api(
+            self.store,
+            self,
+            api_token,
+            settings=s,
+            models=self,
+            metrics_auth=s.metrics_auth,
+        )
         config = uvicorn.Config(api, log_config=None, access_log=False, lifespan="off")
         self._http = uvicorn.Server(config)
         self._spawn(self._http.run, [self._http_socket])

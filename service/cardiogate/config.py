@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     http_host: str = "0.0.0.0"
     http_port: int = Field(default=8080, ge=0, le=65535)
     api_token: str | None = None
+    # auth guards /api/v1 and the status page; with no api_token, <data_dir>/api-token is used
+    auth_enabled: bool = True
+    metrics_auth: bool = False  # also guard /metrics (Prometheus then sends the bearer token)
 
     # Storage
     data_dir: Path = Path("./data")
@@ -169,6 +172,11 @@ class Settings(BaseSettings):
     def _check_ports(self) -> Settings:
         if self.dicom_port and self.dicom_port == self.http_port:
             raise ValueError("dicom_port and http_port must differ")
+        if not self.auth_enabled and (self.api_token is not None or self.metrics_auth):
+            raise ValueError(
+                "auth_enabled is false but api_token or metrics_auth asks for auth: "
+                "unset one or the other"
+            )
         if self.delivery_initial_delay_seconds > self.delivery_max_delay_seconds:
             raise ValueError("delivery_initial_delay_seconds exceeds delivery_max_delay_seconds")
         return self

@@ -30,7 +30,11 @@ def _ct(seed: int, **kwargs: Any) -> list[Dataset]:
 def _job(server: ServeProcess, series_uid: str, timeout: float = 60) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        r = httpx.get(f"{server.base_url}/api/v1/series/{series_uid}", timeout=5)
+        r = httpx.get(
+            f"{server.base_url}/api/v1/series/{series_uid}", headers=server.auth, timeout=5
+        )
+        if r.status_code == 401:
+            pytest.fail("the API refused the service's own token")
         if r.status_code == 200:
             job = r.json()["job"]
             if job and job["state"] in ("reported", "failed", "ignored"):

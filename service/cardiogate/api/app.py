@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Response, status
+from fastapi import Depends, FastAPI, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cardiogate import __version__
 from cardiogate.api import jobs, operations, results, review
-from cardiogate.api.deps import HealthDep, HealthProbe, ModelsProbe, NoModels
+from cardiogate.api.deps import HealthDep, HealthProbe, ModelsProbe, NoModels, require_token
 from cardiogate.api.errors import install_error_handlers
 from cardiogate.api.routes import router
 from cardiogate.api.schemas import Readiness
+from cardiogate.api.sessions import Sessions
 from cardiogate.config import Settings
 from cardiogate.store import Store
 
@@ -22,9 +23,12 @@ def create_api(
     *,
     settings: Settings | None = None,
     models: ModelsProbe | None = None,
+    metrics_auth: bool = False,
 ) -> FastAPI:
     """The API over ``store``; ``models`` (the engine's loaded models) and ``settings`` (the
-    destinations, our AE title) are read per request, as ``health`` is for ``/readyz``."""
+    destinations, our AE title, the outbox) are read per request, as ``health`` is for
+    ``/readyz``. With ``api_token``, ``/api/v1``, the status page (and with ``metrics_auth``
+    ``/metrics``) need it; ``/healthz`` and ``/readyz`` stay open."""
     api = FastAPI(
         title="cardiogate",
         version=__version__,
@@ -35,6 +39,7 @@ def create_api(
     api.state.api_token = api_token
     api.state.settings = settings
     api.state.models = models if models is not None else NoModels()
+    api.state.sessions = Sessions()
 
     @api.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
@@ -50,7 +55,11 @@ def create_api(
             response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         return Readiness(ready=ready, checks=checks, details=details)
 
-    @api.get("/metrics", tags=["operations"])
+    @api.get(
+        "/metrics",
+        tags=["operations"],
+        dependencies=[Depends(require_token)] if metrics_auth else [],
+    )
     def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

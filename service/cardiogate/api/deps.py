@@ -9,6 +9,7 @@ from typing import Annotated, Protocol
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from cardiogate.api.sessions import COOKIE, Sessions
 from cardiogate.config import Destination, Settings
 from cardiogate.inference.engine import LoadedModel
 from cardiogate.store import Store
@@ -56,17 +57,34 @@ def get_models(request: Request) -> ModelsProbe:
 
 
 _bearer = HTTPBearer(auto_error=False)
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 
-def require_token(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    """When ``CARDIOGATE_API_TOKEN`` is set, ``/api/v1`` needs ``Authorization: Bearer``."""
+def token_matches(request: Request, offered: str) -> bool:
+    """``offered`` is the API token (constant-time comparison)."""
     token: str | None = request.app.state.api_token
-    if token is None:
-        return
-    if credentials is None or not secrets.compare_digest(credentials.credentials, token):
+    return token is not None and secrets.compare_digest(
+        offered.encode("utf-8"), token.encode("utf-8")
+    )
+
+
+def authenticated(request: Request, credentials: HTTPAuthorizationCredentials | None) -> bool:
+    """No token configured (auth off), ``Authorization: Bearer <token>``, or, for reading
+    only (GET, HEAD), a status-page session cookie. Changes need the header, so a page in
+    another tab cannot make the browser send them."""
+    if request.app.state.api_token is None:
+        return True
+    if credentials is not None and token_matches(request, credentials.credentials):
+        return True
+    sessions: Sessions = request.app.state.sessions
+    return request.method in SAFE_METHODS and sessions.valid(request.cookies.get(COOKIE))
+
+
+def require_token(request: Request, credentials: BearerDep) -> None:
+    """Guards ``/api/v1`` (and ``/metrics`` when configured): 401 unless
+    :func:`authenticated`."""
+    if not authenticated(request, credentials):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing or wrong bearer token",
