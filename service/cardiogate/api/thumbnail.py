@@ -45,7 +45,15 @@ def thumbnail_png(path: Path, max_side: int = MAX_SIDE_PX) -> bytes:
     try:
         ds = pydicom.dcmread(path)
         image = _to_image(ds.pixel_array, str(ds.get("PhotometricInterpretation", "")))
-    except (OSError, InvalidDicomError, AttributeError, ValueError, TypeError) as e:
+    except (
+        OSError,
+        InvalidDicomError,
+        AttributeError,
+        ValueError,
+        TypeError,
+        NotImplementedError,  # pixel data in a transfer syntax no installed decoder reads
+        RuntimeError,
+    ) as e:
         raise KeyImageError(f"the key image cannot be rendered ({type(e).__name__})") from e
     image.thumbnail((max_side, max_side))
     out = BytesIO()
