@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cardiogate.analyses.review import review_reason
 from cardiogate.api.deps import HealthProbe, ModelsProbe
 from cardiogate.api.thumbnail import key_image_path
 from cardiogate.store import Store
@@ -90,7 +89,7 @@ def _line(store: Store, outbox: Outbox, job: JobRecord) -> JobLine:
         modality=None if series is None else series.Modality,
         created_at=job.created_at,
         summary=summary,
-        review=review_reason(job.task, result) if result else None,
+        review=job.review_reason,
         has_key_image=key_image_path(outbox.rows_of_job(job.id)) is not None,
     )
 
