@@ -38,7 +38,7 @@ def server(tmp_path: Path, pacs: RunningSCP) -> Iterator[ServeProcess]:
 
 
 def _get(server: ServeProcess, path: str) -> Any:
-    r = httpx.get(f"{server.base_url}/api/v1{path}", timeout=10)
+    r = httpx.get(f"{server.base_url}/api/v1{path}", headers=server.auth, timeout=10)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -80,7 +80,8 @@ def test_a_corrected_resend_is_reviewed_again(
     [item] = _get(server, "/review")["items"]
     assert (item["job_id"], item["reason"]) == (job["job_id"], job["review_reason"])
     verdict = {"verdict": "disagree", "note": "LM, not LAD", "result_digest": item["result_digest"]}
-    r = httpx.post(f"{server.base_url}/api/v1/review/{job['job_id']}", json=verdict, timeout=10)
+    url = f"{server.base_url}/api/v1/review/{job['job_id']}"
+    r = httpx.post(url, json=verdict, headers=server.auth, timeout=10)
     assert r.status_code == 200, r.text
     assert _get(server, "/review")["total"] == 0
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from cardiogate.analyses.review import review_reason
 from cardiogate.api import create_api
 from cardiogate.store import InstanceRecord, Store
 from cardiogate.store.jobs import JobQueue
@@ -77,7 +78,11 @@ def env(tmp_path: Path) -> Iterator[Env]:
     store.create_schema()
     queue = JobQueue(store)
     calcium = _job(store, 1, "CT", "calcium")
-    assert queue.finish(calcium, json.dumps(CALCIUM), "calcium-model", "1.0.0", "CPU")
+    # flagged as the worker flags it: the review reason derived from the result
+    reason = review_reason("calcium", CALCIUM)
+    assert queue.finish(
+        calcium, json.dumps(CALCIUM), "calcium-model", "1.0.0", "CPU", review_reason=reason
+    )
     stenosis = _job(store, 2, "XA", "stenosis")
     assert queue.finish(stenosis, json.dumps(STENOSIS), "stenosis-model", "1.0.0", "CPU")
     failed = _job(store, 3, "CT", "calcium")
