@@ -1,6 +1,6 @@
 """The Helm chart ``helm/cardiogate``: its values against its schema and cardiogate's
-settings, without helm (CI has none); with a ``helm`` on PATH also ``helm lint`` and the
-rendered manifests."""
+settings, without helm; with a ``helm`` on PATH (``.ci/run`` puts one there) also
+``helm lint`` and the rendered manifests."""
 
 from __future__ import annotations
 
@@ -214,7 +214,7 @@ FULL_VALUES = {
 def helm() -> str:
     exe = shutil.which("helm")
     if exe is None:
-        pytest.skip("no helm on PATH (CI has none: the chart is checked statically above)")
+        pytest.skip("no helm on PATH (python3 .ci/helm.py puts one in .ci/bin)")
     return exe
 
 
