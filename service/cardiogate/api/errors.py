@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from cardiogate.errors import StoreError
@@ -18,11 +20,36 @@ from cardiogate.errors import StoreError
 log = logging.getLogger(__name__)
 
 
+class ErrorDetail(BaseModel):
+    status: int
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """The body of every error answer."""
+
+    error: ErrorDetail
+
+
+_MEANING = {
+    401: "Missing or wrong bearer token",
+    404: "No such resource",
+    409: "The resource is not in a state that allows this",
+    422: "A parameter or the body breaks the schema",
+    503: "The database is not reachable; try again shortly",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for these error codes, each with the one error shape."""
+    return {code: {"model": ErrorOut, "description": _MEANING[code]} for code in codes}
+
+
 def error_response(
     status_code: int, message: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
-    body = {"error": {"status": status_code, "message": message}}
-    return JSONResponse(body, status_code=status_code, headers=dict(headers or {}))
+    body = ErrorOut(error=ErrorDetail(status=status_code, message=message))
+    return JSONResponse(body.model_dump(), status_code=status_code, headers=dict(headers or {}))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 
 from cardiogate.api.deps import StoreDep, require_token
+from cardiogate.api.errors import error_responses
 from cardiogate.api.schemas import JobDetailOut, JobPage, JobSummaryOut, RetryOut
 from cardiogate.store.jobs import JobQueue
 from cardiogate.store.operations import reset_dead, versions_of_job
@@ -16,7 +17,12 @@ from cardiogate.store.outbox import Outbox
 JobState = Literal["queued", "running", "reported", "delivered", "failed", "ignored"]
 Task = Literal["calcium", "stenosis"]
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_token)], tags=["jobs"])
+router = APIRouter(
+    prefix="/api/v1",
+    dependencies=[Depends(require_token)],
+    tags=["jobs"],
+    responses=error_responses(401, 422, 503),
+)
 
 
 @router.get("/jobs", response_model=JobPage)
@@ -37,7 +43,7 @@ def list_jobs(
     )
 
 
-@router.get("/jobs/{job_id}", response_model=JobDetailOut)
+@router.get("/jobs/{job_id}", response_model=JobDetailOut, responses=error_responses(404))
 def get_job(job_id: int, store: StoreDep) -> JobDetailOut:
     job = JobQueue(store).get(job_id)
     if job is None:
@@ -47,7 +53,7 @@ def get_job(job_id: int, store: StoreDep) -> JobDetailOut:
     )
 
 
-@router.post("/jobs/{job_id}/retry", response_model=RetryOut)
+@router.post("/jobs/{job_id}/retry", response_model=RetryOut, responses=error_responses(404, 409))
 def retry_job(job_id: int, store: StoreDep) -> RetryOut:
     """Queue a failed job again, or put a job's dead outbox rows back to pending (attempts
     0, due now). The worker and the sender poll, so nothing needs waking. 409 otherwise."""

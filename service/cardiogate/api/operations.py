@@ -8,13 +8,19 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, status
 
 from cardiogate.api.deps import DestinationsDep, ModelsDep, SettingsDep, StoreDep, require_token
+from cardiogate.api.errors import error_responses
 from cardiogate.api.schemas import DestinationOut, EchoOut, ModelOut
 from cardiogate.dicom.echo import echo
 from cardiogate.store.operations import outbox_counts
 
 AETitlePath = Annotated[str, Path(min_length=1, max_length=16)]
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_token)], tags=["operations"])
+router = APIRouter(
+    prefix="/api/v1",
+    dependencies=[Depends(require_token)],
+    tags=["operations"],
+    responses=error_responses(401, 422),
+)
 
 
 @router.get("/models", response_model=list[ModelOut])
@@ -24,13 +30,15 @@ def list_models(models: ModelsDep) -> list[ModelOut]:
     return [ModelOut.of(task, model) for task, model in sorted(models.loaded_models().items())]
 
 
-@router.get("/destinations", response_model=list[DestinationOut])
+@router.get("/destinations", response_model=list[DestinationOut], responses=error_responses(503))
 def list_destinations(destinations: DestinationsDep, store: StoreDep) -> list[DestinationOut]:
     counts = outbox_counts(store)
     return [DestinationOut.of(d, counts.get(d.name, {})) for d in destinations]
 
 
-@router.post("/destinations/{ae_title}/echo", response_model=EchoOut)
+@router.post(
+    "/destinations/{ae_title}/echo", response_model=EchoOut, responses=error_responses(404)
+)
 def echo_destination(
     ae_title: AETitlePath, settings: SettingsDep, destinations: DestinationsDep
 ) -> EchoOut:

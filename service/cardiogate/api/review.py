@@ -9,12 +9,18 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 
 from cardiogate.analyses.review import summary
 from cardiogate.api.deps import StoreDep, require_token
+from cardiogate.api.errors import error_responses
 from cardiogate.api.schemas import ReviewItemOut, ReviewOut, ReviewPage, VerdictIn
 from cardiogate.errors import StoreError
 from cardiogate.store.jobs import JobQueue
 from cardiogate.store.reviews import flagged, get_review, record_review, review_queue
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_token)], tags=["review"])
+router = APIRouter(
+    prefix="/api/v1",
+    dependencies=[Depends(require_token)],
+    tags=["review"],
+    responses=error_responses(401, 422, 503),
+)
 
 
 @router.get("/review", response_model=ReviewPage)
@@ -44,7 +50,7 @@ def list_review(
     return ReviewPage(total=total, limit=limit, offset=offset, items=items)
 
 
-@router.post("/review/{job_id}", response_model=ReviewOut)
+@router.post("/review/{job_id}", response_model=ReviewOut, responses=error_responses(404, 409))
 def post_verdict(job_id: int, body: VerdictIn, store: StoreDep) -> ReviewOut:
     """Record ``agree`` or ``disagree`` (and a note) on a flagged job's current result; 409
     when the job does not need review, its result already has a verdict, or its result is

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 
 from cardiogate.api.deps import StoreDep, require_token
+from cardiogate.api.errors import error_responses
 from cardiogate.api.schemas import (
     JobOut,
     SeriesDetailOut,
@@ -19,7 +20,11 @@ from cardiogate.store.jobs import JobQueue
 
 UIDPath = Annotated[str, Path(pattern=r"^[0-9]+(\.[0-9]+)*$", max_length=64)]
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_token)])
+router = APIRouter(
+    prefix="/api/v1",
+    dependencies=[Depends(require_token)],
+    responses=error_responses(401, 422, 503),
+)
 
 
 @router.get("/studies", response_model=StudyPage)
@@ -34,7 +39,9 @@ def list_studies(
     )
 
 
-@router.get("/studies/{StudyInstanceUID}", response_model=StudyDetailOut)
+@router.get(
+    "/studies/{StudyInstanceUID}", response_model=StudyDetailOut, responses=error_responses(404)
+)
 def get_study(StudyInstanceUID: UIDPath, store: StoreDep) -> StudyDetailOut:
     study = store.get_study(StudyInstanceUID)
     if study is None:
@@ -43,7 +50,9 @@ def get_study(StudyInstanceUID: UIDPath, store: StoreDep) -> StudyDetailOut:
     return StudyDetailOut(**StudyOut.of(study).model_dump(), series=series)
 
 
-@router.get("/series/{SeriesInstanceUID}", response_model=SeriesDetailOut)
+@router.get(
+    "/series/{SeriesInstanceUID}", response_model=SeriesDetailOut, responses=error_responses(404)
+)
 def get_series(SeriesInstanceUID: UIDPath, store: StoreDep) -> SeriesDetailOut:
     """A series with its job: state, the reason if ignored or failed, the result if reported."""
     series = store.get_series(SeriesInstanceUID)
