@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import Depends, FastAPI, Response, status
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cardiogate import __version__
@@ -46,7 +47,12 @@ def create_api(
         """The process is alive and serving HTTP."""
         return {"status": "alive"}
 
-    @api.get("/readyz", response_model=Readiness, tags=["operations"])
+    @api.get(
+        "/readyz",
+        response_model=Readiness,
+        tags=["operations"],
+        responses={503: {"model": Readiness, "description": "A part is not ready"}},
+    )
     def readyz(health: HealthDep, response: Response) -> Readiness:
         """Ready when every part answers: SCP listening, store reachable (503 otherwise)."""
         checks, details = health.readiness()
@@ -57,6 +63,7 @@ def create_api(
 
     @api.get(
         "/metrics",
+        response_class=PlainTextResponse,
         tags=["operations"],
         dependencies=[Depends(require_token)] if metrics_auth else [],
     )
