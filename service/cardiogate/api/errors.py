@@ -32,6 +32,7 @@ class ErrorOut(BaseModel):
 
 
 _MEANING = {
+    400: "The body cannot be read (not UTF-8 text)",
     401: "Missing or wrong bearer token",
     404: "No such resource",
     409: "The resource is not in a state that allows this",

@@ -50,7 +50,7 @@ def list_review(
     return ReviewPage(total=total, limit=limit, offset=offset, items=items)
 
 
-@router.post("/review/{job_id}", response_model=ReviewOut, responses=error_responses(404, 409))
+@router.post("/review/{job_id}", response_model=ReviewOut, responses=error_responses(400, 404, 409))
 def post_verdict(job_id: int, body: VerdictIn, store: StoreDep) -> ReviewOut:
     """Record ``agree`` or ``disagree`` (and a note) on a flagged job's current result; 409
     when the job does not need review, its result already has a verdict, or its result is
