@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
+from pydantic import BeforeValidator
 
 from cardiogate.api.deps import StoreDep, require_token
 from cardiogate.api.errors import error_responses
@@ -14,6 +15,24 @@ from cardiogate.store.jobs import JobQueue
 from cardiogate.store.operations import reset_dead, versions_of_job
 from cardiogate.store.outbox import Outbox
 
+
+def _not_a_number(value: object) -> object:
+    """Refuse a Unix timestamp: the schema promises an ISO 8601 date-time, and pydantic
+    would otherwise read ``since=0.5`` as half a second after 1970."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value
+        raise ValueError("an ISO 8601 date-time is needed, e.g. 2024-05-01T00:00:00Z")
+    return value
+
+
+Since = Annotated[
+    datetime | None,
+    BeforeValidator(_not_a_number),
+    Query(description="created at or after (UTC unless the value has an offset)"),
+]
 JobState = Literal["queued", "running", "reported", "delivered", "failed", "ignored"]
 Task = Literal["calcium", "stenosis"]
 
@@ -30,7 +49,7 @@ def list_jobs(
     store: StoreDep,
     state: JobState | None = None,
     task: Task | None = None,
-    since: Annotated[datetime | None, Query(description="created at or after (UTC)")] = None,
+    since: Since = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JobPage:
