@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Annotated, Protocol
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from cardiogate.api.sessions import COOKIE, Sessions
@@ -91,6 +91,12 @@ def require_token(request: Request, credentials: BearerDep) -> None:
             headers={"WWW-Authenticate": "Bearer"},
         )
 
+
+MAX_SQL_INTEGER = 2**63 - 1  # SQLite and PostgreSQL BIGINT; a larger int cannot be bound
+
+JobIdPath = Annotated[int, Path(ge=1, le=MAX_SQL_INTEGER)]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0, le=MAX_SQL_INTEGER)]
 
 StoreDep = Annotated[Store, Depends(get_store)]
 HealthDep = Annotated[HealthProbe, Depends(get_health)]

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BeforeValidator
 
-from cardiogate.api.deps import StoreDep, require_token
+from cardiogate.api.deps import JobIdPath, Limit, Offset, StoreDep, require_token
 from cardiogate.api.errors import error_responses
 from cardiogate.api.schemas import JobDetailOut, JobPage, JobSummaryOut, RetryOut
 from cardiogate.store.jobs import JobQueue
@@ -50,8 +50,8 @@ def list_jobs(
     state: JobState | None = None,
     task: Task | None = None,
     since: Since = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> JobPage:
     """Jobs newest first, with the total that match."""
     if since is not None and since.tzinfo is not None:
@@ -63,7 +63,7 @@ def list_jobs(
 
 
 @router.get("/jobs/{job_id}", response_model=JobDetailOut, responses=error_responses(404))
-def get_job(job_id: int, store: StoreDep) -> JobDetailOut:
+def get_job(job_id: JobIdPath, store: StoreDep) -> JobDetailOut:
     job = JobQueue(store).get(job_id)
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such job")
@@ -73,7 +73,7 @@ def get_job(job_id: int, store: StoreDep) -> JobDetailOut:
 
 
 @router.post("/jobs/{job_id}/retry", response_model=RetryOut, responses=error_responses(404, 409))
-def retry_job(job_id: int, store: StoreDep) -> RetryOut:
+def retry_job(job_id: JobIdPath, store: StoreDep) -> RetryOut:
     """Queue a failed job again, or put a job's dead outbox rows back to pending (attempts
     0, due now). The worker and the sender poll, so nothing needs waking. 409 otherwise."""
     queue = JobQueue(store)

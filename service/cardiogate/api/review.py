@@ -3,12 +3,10 @@ recording a reviewer's verdict (the active-learning loop)."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, status
 
 from cardiogate.analyses.review import summary
-from cardiogate.api.deps import StoreDep, require_token
+from cardiogate.api.deps import JobIdPath, Limit, Offset, StoreDep, require_token
 from cardiogate.api.errors import error_responses
 from cardiogate.api.schemas import ReviewItemOut, ReviewOut, ReviewPage, VerdictIn
 from cardiogate.errors import StoreError
@@ -26,8 +24,8 @@ router = APIRouter(
 @router.get("/review", response_model=ReviewPage)
 def list_review(
     store: StoreDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> ReviewPage:
     """Reported or delivered jobs whose current result needs review and has no verdict yet
     (a re-run flagged again is back, whatever was said of its earlier result), newest result
@@ -51,7 +49,7 @@ def list_review(
 
 
 @router.post("/review/{job_id}", response_model=ReviewOut, responses=error_responses(400, 404, 409))
-def post_verdict(job_id: int, body: VerdictIn, store: StoreDep) -> ReviewOut:
+def post_verdict(job_id: JobIdPath, body: VerdictIn, store: StoreDep) -> ReviewOut:
     """Record ``agree`` or ``disagree`` (and a note) on a flagged job's current result; 409
     when the job does not need review, its result already has a verdict, or its result is
     not the one ``result_digest`` names."""

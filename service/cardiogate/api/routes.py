@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, status
 
-from cardiogate.api.deps import StoreDep, require_token
+from cardiogate.api.deps import Limit, Offset, StoreDep, require_token
 from cardiogate.api.errors import error_responses
 from cardiogate.api.schemas import (
     JobOut,
@@ -30,8 +30,8 @@ router = APIRouter(
 @router.get("/studies", response_model=StudyPage)
 def list_studies(
     store: StoreDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> StudyPage:
     studies, total = store.list_studies(limit, offset)
     return StudyPage(
