@@ -258,3 +258,13 @@ def test_a_verdict_body_that_is_not_text_is_400_in_the_one_shape(app: FastAPI) -
     )
     assert r.status_code == 400
     assert r.json() == {"error": {"status": 400, "message": "There was an error parsing the body"}}
+
+
+def test_a_note_with_a_nul_is_refused_before_the_store(app: FastAPI) -> None:
+    """PostgreSQL text cannot hold a NUL; the API refuses it on every database alike."""
+    job_id = KNOWN["job_id"][0]
+    r = TestClient(app).post(
+        f"/api/v1/review/{job_id}", json={"verdict": "agree", "note": "a\x00b"}, headers=AUTH
+    )
+    assert r.status_code == 422
+    assert r.json()["error"]["message"].startswith("body.note: String should match pattern")

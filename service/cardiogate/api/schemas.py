@@ -316,7 +316,10 @@ class VerdictIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     verdict: Literal["agree", "disagree"]
-    note: str = Field(default="", max_length=2000)
+    # no NUL: PostgreSQL text cannot hold one, so it would fail there as a server error
+    note: str = Field(
+        default="", max_length=2000, pattern=r"^[^\x00]*$", description="free text without NUL"
+    )
     result_digest: str | None = Field(default=None, pattern="^[0-9a-f]{64}$")
 
 
