@@ -89,7 +89,8 @@ def _fill(jobs: Jobs) -> dict[str, list[Any]]:
     assert job is not None
     assert record_review(jobs.store, job, "agree", "looks right")
     queued = jobs.queued("stenosis")  # last: the factory claims the oldest queued job
-    ids = [ignored, failed, flagged, delivered, dead, reviewed, queued]
+    # the ones a verdict or a retry accepts first: drawing favours the start of the list
+    ids = [flagged, failed, delivered, dead, reviewed, ignored, queued]
     series = [j.SeriesInstanceUID for j in map(jobs.queue.get, ids) if j is not None]
     return {
         "job_id": ids,
