@@ -18,7 +18,7 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -102,7 +102,9 @@ def _fill(jobs: Jobs) -> dict[str, list[Any]]:
 
 class AppUnderTest:
     """The ASGI app the cases call. Schemathesis makes its operations when this module is
-    collected, before any fixture runs; the app fixture puts the real app in here."""
+    collected, before any fixture runs; the app fixture puts the real app in here.
+    (``schemathesis.pytest.from_fixture`` would wait for the fixture, but on pytest 9.2 it
+    fails setting ``Function._nodeid``.)"""
 
     app: FastAPI | None = None
 
@@ -116,7 +118,9 @@ APP = AppUnderTest()
 
 def _load_schema() -> schemathesis.BaseSchema:
     """Our OpenAPI document (only the routes matter: the store behind it is never read)."""
-    document = create_api(Store("sqlite://"), FakeHealth(), TOKEN).openapi()
+    unread = Store("sqlite://")
+    document = create_api(unread, FakeHealth(), TOKEN).openapi()
+    unread.dispose()
     config = schemathesis.Config.from_dict({"auth": {"openapi": {"HTTPBearer": {"bearer": TOKEN}}}})
     loaded = schemathesis.openapi.from_dict(document, config=config)
     loaded.app = APP
@@ -180,7 +184,6 @@ def after_call(
     deadline=None,
     derandomize=True,
     database=None,
-    suppress_health_check=list(HealthCheck),
 )
 def test_every_operation_conforms_to_the_schema(case: schemathesis.Case) -> None:
     case.call_and_validate(checks=CHECKS)
