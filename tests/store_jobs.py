@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from cardiogate.analyses.review import review_reason
 from cardiogate.store import InstanceRecord, Store
 from cardiogate.store.jobs import JobQueue
 from cardiogate.store.outbox import Outbox, StagedObject, record_version, stage
@@ -99,9 +100,15 @@ class Jobs:
                 conn, job_id, 1, "d" * 64, "1.0.0", (STUDY, sop, f"{sop}.1", BASIC_TEXT_SR)
             )
 
-        body = json.dumps(result if result is not None else {"needs_review": True, "lesions": []})
+        output = result if result is not None else {"needs_review": True, "lesions": []}
         assert self.queue.finish(
-            job_id, body, "fake-model", "1.0.0", "CPUExecutionProvider", also=also
+            job_id,
+            json.dumps(output),
+            "fake-model",
+            "1.0.0",
+            "CPUExecutionProvider",
+            also=also,
+            review_reason=review_reason(task, output),  # flagged as the worker flags it
         )
         return job_id
 

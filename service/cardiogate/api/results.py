@@ -7,15 +7,25 @@ from collections import defaultdict
 from fastapi import APIRouter, Depends, HTTPException, status
 
 from cardiogate.api.deps import StoreDep, require_token
+from cardiogate.api.errors import error_responses
 from cardiogate.api.result_schemas import JobResultOut, StudyResultsOut
 from cardiogate.api.routes import UIDPath
 from cardiogate.store.jobs import JobQueue
 from cardiogate.store.outbox import Outbox, OutboxRow
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_token)], tags=["results"])
+router = APIRouter(
+    prefix="/api/v1",
+    dependencies=[Depends(require_token)],
+    tags=["results"],
+    responses=error_responses(401, 422, 503),
+)
 
 
-@router.get("/studies/{StudyInstanceUID}/results", response_model=StudyResultsOut)
+@router.get(
+    "/studies/{StudyInstanceUID}/results",
+    response_model=StudyResultsOut,
+    responses=error_responses(404),
+)
 def study_results(StudyInstanceUID: UIDPath, store: StoreDep) -> StudyResultsOut:
     """Each job of the study's series, oldest first: task, state (and why, if ignored or
     failed), model, review flag, the analysis's result as stored, and the objects it made
