@@ -46,8 +46,10 @@ class SeriesOut(_Timestamps):
 
 
 class JobOut(_Timestamps):
-    """The analysis of a series: state, the reason when ignored or failed, the result."""
+    """The analysis of a series: its id (for ``/jobs/{id}``), state, the reason when ignored
+    or failed, the result."""
 
+    id: int
     task: str | None
     state: str
     reason: str | None
@@ -62,6 +64,7 @@ class JobOut(_Timestamps):
     @classmethod
     def of(cls, job: JobRecord) -> JobOut:
         return cls(
+            id=job.id,
             task=job.task,
             state=job.state,
             reason=job.reason,
