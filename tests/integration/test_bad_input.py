@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,10 @@ def test_association_limit_rejects_transiently_then_recovers(tmp_path: Path) -> 
         assert _rejection(_associate(scp.port, "PACS")) == (0x02, 0x03, 0x02)
         first.release()
         assert send(scp.port, [_one_ct(15)], calling_ae="PACS") == [SUCCESS]
+        # the SCP frees the slot when its association thread ends, just after the release
+        deadline = time.monotonic() + 5
+        while scp.listener.slots.active and time.monotonic() < deadline:
+            time.sleep(0.02)
         assert scp.listener.slots.active == 0
     finally:
         scp.listener.stop(5)
