@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from peers import RunningSCP, ServeProcess, start_scp, start_serve, stop_serve
+from postgres import postgres  # noqa: F401  (a session fixture: a PostgreSQL cluster)
 from tiny_model import write_model
 
 

@@ -1,12 +1,12 @@
-"""The outbox state machine on a real SQLite store, with an injected clock: staging with the
-job's report, claims and their lease, retries with backoff, dead letters, and a job that is
-delivered only when every row of every destination is sent."""
+"""The outbox state machine on a real store (SQLite and PostgreSQL), with an injected
+clock: staging with the job's report, claims and their lease, retries with backoff, dead
+letters, and a job that is delivered only when every row of every destination is sent."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -58,11 +58,12 @@ class Clock:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def store(database_url: str) -> Iterator[Store]:
+    store = Store(database_url)
     store.create_schema()
     store.record_instance(INSTANCE)
-    return store
+    yield store
+    store.dispose()
 
 
 def _reported_job(store: Store, destinations: list[str]) -> int:
