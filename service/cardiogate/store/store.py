@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from alembic.util import CommandError as AlembicError
 from sqlalchemy import (
     Connection,
     DateTime,
@@ -36,7 +37,8 @@ from cardiogate.store.records import (
     StoredInstance,
     StudySummary,
 )
-from cardiogate.store.tables import Base, Instance, Series, Study
+from cardiogate.store.schema import migrate
+from cardiogate.store.tables import Instance, Series, Study
 
 log = logging.getLogger(__name__)
 
@@ -122,10 +124,11 @@ class Store:
         self._instance_sql = self._sql(_UPSERT_INSTANCE)
 
     def create_schema(self) -> None:
+        """Create or upgrade the schema to the code's revision (:mod:`.schema`)."""
         try:
-            Base.metadata.create_all(self.engine)
-        except SQLAlchemyError as e:
-            raise StoreError(f"cannot create the database schema: {type(e).__name__}") from e
+            migrate(self.engine)
+        except (SQLAlchemyError, AlembicError) as e:
+            raise StoreError(f"cannot migrate the database schema: {type(e).__name__}") from e
 
     def dispose(self) -> None:
         self.engine.dispose()
