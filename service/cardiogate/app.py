@@ -41,7 +41,7 @@ from cardiogate.metrics import (
 )
 from cardiogate.pipeline.assembler import SeriesAssembler
 from cardiogate.pipeline.worker import JobWorker
-from cardiogate.store import Store
+from cardiogate.store import Replica, Store
 from cardiogate.store.jobs import JobQueue
 
 log = logging.getLogger(__name__)
@@ -59,8 +59,10 @@ class Application:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.spool = Spool(settings.spool_dir)
-        self.store = Store(settings.effective_database_url)
+        self.spool = Spool(settings.spool_dir, settings.tmp_subdir)
+        self.store = Store(
+            settings.effective_database_url, Replica(settings.replica_id, settings.spool_shared)
+        )
         self.slots = AssociationSlots(settings.max_associations)
         self.sink = PrometheusIngestSink()
         self.assembler = SeriesAssembler(
@@ -70,7 +72,7 @@ class Application:
         self._threads: list[threading.Thread] = []
         self.engine: InferenceEngine | None = None
         self.worker: JobWorker | None = None
-        self.outbox_files = OutboxFiles(settings.outbox_dir)
+        self.outbox_files = OutboxFiles(settings.outbox_dir, settings.tmp_subdir)
         self.sender = Sender(settings, self.store, self.outbox_files)
         self.listener: Listener | None = None
         self.pool: ListenerPool | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +29,8 @@ from cardiogate.pipeline.router import RoutingRules
 ENV_PREFIX = "CARDIOGATE_"
 # PS3.5 6.2: AE titles are at most 16 characters, no backslash, no control characters.
 _AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")
+# a replica id names a directory when the data directory is shared: a host name fits
+_REPLICA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def _check_ae_title(value: str) -> str:
@@ -106,6 +109,12 @@ class Settings(BaseSettings):
     # Storage
     data_dir: Path = Path("./data")
     database_url: str | None = None
+    # Replicas sharing one (PostgreSQL) database: this one's id (stable across restarts,
+    # unique among replicas), whether every replica mounts the same data directory, and how
+    # long a job's claim lasts without its heartbeat before another replica may take it over
+    replica_id: str = Field(default_factory=socket.gethostname)
+    spool_shared: bool = False
+    job_lease_seconds: float = Field(default=60.0, ge=1)
 
     # Pipeline
     quiet_seconds: float = Field(default=10.0, gt=0)
@@ -153,6 +162,13 @@ class Settings(BaseSettings):
     def _check_allowed(cls, value: list[str]) -> list[str]:
         return [_check_ae_title(v) for v in value]
 
+    @field_validator("replica_id")
+    @classmethod
+    def _check_replica(cls, value: str) -> str:
+        if not _REPLICA_ID.match(value):
+            raise ValueError("a replica id is 1-64 letters, digits, '.', '_' or '-'")
+        return value
+
     @field_validator("api_token")
     @classmethod
     def _check_token(cls, value: str | None) -> str | None:
@@ -192,6 +208,11 @@ class Settings(BaseSettings):
     @property
     def outbox_dir(self) -> Path:
         return self.data_dir / "outbox"
+
+    @property
+    def tmp_subdir(self) -> str | None:
+        """Where this replica's temporary files go in a shared spool and outbox."""
+        return self.replica_id if self.spool_shared else None
 
     @property
     def effective_database_url(self) -> str:

@@ -3,7 +3,8 @@
 Written as the spool writes: to a temporary file, fsynced, renamed into place and the
 directory fsynced, so a file at its final path is always whole. Files are written before
 their rows are committed; a crash in between leaves files without rows, which the re-run of
-the job (still ``running``, so re-queued) overwrites with the same bytes.
+the job (still ``running``, so re-queued) overwrites with the same bytes. As in the spool, replicas
+sharing the directory keep their temporary files apart (``.tmp/<replica id>``).
 """
 
 from __future__ import annotations
@@ -28,15 +29,16 @@ TMP_DIR = ".tmp"
 class OutboxFiles:
     """The outbox directory."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, tmp_subdir: str | None = None) -> None:
         self.root = root.resolve()
-        self.tmp = self.root / TMP_DIR
+        self.tmp = self.root / TMP_DIR / (tmp_subdir or "")
 
     def prepare(self) -> None:
         """Create the directory and remove temporary files left by an interrupted write."""
         self.tmp.mkdir(parents=True, exist_ok=True)
         for leftover in self.tmp.iterdir():
-            leftover.unlink(missing_ok=True)
+            if leftover.is_file():
+                leftover.unlink(missing_ok=True)
 
     def absolute(self, relative: str) -> Path:
         """The file of an outbox path; refuses anything but ``<job>/<uid>.dcm``."""

@@ -50,7 +50,7 @@ def listener_process_main(
     from cardiogate.dicom.spool import Spool
     from cardiogate.logs import setup_logging
     from cardiogate.metrics import QueueIngestSink
-    from cardiogate.store import Store
+    from cardiogate.store import Replica, Store
 
     settings = Settings.model_validate_json(settings_json)
     setup_logging(settings.log_level, settings.log_format)
@@ -58,10 +58,12 @@ def listener_process_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides on Ctrl-C
     signal.signal(signal.SIGTERM, lambda *_: local_stop.set())
 
-    store = Store(settings.effective_database_url)
+    store = Store(
+        settings.effective_database_url, Replica(settings.replica_id, settings.spool_shared)
+    )
     listener = Listener(
         settings,
-        Spool(settings.spool_dir),
+        Spool(settings.spool_dir, settings.tmp_subdir),
         store,
         QueueIngestSink(metrics_queue),
         AssociationSlots(settings.max_associations, slots_value),

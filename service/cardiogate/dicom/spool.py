@@ -3,7 +3,8 @@
 Layout: ``<root>/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm``. A file is
 written under ``<root>/.tmp``, fsynced, renamed into place and its directory fsynced, so a
 file at its final path is always whole. Anything left in ``.tmp`` after a crash was never
-acknowledged and is removed at start-up.
+acknowledged and is removed at start-up. When replicas share the spool, each writes its
+temporary files under ``.tmp/<replica id>``, and removes only its own.
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ def fsync_dir(path: Path) -> None:
 class Spool:
     """Durable file storage for received instances."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, tmp_subdir: str | None = None) -> None:
         self.root = root.resolve()
-        self.tmp = self.root / TMP_DIR
+        self.tmp = self.root / TMP_DIR / (tmp_subdir or "")
         self._known_dirs: set[Path] = set()
         self._dirs_lock = threading.Lock()
 
@@ -53,8 +54,9 @@ class Spool:
         self.tmp.mkdir(parents=True, exist_ok=True)
         removed = 0
         for leftover in self.tmp.iterdir():
-            leftover.unlink(missing_ok=True)
-            removed += 1
+            if leftover.is_file():
+                leftover.unlink(missing_ok=True)
+                removed += 1
         if removed:
             log.warning("spool: removed %d partial file(s) left by an interrupted write", removed)
         return removed

@@ -2,7 +2,10 @@
 
 Each state change is one row update (``store.jobs``), so a restart resumes: queued jobs
 wait, jobs left running by a crash run again. A job that fails records a reason an
-operator can act on; the worker and the service go on with the next one.
+operator can act on; the worker and the service go on with the next one. A claim is a lease
+that a heartbeat thread renews while the job runs, so when replicas share the database a
+dead replica's job is taken over once its lease expires, and only the latest claim may
+report it (``store.jobs``).
 
 When destinations are configured, a job's result objects (``cardiogate.reports``) are
 written to the outbox directory first and their outbox rows are committed in the same
@@ -132,7 +135,7 @@ class JobWorker:
         self.store = store
         self.spool = spool
         self.engine = engine
-        self.jobs = JobQueue(store)
+        self.jobs = JobQueue(store, settings.job_lease_seconds)
         self.outbox = Outbox(store)
         self.outbox_files = outbox_files or OutboxFiles(settings.outbox_dir)
         self.on_reported = on_reported
@@ -141,9 +144,12 @@ class JobWorker:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._held: dict[int, JobRecord] = {}  # the claims the heartbeat renews
+        self._held_lock = threading.Lock()
 
-    def route_completed(self, series_uids: list[str]) -> None:
-        """Turn each complete series into a queued job or an ignored one (with reason)."""
+    def route_completed(self, series_uids: list[str], *, only_new: bool = False) -> None:
+        """Turn each complete series into a queued job or an ignored one (with reason);
+        ``only_new`` leaves series that have a job (another replica routed it meanwhile)."""
         tasks = {t for t in self.engine.models if t in self.analyses}
         for uid in series_uids:
             series = self.store.series_attributes(uid)
@@ -151,11 +157,11 @@ class JobWorker:
                 continue
             decision = route(series, self.settings.routing, tasks)
             if decision.task is None:
-                self.jobs.ignore(uid, series.StudyInstanceUID, decision.reason)
+                self.jobs.ignore(uid, series.StudyInstanceUID, decision.reason, only_new=only_new)
                 JOBS.labels("none", "ignored").inc()
                 log.info("series %s ignored: %s", uid, decision.reason)
             else:
-                self.jobs.enqueue(uid, series.StudyInstanceUID, decision.task)
+                self.jobs.enqueue(uid, series.StudyInstanceUID, decision.task, only_new=only_new)
                 JOBS.labels(decision.task, "queued").inc()
                 log.info("series %s queued for %s (%s)", uid, decision.task, decision.reason)
         if series_uids:
@@ -166,7 +172,15 @@ class JobWorker:
         job = self.jobs.claim()
         if job is None:
             return False
-        self._run(job)
+        if job.attempts > 1:
+            log.info("job %d claimed, attempt %d", job.id, job.attempts)
+        with self._held_lock:
+            self._held[job.id] = job
+        try:
+            self._run(job)
+        finally:
+            with self._held_lock:
+                self._held.pop(job.id, None)
         return True
 
     def _run(self, job: JobRecord) -> None:
@@ -189,7 +203,7 @@ class JobWorker:
             self._fail(job, task, f"internal error ({type(e).__name__}); see the service log")
             return
         reported = self.jobs.finish(
-            job.id,
+            job,
             analysed.result.model_dump_json(),
             model.card.name,
             model.card.version,
@@ -200,7 +214,10 @@ class JobWorker:
             else None,
         )
         if not reported:
-            log.info("job %d was queued again while it ran; its result is dropped", job.id)
+            log.info(
+                "job %d was queued again or taken over while it ran; its result is dropped",
+                job.id,
+            )
             return
         if staged and self.on_reported is not None:
             self.on_reported()
@@ -255,7 +272,7 @@ class JobWorker:
     def _stage(
         self, conn: Connection, *, job: JobRecord, staged: list[StagedObject], version: _Version
     ) -> None:
-        stage(conn, job.id, staged, self.destinations)
+        stage(conn, job.id, staged, self.destinations, replica_id=self.store.replica.id)
         assert version.sr_uids is not None
         record_version(
             conn, job.id, version.index, version.digest, version.model_version, version.sr_uids
@@ -277,7 +294,9 @@ class JobWorker:
             log.warning("outbox: re-queued %d reported job(s) to rebuild their objects", requeued)
 
     def _fail(self, job: JobRecord, task: str, reason: str) -> None:
-        self.jobs.fail(job.id, reason)
+        if not self.jobs.fail(job, reason):
+            log.info("job %d was queued again or taken over while it ran", job.id)
+            return
         JOBS.labels(task, "failed").inc()
         log.warning(
             "job %d (%s) of series %s failed: %s", job.id, task, job.SeriesInstanceUID, reason
@@ -293,6 +312,23 @@ class JobWorker:
             self._wake.wait(1.0)
             self._wake.clear()
 
+    def _heartbeat(self) -> None:
+        """Renew the claims of the jobs in progress, a few times per lease."""
+        interval = self.settings.job_lease_seconds / 3
+        while not self._stop.wait(interval):
+            with self._held_lock:
+                held = list(self._held.values())
+            try:
+                renewed = self.jobs.renew(held)
+            except CardiogateError as e:
+                log.error("could not renew the claims of running jobs: %s", e)
+                continue
+            for job in held:
+                if job.id not in renewed:
+                    log.warning("job %d: its claim was lost (re-queued or taken over)", job.id)
+                    with self._held_lock:
+                        self._held.pop(job.id, None)
+
     @property
     def running(self) -> bool:
         return bool(self._threads) and all(t.is_alive() for t in self._threads)
@@ -306,11 +342,14 @@ class JobWorker:
             log.info("review columns filled for %d job(s) reported before they existed", filled)
         self.outbox_files.prepare()
         self._recover_outbox()
-        self.route_completed(self.jobs.unrouted_complete_series())
+        self.route_completed(self.jobs.unrouted_complete_series(), only_new=True)
         for i in range(self.settings.worker_threads):
             thread = threading.Thread(target=self._loop, name=f"job-worker-{i}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        heartbeat = threading.Thread(target=self._heartbeat, name="job-heartbeat", daemon=True)
+        heartbeat.start()
+        self._threads.append(heartbeat)
 
     def stop(self) -> None:
         """Stop after the jobs in progress finish (their rows stay consistent either way)."""

@@ -1,8 +1,12 @@
 """The job queue: one row per complete series, claimed by workers.
 
 Every state change is one row update in one transaction, so a restart resumes from the
-rows: queued jobs wait, and jobs left ``running`` by a crash are queued again. On
-PostgreSQL several replicas claim with ``FOR UPDATE SKIP LOCKED``; SQLite has one writer.
+rows: queued jobs wait, and jobs this replica left ``running`` (a crash) are queued again.
+A claim is a lease that the worker renews while the job runs; a claim that expired (its
+replica died or hung) may be taken over by any replica that can read the job's input (see
+:mod:`.replicas`). Each claim increments ``attempts``, and only the claim with the latest
+count may finish the job, so a job is never reported twice. On PostgreSQL replicas claim
+with ``FOR UPDATE SKIP LOCKED``; SQLite has one writer.
 """
 
 from __future__ import annotations
@@ -11,15 +15,17 @@ import hashlib
 import json
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, select, update
+from sqlalchemy import ColumnElement, Connection, Table, and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from cardiogate.store.store import Store, utcnow
 from cardiogate.store.tables import Job, Series
 
 _jobs: Table = Job.__table__  # type: ignore[assignment]
+_series: Table = Series.__table__  # type: ignore[assignment]
 
 QUEUED, RUNNING, REPORTED, FAILED, IGNORED = "queued", "running", "reported", "failed", "ignored"
 DELIVERED = "delivered"
@@ -60,6 +66,8 @@ class JobRecord:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    replica_id: str | None = None  # whose spool has the input
+    claimed_by: str | None = None  # the replica that claimed it last
 
 
 def first_received(conn: Connection, SeriesInstanceUIDs: Collection[str]) -> dict[str, datetime]:
@@ -94,58 +102,100 @@ def job_record(row: Any) -> JobRecord:
         created_at=m["created_at"],
         started_at=m["started_at"],
         finished_at=m["finished_at"],
+        replica_id=m["replica_id"],
+        claimed_by=m["claimed_by"],
     )
 
 
 class JobQueue:
-    """Job rows and their state changes."""
+    """Job rows and their state changes, for the store's replica; a claim lasts
+    ``lease_seconds`` unless renewed (``clock`` is injectable for tests)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self, store: Store, lease_seconds: float = 60.0, clock: Callable[[], datetime] = utcnow
+    ) -> None:
         self.store = store
+        self.replica = store.replica
+        self.lease = timedelta(seconds=lease_seconds)
+        self.clock = clock
 
-    def _upsert(self, SeriesInstanceUID: str, StudyInstanceUID: str, **values: Any) -> None:
-        now = utcnow()
-        values = {"updated_at": now, "started_at": None, "finished_at": None, **values}
-        with self.store.transaction() as conn:
-            updated = conn.execute(
-                update(_jobs)
-                .where(_jobs.c.series_instance_uid == SeriesInstanceUID)
-                .values(**values)
-            ).rowcount
-            if not updated:
-                conn.execute(
-                    _jobs.insert().values(
-                        series_instance_uid=SeriesInstanceUID,
-                        study_instance_uid=StudyInstanceUID,
-                        attempts=0,
-                        created_at=now,
-                        **values,
-                    )
-                )
-
-    def enqueue(self, SeriesInstanceUID: str, StudyInstanceUID: str, task: str) -> None:
-        """Queue (or re-queue, for a series completed again) the analysis of a series."""
-        self._upsert(
-            SeriesInstanceUID, StudyInstanceUID, task=task, state=QUEUED, reason=None, **_NO_RESULT
+    def _upsert(
+        self, SeriesInstanceUID: str, StudyInstanceUID: str, only_new: bool, **values: Any
+    ) -> None:
+        """Insert the series' job or reset it to ``values``, in one statement (replicas
+        routing the same series at once cannot both insert). The job belongs to the
+        replica that holds the series' instances."""
+        now = self.clock()
+        owner = (
+            select(_series.c.replica_id)
+            .where(_series.c.series_instance_uid == SeriesInstanceUID)
+            .scalar_subquery()
         )
+        values = {
+            "updated_at": now,
+            "started_at": None,
+            "finished_at": None,
+            "claimed_by": None,
+            "claim_expires_at": None,
+            "replica_id": owner,
+            **values,
+        }
+        dialect = postgresql if self.store.engine.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(_jobs).values(
+            series_instance_uid=SeriesInstanceUID,
+            study_instance_uid=StudyInstanceUID,
+            attempts=0,
+            created_at=now,
+            **values,
+        )
+        stmt = (
+            stmt.on_conflict_do_nothing(index_elements=["series_instance_uid"])
+            if only_new
+            else stmt.on_conflict_do_update(index_elements=["series_instance_uid"], set_=values)
+        )
+        with self.store.transaction() as conn:
+            conn.execute(stmt)
 
-    def ignore(self, SeriesInstanceUID: str, StudyInstanceUID: str, reason: str) -> None:
+    def enqueue(
+        self, SeriesInstanceUID: str, StudyInstanceUID: str, task: str, *, only_new: bool = False
+    ) -> None:
+        """Queue (or re-queue, for a series completed again) the analysis of a series;
+        ``only_new`` leaves an existing job alone."""
         self._upsert(
             SeriesInstanceUID,
             StudyInstanceUID,
-            task=None,
-            state=IGNORED,
-            reason=reason,
-            finished_at=utcnow(),
+            only_new,
+            task=task,
+            state=QUEUED,
+            reason=None,
             **_NO_RESULT,
         )
 
+    def ignore(
+        self, SeriesInstanceUID: str, StudyInstanceUID: str, reason: str, *, only_new: bool = False
+    ) -> None:
+        self._upsert(
+            SeriesInstanceUID,
+            StudyInstanceUID,
+            only_new,
+            task=None,
+            state=IGNORED,
+            reason=reason,
+            finished_at=self.clock(),
+            **_NO_RESULT,
+        )
+
+    def _claimable(self, now: datetime) -> ColumnElement[bool]:
+        expired = and_(_jobs.c.state == RUNNING, _jobs.c.claim_expires_at < now)
+        return and_(or_(_jobs.c.state == QUEUED, expired), self.replica.may_use(_jobs.c.replica_id))
+
     def claim(self) -> JobRecord | None:
-        """Take the oldest queued job and mark it running (one transaction)."""
-        now = utcnow()
+        """Take the oldest queued job, or a running one whose claim expired, that this
+        replica can run; mark it running, leased to this replica (one transaction)."""
+        now = self.clock()
         oldest = (
             select(_jobs.c.id)
-            .where(_jobs.c.state == QUEUED)
+            .where(self._claimable(now))
             .order_by(_jobs.c.updated_at, _jobs.c.id)
             .limit(1)
         )
@@ -153,17 +203,48 @@ class JobQueue:
             oldest = oldest.with_for_update(skip_locked=True)
         stmt = (
             update(_jobs)
-            .where(_jobs.c.id == oldest.scalar_subquery(), _jobs.c.state == QUEUED)
-            .values(state=RUNNING, started_at=now, updated_at=now, attempts=_jobs.c.attempts + 1)
+            .where(_jobs.c.id == oldest.scalar_subquery(), self._claimable(now))
+            .values(
+                state=RUNNING,
+                started_at=now,
+                updated_at=now,
+                attempts=_jobs.c.attempts + 1,
+                claimed_by=self.replica.id,
+                claim_expires_at=now + self.lease,
+            )
             .returning(*_jobs.c)
         )
         with self.store.transaction() as conn:
             row = conn.execute(stmt).first()
         return None if row is None else job_record(row)
 
+    def _held(self, job: JobRecord) -> ColumnElement[bool]:
+        """The job is still running under this claim (nobody re-queued or took it over)."""
+        return and_(
+            _jobs.c.id == job.id,
+            _jobs.c.state == RUNNING,
+            _jobs.c.claimed_by == self.replica.id,
+            _jobs.c.attempts == job.attempts,
+        )
+
+    def renew(self, jobs: Collection[JobRecord]) -> set[int]:
+        """Extend the lease of claims still held; returns the ids of those."""
+        if not jobs:
+            return set()
+        now = self.clock()
+        with self.store.transaction() as conn:
+            return set(
+                conn.execute(
+                    update(_jobs)
+                    .where(or_(*(self._held(j) for j in jobs)))
+                    .values(claim_expires_at=now + self.lease)
+                    .returning(_jobs.c.id)
+                ).scalars()
+            )
+
     def finish(
         self,
-        job_id: int,
+        job: int | JobRecord,
         result_json: str,
         model_name: str,
         model_version: str,
@@ -174,11 +255,12 @@ class JobQueue:
     ) -> bool:
         """Mark a running job reported with its result, flagged ``needs_review`` when a
         ``review_reason`` is given; ``also`` runs in the same transaction (staging its
-        outbox rows), only if the job was still running. False when it was not (the series
-        was completed again meanwhile and the job re-queued)."""
-        now = utcnow()
+        outbox rows), only if the job was still running (under this claim, when given the
+        claimed record). False when it was not (the series was completed again meanwhile
+        and the job re-queued, or the claim expired and another replica took it over)."""
+        now = self.clock()
         return self._set(
-            job_id,
+            job,
             also,
             state=REPORTED,
             reason=None,
@@ -192,16 +274,20 @@ class JobQueue:
             finished_at=now,
         )
 
-    def fail(self, job_id: int, reason: str) -> None:
-        self._set(job_id, None, state=FAILED, reason=reason[:2000], finished_at=utcnow())
+    def fail(self, job: int | JobRecord, reason: str) -> bool:
+        return self._set(job, None, state=FAILED, reason=reason[:2000], finished_at=self.clock())
 
-    def _set(self, job_id: int, also: Callable[[Connection], None] | None, **values: Any) -> bool:
+    def _set(
+        self, job: int | JobRecord, also: Callable[[Connection], None] | None, **values: Any
+    ) -> bool:
+        held = (
+            self._held(job)
+            if isinstance(job, JobRecord)
+            else and_(_jobs.c.id == job, _jobs.c.state == RUNNING)
+        )
+        values |= {"updated_at": self.clock(), "claim_expires_at": None}
         with self.store.transaction() as conn:
-            updated = conn.execute(
-                update(_jobs)
-                .where(_jobs.c.id == job_id, _jobs.c.state == RUNNING)
-                .values(updated_at=utcnow(), **values)
-            ).rowcount
+            updated = conn.execute(update(_jobs).where(held).values(**values)).rowcount
             if updated and also is not None:
                 also(conn)
         return bool(updated)
@@ -215,24 +301,32 @@ class JobQueue:
                 conn.execute(
                     update(_jobs)
                     .where(_jobs.c.id.in_(job_ids), _jobs.c.state == REPORTED)
-                    .values(state=QUEUED, started_at=None, updated_at=utcnow())
+                    .values(state=QUEUED, started_at=None, updated_at=self.clock())
                 ).rowcount
             )
 
     def requeue_interrupted(self) -> int:
-        """Jobs left running by a crash or kill go back to the queue; returns how many."""
+        """Jobs this replica left running (a crash or kill) go back to the queue at once,
+        without waiting for their claims to expire; returns how many."""
+        mine = or_(_jobs.c.claimed_by == self.replica.id, _jobs.c.claimed_by.is_(None))
         with self.store.transaction() as conn:
             return int(
                 conn.execute(
                     update(_jobs)
-                    .where(_jobs.c.state == RUNNING)
-                    .values(state=QUEUED, started_at=None, updated_at=utcnow())
+                    .where(_jobs.c.state == RUNNING, mine)
+                    .values(
+                        state=QUEUED,
+                        started_at=None,
+                        claimed_by=None,
+                        claim_expires_at=None,
+                        updated_at=self.clock(),
+                    )
                 ).rowcount
             )
 
     def unrouted_complete_series(self) -> list[str]:
         """Complete series with no job row (completed just before a crash, say)."""
-        series: Table = Series.__table__  # type: ignore[assignment]
+        series = _series
         with self.store.transaction() as conn:
             return list(
                 conn.execute(
@@ -291,7 +385,7 @@ class JobQueue:
                     reason=None,
                     started_at=None,
                     finished_at=None,
-                    updated_at=utcnow(),
+                    updated_at=self.clock(),
                 )
             ).rowcount
         return bool(updated)

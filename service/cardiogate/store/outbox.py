@@ -5,7 +5,9 @@ A row is ``pending`` until a C-STORE of its object succeeds (``sent``) or has fa
 the transaction that marks their job ``reported`` (:func:`stage`); the job becomes
 ``delivered`` in the transaction that marks its last row sent. A claim moves a row's
 ``next_attempt_at`` forward by a lease instead of changing its state, so a sender that dies
-mid-batch leaves rows that are simply due again later.
+mid-batch leaves rows that are simply due again later. A row's file is in the outbox
+directory of the replica that ran the job (``replica_id``): only that replica claims it,
+unless the data directory is shared (:mod:`.replicas`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Table, and_, delete, exists, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from cardiogate.store.jobs import DELIVERED, REPORTED, first_received
 from cardiogate.store.store import Store, utcnow
@@ -117,9 +120,11 @@ def stage(
     objects: Sequence[StagedObject],
     destinations: Sequence[str],
     now: datetime | None = None,
+    replica_id: str | None = None,
 ) -> None:
     """Replace the job's rows with one pending row per object and destination (a re-run of
-    the job sends its objects again; deterministic UIDs make the PACS replace, not add)."""
+    the job sends its objects again; deterministic UIDs make the PACS replace, not add);
+    ``replica_id`` names the replica whose outbox directory holds the files."""
     now = now or utcnow()
     conn.execute(delete(_outbox).where(_outbox.c.job_id == job_id))
     rows = [
@@ -134,6 +139,7 @@ def stage(
             "next_attempt_at": now,
             "created_at": now,
             "updated_at": now,
+            "replica_id": replica_id,
         }
         for destination in destinations
         for obj in objects
@@ -157,6 +163,7 @@ class Outbox:
                 _outbox.c.state == PENDING,
                 _outbox.c.destination == destination,
                 _outbox.c.next_attempt_at <= now,
+                self.store.replica.may_use(_outbox.c.replica_id),
             )
             if self.store.engine.dialect.name == "postgresql":
                 due = due.with_for_update(skip_locked=True)
@@ -269,20 +276,25 @@ class Outbox:
             )
 
     def pending_paths(self) -> list[tuple[int, str]]:
-        """(job, path) of every pending row, to find objects whose file went missing."""
+        """(job, path) of every pending row whose file this replica should have, to find
+        objects whose file went missing."""
         with self.store.transaction() as conn:
             return [
                 (int(j), str(p))
                 for j, p in conn.execute(
                     select(_outbox.c.job_id, _outbox.c.path)
-                    .where(_outbox.c.state == PENDING)
+                    .where(
+                        _outbox.c.state == PENDING,
+                        self.store.replica.may_use(_outbox.c.replica_id),
+                    )
                     .distinct()
                 )
             ]
 
     def add_destination(self, destination: str) -> int:
         """Give every reported job's objects a pending row for a newly configured
-        destination; returns how many rows were added."""
+        destination (only those in this replica's outbox, each replica adds its own);
+        returns how many rows were added."""
         now = self.clock()
         mine = _outbox.alias("mine")
         with self.store.transaction() as conn:
@@ -292,10 +304,12 @@ class Outbox:
                     _outbox.c.sop_class_uid,
                     _outbox.c.sop_instance_uid,
                     _outbox.c.path,
+                    _outbox.c.replica_id,
                 )
                 .join(_jobs, _jobs.c.id == _outbox.c.job_id)
                 .where(
                     _jobs.c.state == REPORTED,
+                    self.store.replica.may_use(_outbox.c.replica_id),
                     ~exists().where(
                         and_(mine.c.job_id == _outbox.c.job_id, mine.c.destination == destination)
                     ),
@@ -314,15 +328,22 @@ class Outbox:
                     "next_attempt_at": now,
                     "created_at": now,
                     "updated_at": now,
+                    "replica_id": replica_id,
                 }
-                for job_id, sop_class, sop_instance, path in objects
+                for job_id, sop_class, sop_instance, path, replica_id in objects
             ]
-            if rows:
-                conn.execute(insert(_outbox), rows)
-        return len(rows)
+            if rows:  # replicas sharing a data directory may add the same rows at once
+                return len(conn.execute(_insert_new(self.store, rows)).all())
+        return 0
 
 
 _versions: Table = ReportVersion.__table__  # type: ignore[assignment]
+
+
+def _insert_new(store: Store, rows: list[dict[str, Any]]) -> Any:
+    """An insert of outbox rows that skips those already there."""
+    dialect = postgresql if store.engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(_outbox).values(rows).on_conflict_do_nothing().returning(_outbox.c.id)
 
 
 @dataclass(frozen=True, slots=True)

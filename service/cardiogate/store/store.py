@@ -37,6 +37,7 @@ from cardiogate.store.records import (
     StoredInstance,
     StudySummary,
 )
+from cardiogate.store.replicas import Replica
 from cardiogate.store.schema import migrate
 from cardiogate.store.tables import Instance, Series, Study
 
@@ -59,11 +60,13 @@ _UPSERT_SERIES = """
 INSERT INTO series (series_instance_uid, study_instance_uid, modality, series_number,
     series_description, sop_class_uid, body_part_examined, protocol_name, image_type,
     contrast_bolus_agent, slice_thickness, state, first_received_at, last_received_at,
-    reopened_count)
+    reopened_count, replica_id)
 VALUES (:series, :study, :modality, :series_number, :series_description, :sop_class,
-    :body_part, :protocol, :image_type, :contrast, :thickness, 'receiving', :now, :now, 0)
+    :body_part, :protocol, :image_type, :contrast, :thickness, 'receiving', :now, :now, 0,
+    :replica)
 ON CONFLICT (series_instance_uid) DO UPDATE SET
     last_received_at = excluded.last_received_at,
+    replica_id = excluded.replica_id,
     completed_at = NULL,
     reopened_count = series.reopened_count
         + CASE WHEN series.state = 'complete' THEN 1 ELSE 0 END,
@@ -102,10 +105,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 class Store:
-    """Database access for studies, series and instances."""
+    """Database access for studies, series and instances, on behalf of ``replica`` (which
+    owns the series it receives; see :mod:`.replicas`)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, replica: Replica | None = None) -> None:
         self.url = url
+        self.replica = replica or Replica()
         kwargs: dict[str, Any] = {}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
@@ -211,6 +216,7 @@ class Store:
             "path": rec.path,
             "size": rec.size_bytes,
             "calling": rec.calling_ae_title,
+            "replica": self.replica.id,
         }
         with self._driver() as cur:
             cur.execute(self._study_sql, params)

@@ -1,7 +1,11 @@
 """The database schema (SQLAlchemy 2). Column names follow the DICOM keywords they hold.
 
 Times are naive UTC datetimes. SQLite (WAL) is the embedded default; the same tables serve
-PostgreSQL when several replicas share one database.
+PostgreSQL when several replicas share one database. There, ``replica_id`` names the replica
+whose files a row needs (its spool for a series or job, its outbox for an outbox row), and a
+running job's claim is a lease (``claimed_by`` until ``claim_expires_at``).
+
+A change here needs a revision in ``migrations/versions`` (a test compares the two).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 UID = String(64)
+REPLICA = String(64)
 
 
 class Base(DeclarativeBase):
@@ -60,6 +65,7 @@ class Series(Base):
     last_received_at: Mapped[datetime] = mapped_column(DateTime)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)
     reopened_count: Mapped[int] = mapped_column(Integer, default=0)
+    replica_id: Mapped[str | None] = mapped_column(REPLICA)  # whose spool received it last
 
     __table_args__ = (Index("ix_series_state_last", "state", "last_received_at"),)
 
@@ -87,6 +93,9 @@ class Instance(Base):
 class Job(Base):
     """The analysis of one complete series. States: queued -> running -> reported ->
     delivered, or failed(reason), or ignored(reason). A re-completed series is re-queued.
+    ``replica_id`` is the series' (whose spool has the input); a running job is leased to
+    ``claimed_by`` until ``claim_expires_at``, and ``attempts`` counts claims (a fence:
+    only the latest claim may finish the job).
 
     ``needs_review`` and ``review_reason`` are the result's (set with it, for the review
     queue); ``result_digest`` names the result apart from its timings, so a verdict is
@@ -114,6 +123,9 @@ class Job(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     started_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    replica_id: Mapped[str | None] = mapped_column(REPLICA)
+    claimed_by: Mapped[str | None] = mapped_column(REPLICA)
+    claim_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     __table_args__ = (Index("ix_jobs_review", "needs_review", "finished_at"),)
 
@@ -139,6 +151,7 @@ class OutboxItem(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    replica_id: Mapped[str | None] = mapped_column(REPLICA)  # whose outbox has the file
 
     __table_args__ = (
         UniqueConstraint("job_id", "destination", "sop_instance_uid"),
