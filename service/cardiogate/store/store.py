@@ -1,4 +1,6 @@
-"""The queries the rest of the service uses, over SQLAlchemy 2 Core.
+"""The queries the rest of the service uses, over SQLAlchemy 2 Core, on SQLite or
+PostgreSQL (psycopg 3) alike: the ingest upserts are ``INSERT ... ON CONFLICT``, which both
+speak, and the schema comes from the migrations (:mod:`.schema`).
 
 SQLite runs in WAL mode with ``synchronous=FULL``: a committed row survives a crash of the
 process and of the machine, which is what lets the SCP acknowledge an instance.

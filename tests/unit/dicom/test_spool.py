@@ -54,3 +54,16 @@ def test_write_failure_is_a_spool_error_and_leaves_nothing(spool: Spool) -> None
     with pytest.raises(SpoolError, match="cannot write"):
         spool.write(rel, [b"x"])
     assert list(spool.tmp.iterdir()) == []
+
+
+def test_replicas_sharing_a_spool_clear_only_their_own_partial_files(tmp_path: Path) -> None:
+    a, b = Spool(tmp_path / "spool", "a"), Spool(tmp_path / "spool", "b")
+    a.prepare()
+    b.prepare()
+    (a.tmp / "x.part").write_bytes(b"a's")
+    (b.tmp / "y.part").write_bytes(b"b's, being written")
+    assert a.prepare() == 1  # a restarts
+    assert [p.name for p in b.tmp.iterdir()] == ["y.part"]
+    rel = b.relative_path("1", "2", "3")
+    b.write(rel, [b"whole"])
+    assert list(a.files()) == [rel]  # temporary directories are not instances
