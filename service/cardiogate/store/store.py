@@ -117,8 +117,9 @@ class Store:
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
             kwargs["pool_size"] = 64  # one per concurrent association thread, no waiting
-        else:  # a network database can drop idle connections
+        else:  # a network database can drop idle connections; keep a few, open more at peaks
             kwargs["pool_pre_ping"] = True
+            kwargs["max_overflow"] = 64
         self.engine: Engine = create_engine(url, **kwargs)
         self._dialect = self.engine.dialect.name
         if self._dialect == "sqlite":
@@ -236,12 +237,23 @@ class Store:
     # -- assembly -------------------------------------------------------------------------
 
     def complete_quiet_series(self, cutoff: datetime, now: datetime | None = None) -> list[str]:
-        """Mark ``receiving`` series with nothing new since ``cutoff`` as complete."""
+        """Mark ``receiving`` series with nothing new since ``cutoff`` as complete. Replicas
+        assembling at once each complete a series at most once: on PostgreSQL the rows
+        another replica is completing (or a listener is updating) are skipped this round."""
         now = now or utcnow()
+        quiet = select(_series.c.series_instance_uid).where(
+            _series.c.state == "receiving", _series.c.last_received_at < cutoff
+        )
+        if self._dialect == "postgresql":
+            quiet = quiet.with_for_update(skip_locked=True)
         with self.transaction() as conn:
             stmt = (
                 update(_series)
-                .where(_series.c.state == "receiving", _series.c.last_received_at < cutoff)
+                .where(
+                    _series.c.series_instance_uid.in_(quiet.scalar_subquery()),
+                    _series.c.state == "receiving",
+                    _series.c.last_received_at < cutoff,
+                )
                 .values(state="complete", completed_at=now)
                 .returning(_series.c.series_instance_uid)
             )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -116,3 +117,29 @@ def test_quiet_series_complete_and_late_instance_reopens(store: Store) -> None:
 def test_ping(store: Store, tmp_path: Path) -> None:
     assert store.ping()
     assert not Store(f"sqlite:///{tmp_path / 'missing' / 'db.sqlite'}").ping()
+
+
+def test_replicas_assembling_at_once_complete_each_series_once(
+    store: Store, database_url: str
+) -> None:
+    t0 = utcnow()
+    for n in range(30):
+        uid = f"1.1.{n}"
+        store.record_instance(replace(BASE, SeriesInstanceUID=uid, SOPInstanceUID=f"{uid}.1"), t0)
+    replicas = [Store(database_url) for _ in range(3)]
+    completed: list[str] = []
+    barrier = threading.Barrier(len(replicas))
+
+    def assemble(replica: Store) -> None:
+        barrier.wait()
+        for _ in range(5):
+            completed.extend(replica.complete_quiet_series(cutoff=t0 + timedelta(seconds=1)))
+
+    threads = [threading.Thread(target=assemble, args=(r,)) for r in replicas]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(completed) == sorted(f"1.1.{n}" for n in range(30))
+    for replica in replicas:
+        replica.dispose()
