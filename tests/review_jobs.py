@@ -168,9 +168,10 @@ class Env:
 
 
 @contextmanager
-def review_env(tmp_path: Path) -> Iterator[Env]:
-    """A store in ``tmp_path`` (schema created), its jobs, and the API over it."""
-    store = Store(f"sqlite:///{tmp_path / 'cardiogate.db'}")
+def review_env(tmp_path: Path, database_url: str | None = None) -> Iterator[Env]:
+    """A store in ``tmp_path`` (or at ``database_url``; schema created), its jobs, and the
+    API over it."""
+    store = Store(database_url or f"sqlite:///{tmp_path / 'cardiogate.db'}")
     store.create_schema()
     try:
         yield Env(store, Jobs(store), TestClient(create_api(store, FakeHealth())))

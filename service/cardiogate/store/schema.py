@@ -2,7 +2,8 @@
 
 There is no alembic.ini: the script directory ships inside the package
 (``cardiogate/store/migrations``). A database that ``create_all`` made before Alembic
-arrived has the tables but no ``alembic_version``; it is stamped at the baseline first.
+arrived has the tables but no ``alembic_version``; it is stamped at the revision its
+schema equals first (the baseline, or the review columns when it has them).
 On PostgreSQL an advisory lock makes replicas that start together migrate one at a time;
 within a process a lock does (Alembic's ``context`` and ``op`` are process globals).
 """
@@ -21,6 +22,10 @@ from sqlalchemy import Connection, Engine, inspect, text
 log = logging.getLogger(__name__)
 
 BASELINE = "0001_baseline"
+REVIEW_PER_RESULT = "0002_review_per_result"
+# The schemas create_all made before migrations, newest first: the revision each equals and
+# a (table, column) that only it and later ones have.
+_PRE_ALEMBIC = ((REVIEW_PER_RESULT, ("jobs", "needs_review")), (BASELINE, ("studies", None)))
 _SCRIPTS = "cardiogate.store:migrations"
 _LOCK_KEY = 0x63617264  # pg_advisory_xact_lock key: "card"
 _in_process = threading.Lock()
@@ -46,6 +51,20 @@ def current(conn: Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 
 
+def _pre_alembic_revision(conn: Connection) -> str | None:
+    """The revision a database made by ``create_all`` equals (None: not such a database)."""
+    inspector = inspect(conn)
+    tables = set(inspector.get_table_names())
+    if "alembic_version" in tables:
+        return None
+    for revision, (table, column) in _PRE_ALEMBIC:
+        if table in tables and (
+            column is None or column in {c["name"] for c in inspector.get_columns(table)}
+        ):
+            return revision
+    return None
+
+
 def migrate(engine: Engine) -> None:
     """Bring the database to the head revision in one transaction."""
     logging.getLogger("alembic").setLevel(logging.WARNING)  # our own line says what changed
@@ -53,10 +72,10 @@ def migrate(engine: Engine) -> None:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
         config = _config(conn)
-        tables = set(inspect(conn).get_table_names())
-        if "alembic_version" not in tables and "studies" in tables:
-            command.stamp(config, BASELINE)
-            log.warning("database schema predates migrations: stamped as %s", BASELINE)
+        found = _pre_alembic_revision(conn)
+        if found is not None:
+            command.stamp(config, found)
+            log.warning("database schema predates migrations: stamped as %s", found)
         before = current(conn)
         command.upgrade(config, "head")
         after = current(conn)

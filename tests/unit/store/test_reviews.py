@@ -1,6 +1,7 @@
-"""Verdict rows on a real SQLite store: one per result of a job (the constraint, not just
-the check before the insert), the queue read through its index, and rows written before
-the review columns existed filled in at start-up."""
+"""Verdict rows on a real store (SQLite and PostgreSQL): one per result of a job (the
+constraint, not just the check before the insert), the queue read through its index (on
+SQLite, where the plan is checked), and rows written before the review columns existed
+filled in at start-up."""
 
 from __future__ import annotations
 
@@ -21,7 +22,13 @@ from review_jobs import Env, calcium, review_env, stenosis
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
+def env(tmp_path: Path, database_url: str) -> Iterator[Env]:
+    with review_env(tmp_path, database_url) as made:
+        yield made
+
+
+@pytest.fixture
+def sqlite_env(tmp_path: Path) -> Iterator[Env]:
     with review_env(tmp_path) as made:
         yield made
 
@@ -46,7 +53,8 @@ def test_one_verdict_per_result_of_a_job(env: Env) -> None:
         conn.execute(insert(Review), _verdict_row(job, digest))
 
 
-def test_the_queue_is_paged_through_its_index(env: Env, tmp_path: Path) -> None:
+def test_the_queue_is_paged_through_its_index(sqlite_env: Env, tmp_path: Path) -> None:
+    env = sqlite_env
     for _ in range(3):
         env.jobs.reported("calcium", calcium(140.0))
     statements: list[tuple[str, Any]] = []

@@ -1,7 +1,7 @@
 """Replicas sharing one database: the owner of each row's files, and job claims as leases.
 
-Revision ID: 0002_replicas
-Revises: 0001_baseline
+Revision ID: 0003_replicas
+Revises: 0002_review_per_result
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_replicas"
-down_revision: str | None = "0001_baseline"
+revision = "0003_replicas"
+down_revision: str | None = "0002_review_per_result"
 branch_labels = None
 depends_on = None
 
