@@ -19,7 +19,7 @@ import uvicorn
 
 from cardiogate.api import create_api
 from cardiogate.api.token_file import resolve_api_token
-from cardiogate.config import Settings
+from cardiogate.config import Settings, check_replica_id
 from cardiogate.dicom.admission import AssociationSlots
 from cardiogate.dicom.listener import Listener, open_listen_socket
 from cardiogate.dicom.outbox_files import OutboxFiles
@@ -47,6 +47,34 @@ from cardiogate.store.jobs import JobQueue
 log = logging.getLogger(__name__)
 
 
+REPLICA_ID_FILE = "replica-id"
+
+
+def resolve_replica_id(settings: Settings) -> Settings:
+    """The settings with this replica's id: ``CARDIOGATE_REPLICA_ID`` when set; else, for a
+    data directory of its own, the id kept in it (the host name when it was first used), so
+    the replica stays the owner of its spool when a container is recreated under another
+    host name; for a shared data directory, the host name."""
+    if settings.replica_id is not None:
+        return settings
+    replica_id = socket.gethostname()[:64]
+    if not settings.spool_shared:
+        kept = settings.data_dir / REPLICA_ID_FILE
+        try:
+            if kept.is_file():
+                replica_id = kept.read_text().strip()
+            else:
+                settings.data_dir.mkdir(parents=True, exist_ok=True)
+                kept.write_text(replica_id + "\n")
+        except OSError as e:
+            raise ConfigurationError(f"cannot keep the replica id in {kept}: {e.strerror}") from e
+    try:
+        check_replica_id(replica_id)
+    except ValueError as e:
+        raise ConfigurationError(f"{e} (found {replica_id!r}): set CARDIOGATE_REPLICA_ID") from e
+    return settings.model_copy(update={"replica_id": replica_id})
+
+
 def _listen(host: str, port: int, setting: str) -> socket.socket:
     try:
         return open_listen_socket(host, port)
@@ -58,11 +86,11 @@ class Application:
     """The whole service in one process (plus optional extra listener processes)."""
 
     def __init__(self, settings: Settings) -> None:
+        settings = resolve_replica_id(settings)
         self.settings = settings
         self.spool = Spool(settings.spool_dir, settings.tmp_subdir)
-        self.store = Store(
-            settings.effective_database_url, Replica(settings.replica_id, settings.spool_shared)
-        )
+        replica = Replica.named(settings.replica_id, settings.spool_shared)
+        self.store = Store(settings.effective_database_url, replica)
         self.slots = AssociationSlots(settings.max_associations)
         self.sink = PrometheusIngestSink()
         self.assembler = SeriesAssembler(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,6 +37,13 @@ def _check_ae_title(value: str) -> str:
     if not stripped or not _AE_TITLE.match(value):
         raise ValueError("an AE title is 1-16 printable characters without a backslash")
     return stripped
+
+
+def check_replica_id(value: str) -> str:
+    """``value`` if it can be a replica id (it names a directory in a shared spool)."""
+    if not _REPLICA_ID.match(value):
+        raise ValueError("a replica id is 1-64 letters, digits, '.', '_' or '-'")
+    return value
 
 
 class Destination(BaseModel):
@@ -110,9 +116,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./data")
     database_url: str | None = None
     # Replicas sharing one (PostgreSQL) database: this one's id (stable across restarts,
-    # unique among replicas), whether every replica mounts the same data directory, and how
-    # long a job's claim lasts without its heartbeat before another replica may take it over
-    replica_id: str = Field(default_factory=socket.gethostname)
+    # unique among replicas; unset: see cardiogate.app.resolve_replica_id), whether every
+    # replica mounts the same data directory, and how long a job's claim lasts without its
+    # heartbeat before another replica may take it over
+    replica_id: str | None = None
     spool_shared: bool = False
     job_lease_seconds: float = Field(default=60.0, ge=1)
 
@@ -164,10 +171,8 @@ class Settings(BaseSettings):
 
     @field_validator("replica_id")
     @classmethod
-    def _check_replica(cls, value: str) -> str:
-        if not _REPLICA_ID.match(value):
-            raise ValueError("a replica id is 1-64 letters, digits, '.', '_' or '-'")
-        return value
+    def _check_replica(cls, value: str | None) -> str | None:
+        return None if value is None else check_replica_id(value)
 
     @field_validator("api_token")
     @classmethod

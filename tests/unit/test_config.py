@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -230,9 +229,9 @@ def test_destination_tls_settings_are_checked(
             load_settings()
 
 
-def test_replica_id_defaults_to_the_host_name_and_must_name_a_directory() -> None:
+def test_replica_id_must_name_a_directory() -> None:
     settings = load_settings()
-    assert (settings.replica_id, settings.spool_shared) == (socket.gethostname(), False)
+    assert (settings.replica_id, settings.spool_shared) == (None, False)
     assert settings.tmp_subdir is None
     shared = load_settings(replica_id="cardiogate-1", spool_shared=True)
     assert shared.tmp_subdir == "cardiogate-1"

@@ -58,9 +58,8 @@ def listener_process_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides on Ctrl-C
     signal.signal(signal.SIGTERM, lambda *_: local_stop.set())
 
-    store = Store(
-        settings.effective_database_url, Replica(settings.replica_id, settings.spool_shared)
-    )
+    replica = Replica.named(settings.replica_id, settings.spool_shared)
+    store = Store(settings.effective_database_url, replica)
     listener = Listener(
         settings,
         Spool(settings.spool_dir, settings.tmp_subdir),

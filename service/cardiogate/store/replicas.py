@@ -24,6 +24,11 @@ class Replica:
     id: str = field(default_factory=socket.gethostname)
     shared: bool = False
 
+    @classmethod
+    def named(cls, replica_id: str | None, shared: bool = False) -> Replica:
+        """The replica ``replica_id`` (None: the host name)."""
+        return cls(replica_id or socket.gethostname(), shared)
+
     def may_use(self, column: ColumnElement[Any]) -> ColumnElement[bool]:
         """A condition on a ``replica_id`` column: rows whose files this replica can read."""
         if self.shared:
