@@ -107,7 +107,9 @@ def test_two_replicas_receive_concurrently_and_each_job_runs_once(
 
             every_study = {s[0].StudyInstanceUID for studies in sent.values() for s in studies}
             for server in (a, b):
-                page = httpx.get(f"{server.base_url}/api/v1/studies", timeout=5).json()
+                page = httpx.get(
+                    f"{server.base_url}/api/v1/studies", headers=server.auth, timeout=5
+                ).json()
                 assert {s["StudyInstanceUID"] for s in page["items"]} == every_study
         finally:
             _stop(a, b)
