@@ -12,7 +12,8 @@ from sqlalchemy import Connection
 from cardiogate.analyses.review import review_reason
 from cardiogate.store import InstanceRecord, Store
 from cardiogate.store.jobs import JobQueue
-from cardiogate.store.outbox import Outbox, StagedObject, record_version, stage
+from cardiogate.store.outbox import Outbox, StagedObject, stage
+from cardiogate.store.versions import record_version
 
 STUDY = "1.2.826.0.1.3680043.10.1"
 PACS = "PACS@127.0.0.1:104"

@@ -43,17 +43,15 @@ from cardiogate.pipeline.router import route
 from cardiogate.reports import Predecessor, build_calcium_objects, build_stenosis_objects
 from cardiogate.store import Store
 from cardiogate.store.jobs import JobQueue, JobRecord
-from cardiogate.store.outbox import (
-    Outbox,
+from cardiogate.store.outbox import Outbox, StagedObject, stage
+from cardiogate.store.reviews import backfill_review_columns
+from cardiogate.store.store import utcnow
+from cardiogate.store.versions import (
     ReportVersionRow,
-    StagedObject,
     latest_version,
     latest_version_before,
     record_version,
-    stage,
 )
-from cardiogate.store.reviews import backfill_review_columns
-from cardiogate.store.store import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Table, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from cardiogate.store.records import JobRecord as JobRecord
+from cardiogate.store.records import job_record as job_record
 from cardiogate.store.store import Store, utcnow
 from cardiogate.store.tables import Job, Series
 
@@ -47,29 +48,6 @@ def result_digest(result_json: str) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class JobRecord:
-    id: int
-    SeriesInstanceUID: str
-    StudyInstanceUID: str
-    task: str | None
-    state: str
-    reason: str | None
-    attempts: int
-    result: str | None
-    result_digest: str | None
-    needs_review: bool
-    review_reason: str | None
-    model_name: str | None
-    model_version: str | None
-    provider: str | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    replica_id: str | None = None  # whose spool has the input
-    claimed_by: str | None = None  # the replica that claimed it last
-
-
 def first_received(conn: Connection, SeriesInstanceUIDs: Collection[str]) -> dict[str, datetime]:
     """When the first instance of each series was received (the start of its turnaround)."""
     series: Table = Series.__table__  # type: ignore[assignment]
@@ -79,32 +57,6 @@ def first_received(conn: Connection, SeriesInstanceUIDs: Collection[str]) -> dic
         )
     )
     return {uid: received for uid, received in rows}
-
-
-def job_record(row: Any) -> JobRecord:
-    """A job row (any select of the whole jobs table) as a record."""
-    m = row._mapping
-    return JobRecord(
-        id=m["id"],
-        SeriesInstanceUID=m["series_instance_uid"],
-        StudyInstanceUID=m["study_instance_uid"],
-        task=m["task"],
-        state=m["state"],
-        reason=m["reason"],
-        attempts=m["attempts"],
-        result=m["result"],
-        result_digest=m["result_digest"],
-        needs_review=bool(m["needs_review"]),
-        review_reason=m["review_reason"],
-        model_name=m["model_name"],
-        model_version=m["model_version"],
-        provider=m["provider"],
-        created_at=m["created_at"],
-        started_at=m["started_at"],
-        finished_at=m["finished_at"],
-        replica_id=m["replica_id"],
-        claimed_by=m["claimed_by"],
-    )
 
 
 class JobQueue:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,3 +85,52 @@ class SeriesAttributes:
     ContrastBolusAgent: str | None
     SliceThickness: str | None
     instance_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    id: int
+    SeriesInstanceUID: str
+    StudyInstanceUID: str
+    task: str | None
+    state: str
+    reason: str | None
+    attempts: int
+    result: str | None
+    result_digest: str | None
+    needs_review: bool
+    review_reason: str | None
+    model_name: str | None
+    model_version: str | None
+    provider: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    replica_id: str | None = None  # whose spool has the input
+    claimed_by: str | None = None  # the replica that claimed it last
+
+
+def job_record(row: Any) -> JobRecord:
+    """A job row (any select of the whole jobs table) as a record."""
+    m = row._mapping
+    return JobRecord(
+        id=m["id"],
+        SeriesInstanceUID=m["series_instance_uid"],
+        StudyInstanceUID=m["study_instance_uid"],
+        task=m["task"],
+        state=m["state"],
+        reason=m["reason"],
+        attempts=m["attempts"],
+        result=m["result"],
+        result_digest=m["result_digest"],
+        needs_review=bool(m["needs_review"]),
+        review_reason=m["review_reason"],
+        model_name=m["model_name"],
+        model_version=m["model_version"],
+        provider=m["provider"],
+        created_at=m["created_at"],
+        started_at=m["started_at"],
+        finished_at=m["finished_at"],
+        replica_id=m["replica_id"],
+        claimed_by=m["claimed_by"],
+    )

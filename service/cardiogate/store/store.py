@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from cardiogate.errors import StoreError
+from cardiogate.store import ingest_sql
 from cardiogate.store.records import (
     InstanceRecord,
     SeriesAttributes,
@@ -48,48 +49,6 @@ log = logging.getLogger(__name__)
 _studies: Table = Study.__table__  # type: ignore[assignment]
 _series: Table = Series.__table__  # type: ignore[assignment]
 _instances: Table = Instance.__table__  # type: ignore[assignment]
-
-
-_GET_INSTANCE = """
-SELECT series_instance_uid, path, size_bytes FROM instances
-WHERE sop_instance_uid = :sop"""
-_UPSERT_STUDY = """
-INSERT INTO studies (study_instance_uid, first_received_at, last_received_at)
-VALUES (:study, :now, :now)
-ON CONFLICT (study_instance_uid) DO UPDATE SET last_received_at = excluded.last_received_at"""
-_SERIES_STATE = "SELECT state FROM series WHERE series_instance_uid = :series"
-_UPSERT_SERIES = """
-INSERT INTO series (series_instance_uid, study_instance_uid, modality, series_number,
-    series_description, sop_class_uid, body_part_examined, protocol_name, image_type,
-    contrast_bolus_agent, slice_thickness, state, first_received_at, last_received_at,
-    reopened_count, replica_id)
-VALUES (:series, :study, :modality, :series_number, :series_description, :sop_class,
-    :body_part, :protocol, :image_type, :contrast, :thickness, 'receiving', :now, :now, 0,
-    :replica)
-ON CONFLICT (series_instance_uid) DO UPDATE SET
-    last_received_at = excluded.last_received_at,
-    replica_id = excluded.replica_id,
-    completed_at = NULL,
-    reopened_count = series.reopened_count
-        + CASE WHEN series.state = 'complete' THEN 1 ELSE 0 END,
-    state = 'receiving'"""
-_UPSERT_INSTANCE = """
-INSERT INTO instances (sop_instance_uid, series_instance_uid, sop_class_uid,
-    transfer_syntax_uid, instance_number, number_of_frames, path, size_bytes,
-    calling_ae_title, received_at, replaced_count)
-VALUES (:sop, :series, :sop_class, :ts, :instance_number, :frames, :path, :size,
-    :calling, :now, 0)
-ON CONFLICT (sop_instance_uid) DO UPDATE SET
-    series_instance_uid = excluded.series_instance_uid,
-    sop_class_uid = excluded.sop_class_uid,
-    transfer_syntax_uid = excluded.transfer_syntax_uid,
-    instance_number = excluded.instance_number,
-    number_of_frames = excluded.number_of_frames,
-    path = excluded.path,
-    size_bytes = excluded.size_bytes,
-    calling_ae_title = excluded.calling_ae_title,
-    received_at = excluded.received_at,
-    replaced_count = instances.replaced_count + 1"""
 
 
 def utcnow() -> datetime:
@@ -125,11 +84,11 @@ class Store:
         if self._dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._bind_datetime: Any = DateTime().bind_processor(self.engine.dialect) or (lambda v: v)
-        self._get_instance_sql = self._sql(_GET_INSTANCE)
-        self._study_sql = self._sql(_UPSERT_STUDY)
-        self._series_state_sql = self._sql(_SERIES_STATE)
-        self._series_sql = self._sql(_UPSERT_SERIES)
-        self._instance_sql = self._sql(_UPSERT_INSTANCE)
+        self._get_instance_sql = self._sql(ingest_sql.GET_INSTANCE)
+        self._study_sql = self._sql(ingest_sql.UPSERT_STUDY)
+        self._series_state_sql = self._sql(ingest_sql.SERIES_STATE)
+        self._series_sql = self._sql(ingest_sql.UPSERT_SERIES)
+        self._instance_sql = self._sql(ingest_sql.UPSERT_INSTANCE)
 
     def create_schema(self) -> None:
         """Create or upgrade the schema to the code's revision (:mod:`.schema`)."""
