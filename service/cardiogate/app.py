@@ -10,6 +10,7 @@ close the database.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 import time
@@ -26,7 +27,7 @@ from cardiogate.dicom.outbox_files import OutboxFiles
 from cardiogate.dicom.processes import ListenerPool
 from cardiogate.dicom.recovery import index_orphans
 from cardiogate.dicom.sender import Sender
-from cardiogate.dicom.spool import Spool
+from cardiogate.dicom.spool import Spool, fsync_dir
 from cardiogate.errors import CardiogateError, ConfigurationError
 from cardiogate.inference import InferenceEngine
 from cardiogate.inference.engine import LoadedModel
@@ -63,9 +64,15 @@ def resolve_replica_id(settings: Settings) -> Settings:
         try:
             if kept.is_file():
                 replica_id = kept.read_text().strip()
-            else:
+            else:  # whole or absent after a crash: written aside, fsynced, renamed
                 settings.data_dir.mkdir(parents=True, exist_ok=True)
-                kept.write_text(replica_id + "\n")
+                aside = kept.with_suffix(".tmp")
+                with aside.open("w") as f:
+                    f.write(replica_id + "\n")
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(aside, kept)
+                fsync_dir(settings.data_dir)
         except OSError as e:
             raise ConfigurationError(f"cannot keep the replica id in {kept}: {e.strerror}") from e
     try:
