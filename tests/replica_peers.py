@@ -103,7 +103,9 @@ def serve_replica(
         "CARDIOGATE_DATABASE_URL": database_url,
         "CARDIOGATE_REPLICA_ID": replica_id,
         "CARDIOGATE_MODELS_DIR": str(base / "models"),
-        "CARDIOGATE_QUIET_SECONDS": "1",
+        # long enough that a loaded machine does not complete a series mid-send (a late
+        # instance would re-open it and legitimately re-queue its job)
+        "CARDIOGATE_QUIET_SECONDS": "3",
         "CARDIOGATE_ASSEMBLER_POLL_SECONDS": "0.3",
         "CARDIOGATE_LISTENER_PROCESSES": "1",
         "CARDIOGATE_JOB_LEASE_SECONDS": "3",
@@ -126,6 +128,13 @@ class Database:
     def rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(text(sql), params)]
+
+    def reopened(self, SeriesInstanceUID: str) -> int:
+        """How often the series was re-opened by a late instance."""
+        (row,) = self.rows(
+            "SELECT reopened_count FROM series WHERE series_instance_uid = :s", s=SeriesInstanceUID
+        )
+        return int(row["reopened_count"])
 
     def job(self, SeriesInstanceUID: str) -> dict[str, Any] | None:
         found = self.rows("SELECT * FROM jobs WHERE series_instance_uid = :s", s=SeriesInstanceUID)

@@ -128,6 +128,7 @@ def _kill_mid_job(
     killed = db.job(series[0].SeriesInstanceUID)
     assert killed is not None
     assert killed["state"] == "running", "the kill did not land mid-job"
+    assert db.reopened(series[0].SeriesInstanceUID) == 0, "completed mid-send: raise quiet"
     return killed
 
 
