@@ -25,7 +25,7 @@ CHART = REPO / "helm" / "cardiogate"
 VALUES: dict[str, Any] = yaml.safe_load((CHART / "values.yaml").read_text())
 SCHEMA = json.loads((CHART / "values.schema.json").read_text())
 # settings that the chart sets itself (volume, listen addresses, Secrets), not from values
-CHART_SETTINGS = {"data_dir", "dicom_host", "http_host", "api_token", "database_url"}
+CHART_SETTINGS = {"data_dir", "dicom_host", "http_host", "api_token", "database_url", "replica_id"}
 POSTGRES_URL = "postgresql+psycopg://cardiogate:secret@postgres.db.svc:5432/cardiogate"
 
 
@@ -298,9 +298,12 @@ def test_scaled_gpu_manifests_with_monitoring_and_network_policy(
     env = {
         e["name"]: e["valueFrom"]["secretKeyRef"]["key"]
         for e in container["env"]
-        if "valueFrom" in e
+        if "secretKeyRef" in e.get("valueFrom", {})
     }
     assert env == {"CARDIOGATE_API_TOKEN": "api-token", "CARDIOGATE_DATABASE_URL": "database-url"}
+    # each replica's id is its pod name, which stays with its spool volume
+    (replica,) = [e for e in container["env"] if e["name"] == "CARDIOGATE_REPLICA_ID"]
+    assert replica["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     # the ConfigMap, with the Secret's values, is a valid configuration
     secret = manifests["Secret/cg-cardiogate"]["data"]
     assert set(secret) == {"api-token", "database-url"}
