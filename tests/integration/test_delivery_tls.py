@@ -5,9 +5,7 @@ handshake fails, nothing is sent and the rows wait for a retry."""
 from __future__ import annotations
 
 import json
-import shutil
 import ssl
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,23 +18,7 @@ from pynetdicom import AE, AllStoragePresentationContexts, evt
 
 from delivery_peers import calcium_ct, outbox_rows, serve_delivering, wait_for_job
 from peers import free_port, send, stop_serve
-
-
-def _certificate(folder: Path, name: str) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 (its own CA) and its key."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.fail("openssl is needed to make the test certificates")
-    folder.mkdir(parents=True, exist_ok=True)
-    cert, key = folder / f"{name}.pem", folder / f"{name}.key"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-        + ["-keyout", str(key), "-out", str(cert), "-subj", f"/CN={name}"]
-        + ["-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
+from pki import self_signed
 
 
 @dataclass
@@ -48,7 +30,7 @@ class TlsPacs:
 
 @pytest.fixture
 def tls_pacs(tmp_path: Path) -> Iterator[tuple[TlsPacs, Path]]:
-    cert, key = _certificate(tmp_path / "pki", "pacs")
+    cert, key = self_signed(tmp_path / "pki", "pacs")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(str(cert), str(key))
@@ -101,7 +83,7 @@ def test_a_peer_with_an_untrusted_certificate_gets_nothing(
     tmp_path: Path, tls_pacs: tuple[TlsPacs, Path]
 ) -> None:
     pacs, _ = tls_pacs
-    other_ca, _ = _certificate(tmp_path / "other", "someone-else")
+    other_ca, _ = self_signed(tmp_path / "other", "someone-else")
     server = serve_delivering(tmp_path, "TLSPACS", pacs.port, **_destination(pacs, other_ca))
     try:
         ct = calcium_ct()
