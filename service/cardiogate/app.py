@@ -19,6 +19,7 @@ from collections.abc import Mapping
 import uvicorn
 
 from cardiogate.api import create_api
+from cardiogate.api.https import server_config
 from cardiogate.api.token_file import resolve_api_token
 from cardiogate.config import Settings, check_replica_id
 from cardiogate.dicom.admission import AssociationSlots
@@ -28,6 +29,7 @@ from cardiogate.dicom.processes import ListenerPool
 from cardiogate.dicom.recovery import index_orphans
 from cardiogate.dicom.sender import Sender
 from cardiogate.dicom.spool import Spool, fsync_dir
+from cardiogate.dicom.tls import server_context
 from cardiogate.errors import CardiogateError, ConfigurationError
 from cardiogate.inference import InferenceEngine
 from cardiogate.inference.engine import LoadedModel
@@ -172,6 +174,9 @@ class Application:
         READY.set_function(self._ready)
         JOBS_BY_STATE.watch(JobQueue(self.store).counts)
 
+        if s.dicom_tls_cert_file is not None and s.dicom_tls_key_file is not None:
+            # fail here, before any port opens, rather than in each listener process
+            server_context(s.dicom_tls_cert_file, s.dicom_tls_key_file, s.dicom_tls_ca_file)
         self._dicom_socket = _listen(s.dicom_host, s.dicom_port, "CARDIOGATE_DICOM_PORT")
         self._http_socket = _listen(s.http_host, s.http_port, "CARDIOGATE_HTTP_PORT")
 
@@ -206,8 +211,7 @@ class Application:
             models=self,
             metrics_auth=s.metrics_auth,
         )
-        config = uvicorn.Config(api, log_config=None, access_log=False, lifespan="off")
-        self._http = uvicorn.Server(config)
+        self._http = uvicorn.Server(server_config(api, s))
         self._spawn(self._http.run, [self._http_socket])
         deadline = time.monotonic() + 10
         while not self._http.started:
@@ -215,10 +219,12 @@ class Application:
                 raise CardiogateError("the HTTP server did not start within 10 s")
             time.sleep(0.02)
         log.info(
-            "cardiogate ready: DICOM %s on %s:%d, HTTP on %s:%d, %d listener process(es)",
+            "cardiogate ready: DICOM%s %s on %s:%d, HTTP%s on %s:%d, %d listener process(es)",
+            " (TLS)" if s.dicom_tls else "",
             s.ae_title,
             s.dicom_host,
             self.dicom_port,
+            "S" if s.http_tls else "",
             s.http_host,
             self.http_port,
             s.listener_processes,

@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     acse_timeout_seconds: float = Field(default=30.0, gt=0)
     min_free_disk_mb: int = Field(default=1024, ge=0)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    # DICOM over TLS on dicom_port (cert and key together); with the CA file set, a client
+    # must present a certificate that chains to it
+    dicom_tls_cert_file: Path | None = None
+    dicom_tls_key_file: Path | None = None
+    dicom_tls_ca_file: Path | None = None
 
     # HTTP
     http_host: str = "0.0.0.0"
@@ -111,6 +116,9 @@ class Settings(BaseSettings):
     # auth guards /api/v1 and the status page; with no api_token, <data_dir>/api-token is used
     auth_enabled: bool = True
     metrics_auth: bool = False  # also guard /metrics (Prometheus then sends the bearer token)
+    # HTTPS on http_port (cert and key together)
+    http_tls_cert_file: Path | None = None
+    http_tls_key_file: Path | None = None
 
     # Storage
     data_dir: Path = Path("./data")
@@ -201,6 +209,44 @@ class Settings(BaseSettings):
         if self.delivery_initial_delay_seconds > self.delivery_max_delay_seconds:
             raise ValueError("delivery_initial_delay_seconds exceeds delivery_max_delay_seconds")
         return self
+
+    @field_validator(
+        "dicom_tls_cert_file",
+        "dicom_tls_key_file",
+        "dicom_tls_ca_file",
+        "http_tls_cert_file",
+        "http_tls_key_file",
+    )
+    @classmethod
+    def _check_tls_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_tls_pairs(self) -> Settings:
+        if (self.dicom_tls_cert_file is None) != (self.dicom_tls_key_file is None):
+            raise ValueError(
+                f"{ENV_PREFIX}DICOM_TLS_CERT_FILE and {ENV_PREFIX}DICOM_TLS_KEY_FILE go together"
+            )
+        if self.dicom_tls_ca_file is not None and self.dicom_tls_cert_file is None:
+            raise ValueError(
+                f"{ENV_PREFIX}DICOM_TLS_CA_FILE needs {ENV_PREFIX}DICOM_TLS_CERT_FILE and "
+                f"{ENV_PREFIX}DICOM_TLS_KEY_FILE"
+            )
+        if (self.http_tls_cert_file is None) != (self.http_tls_key_file is None):
+            raise ValueError(
+                f"{ENV_PREFIX}HTTP_TLS_CERT_FILE and {ENV_PREFIX}HTTP_TLS_KEY_FILE go together"
+            )
+        return self
+
+    @property
+    def dicom_tls(self) -> bool:
+        return self.dicom_tls_cert_file is not None
+
+    @property
+    def http_tls(self) -> bool:
+        return self.http_tls_cert_file is not None
 
     @property
     def min_free_disk_bytes(self) -> int:

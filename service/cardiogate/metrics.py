@@ -196,6 +196,7 @@ ASSOCIATION_OUTCOMES = (
     "rejected_disk",
     "rejected_other",
     "aborted",
+    "tls_failed",
 )
 INSTANCE_STATUSES = ("stored", "duplicate", "replaced", "cannot_understand", "out_of_resources")
 KNOWN_MODALITIES = frozenset(

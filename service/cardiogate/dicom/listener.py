@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pydicom import uid
@@ -20,7 +22,7 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import ThreadedAssociationServer
 
 from cardiogate.config import Settings
-from cardiogate.dicom import reactor
+from cardiogate.dicom import reactor, tls
 from cardiogate.dicom.admission import AdmissionGate, AssociationSlots, GatedRequestHandler
 from cardiogate.dicom.ingest import StoreSCPHandler
 from cardiogate.dicom.spool import Spool
@@ -65,10 +67,18 @@ def open_listen_socket(host: str, port: int, backlog: int = 128) -> socket.socke
 
 
 class CardiogateServer(ThreadedAssociationServer):
-    """pynetdicom's threaded server on a socket opened elsewhere, with admission control."""
+    """pynetdicom's threaded server on a socket opened elsewhere, with admission control.
+
+    With ``tls_context`` set, each connection's TLS handshake runs in the connection's thread
+    (pynetdicom's own ``ssl_context`` would run it in the accept loop, unbounded);
+    ``on_tls_failed`` hears of each one that fails or times out.
+    """
 
     daemon_threads = True
     gate: AdmissionGate | None = None
+    tls_context: ssl.SSLContext | None = None
+    tls_handshake_timeout: float = 30.0
+    on_tls_failed: Callable[[], None] | None = None
 
     def __init__(self, *args: Any, listen_socket: socket.socket, **kwargs: Any) -> None:
         self._listen_socket = listen_socket
@@ -93,7 +103,20 @@ class CardiogateServer(ThreadedAssociationServer):
             time.sleep(min(0.002 * busy, 0.02))
         client, address = super().get_request()
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.tls_context is not None:
+            client = tls.wrap_accepted(self.tls_context, client)
         return client, address
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        if isinstance(request, ssl.SSLSocket):
+            failure = tls.handshake(request, self.tls_handshake_timeout)
+            if failure is not None:
+                log.warning("TLS handshake from %s failed: %s", client_address[0], failure)
+                if self.on_tls_failed is not None:
+                    self.on_tls_failed()
+                self.shutdown_request(request)
+                return
+        super().process_request_thread(request, client_address)
 
     def server_close(self) -> None:
         # Never shutdown(): the listening socket is shared with other processes.
@@ -123,6 +146,13 @@ class Listener:
         self.gate = AdmissionGate(
             settings.allowed_calling_aets, slots, settings.min_free_disk_bytes, spool.free_bytes
         )
+        self.tls_context: ssl.SSLContext | None = None
+        if settings.dicom_tls_cert_file is not None and settings.dicom_tls_key_file is not None:
+            self.tls_context = tls.server_context(
+                settings.dicom_tls_cert_file,
+                settings.dicom_tls_key_file,
+                settings.dicom_tls_ca_file,
+            )
 
     def _build_ae(self) -> AE:
         ae = AE(ae_title=self.settings.ae_title)
@@ -171,6 +201,9 @@ class Listener:
         )
         assert isinstance(server, CardiogateServer)
         server.gate = self.gate
+        server.tls_context = self.tls_context
+        server.tls_handshake_timeout = self.settings.acse_timeout_seconds
+        server.on_tls_failed = self._on_tls_failed
         ae._servers.append(server)  # as start_server() does; shutdown() expects it
         self._server = server
         self._thread = threading.Thread(
@@ -178,9 +211,10 @@ class Listener:
         )
         self._thread.start()
         log.info(
-            "DICOM listener %s accepting on %s:%d",
+            "DICOM listener %s accepting on %s:%d%s",
             self.settings.ae_title,
             *server.server_address[:2],
+            self._tls_description(),
         )
 
     def stop_accepting(self) -> None:
@@ -208,6 +242,13 @@ class Listener:
         self.stop_accepting()
         self.drain(grace_seconds)
 
+    def _tls_description(self) -> str:
+        if self.tls_context is None:
+            return ""
+        if self.settings.dicom_tls_ca_file is None:
+            return " (TLS)"
+        return " (TLS, client certificates required)"
+
     # -- association events ----------------------------------------------------------------
 
     def _on_accepted(self, event: Any) -> None:
@@ -220,6 +261,9 @@ class Listener:
 
     def _on_rejected(self, event: Any) -> None:
         self.sink.association(getattr(event.assoc, "cardiogate_outcome", "rejected_other"))
+
+    def _on_tls_failed(self) -> None:
+        self.sink.association("tls_failed")
 
     def _on_aborted(self, event: Any) -> None:
         self.sink.association("aborted")

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import select
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -43,6 +44,8 @@ class _DULClock:
         raw = getattr(transport, "socket", None)
         if wake is None or raw is None:
             time.sleep(seconds)
+            return
+        if isinstance(raw, ssl.SSLSocket) and raw.pending():  # decrypted, select cannot see it
             return
         try:
             readable, _, _ = select.select([raw, wake], [], [], seconds)
