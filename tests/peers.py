@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -128,10 +129,19 @@ class ServeProcess:
     data_dir: Path
     log_path: Path
     configured_token: str | None = None
+    https_ca: Path | None = None  # set when the API is served over HTTPS
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        scheme = "http" if self.https_ca is None else "https"
+        return f"{scheme}://127.0.0.1:{self.http_port}"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """httpx's ``verify``: trust ``https_ca`` when the API is served over HTTPS."""
+        if self.https_ca is None:
+            return True
+        return ssl.create_default_context(cafile=str(self.https_ca))
 
     @property
     def api_token(self) -> str | None:
@@ -153,9 +163,14 @@ class ServeProcess:
 
 
 def start_serve(
-    data_dir: Path, *, env: dict[str, str] | None = None, ready_timeout: float = 60
+    data_dir: Path,
+    *,
+    env: dict[str, str] | None = None,
+    ready_timeout: float = 60,
+    https_ca: Path | None = None,
 ) -> ServeProcess:
-    """Start ``cardiogate serve`` as a subprocess on free loopback ports; wait for /readyz."""
+    """Start ``cardiogate serve`` as a subprocess on free loopback ports; wait for /readyz
+    (over HTTPS trusting ``https_ca`` when given)."""
     dicom_port, http_port = free_port(), free_port()
     log_path = data_dir.parent / f"serve-{dicom_port}.log"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -179,14 +194,21 @@ def start_serve(
             start_new_session=True,
         )
     server = ServeProcess(
-        proc, dicom_port, http_port, data_dir, log_path, full_env.get("CARDIOGATE_API_TOKEN")
+        proc,
+        dicom_port,
+        http_port,
+        data_dir,
+        log_path,
+        full_env.get("CARDIOGATE_API_TOKEN"),
+        https_ca,
     )
     deadline = time.monotonic() + ready_timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"cardiogate serve exited early:\n{server.log()}")
         try:
-            if httpx.get(server.base_url + "/readyz", timeout=1).status_code == 200:
+            ready = httpx.get(server.base_url + "/readyz", timeout=1, verify=server.verify)
+            if ready.status_code == 200:
                 return server
         except httpx.HTTPError:
             pass
