@@ -19,6 +19,8 @@ import pytest
 import yaml
 
 from cardiogate.config import Settings
+from cardiogate.dicom.tls import server_context
+from pki import CertificateAuthority
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "cardiogate"
@@ -334,3 +336,51 @@ def test_scaled_gpu_manifests_with_monitoring_and_network_policy(
         "relabelings"
     ]
     assert endpoint["port"] == "http"
+
+
+# -- TLS: the dicomTls Secret named in the TLS settings ----------------------------------------
+
+
+def test_tls_settings_from_the_mounted_secret_make_a_working_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pair = CertificateAuthority(tmp_path / "pki").issue("cardiogate", server=True)
+    mounted = "/etc/cardiogate/tls/"
+    tls_settings = {
+        "dicom_tls_cert_file": mounted + "tls.crt",
+        "dicom_tls_key_file": mounted + "tls.key",
+        "http_tls_cert_file": mounted + "tls.crt",
+        "http_tls_key_file": mounted + "tls.key",
+    }
+    values = {
+        "settings": tls_settings,
+        "dicomTls": {"files": {"tls.crt": pair.cert.read_text(), "tls.key": pair.key.read_text()}},
+        "metrics": {"serviceMonitor": {"enabled": True, "tlsConfig": {"serverName": "cg"}}},
+    }
+    assert (
+        schema_errors(with_values(**{f"settings__{k}": v for k, v in tls_settings.items()})) == []
+    )
+    manifests = render(values, tmp_path)
+    (container,) = manifests["StatefulSet/cg-cardiogate"]["spec"]["template"]["spec"]["containers"]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"]["scheme"] == "HTTPS"
+    assert "/etc/cardiogate/tls" in {m["mountPath"] for m in container["volumeMounts"]}
+    (endpoint,) = manifests["ServiceMonitor/cg-cardiogate"]["spec"]["endpoints"]
+    assert endpoint["scheme"] == "https"
+    assert endpoint["tlsConfig"] == {"serverName": "cg"}
+    # the Secret's files, where the pod mounts them, load as the settings name them
+    folder = tmp_path / "mounted"
+    folder.mkdir()
+    for name, pem in manifests["Secret/cg-cardiogate-tls"]["stringData"].items():
+        (folder / name).write_text(pem)
+    config = {
+        name: value.replace(mounted, f"{folder}/")
+        for name, value in manifests["ConfigMap/cg-cardiogate"]["data"].items()
+    }
+    settings = load_settings_from(config | {"CARDIOGATE_API_TOKEN": "x" * 40}, monkeypatch)
+    assert settings.http_tls
+    assert settings.dicom_tls_cert_file is not None
+    assert settings.dicom_tls_key_file is not None
+    server_context(settings.dicom_tls_cert_file, settings.dicom_tls_key_file, None)
+    plain = render({}, tmp_path)["StatefulSet/cg-cardiogate"]["spec"]["template"]["spec"]
+    assert plain["containers"][0]["readinessProbe"]["httpGet"]["scheme"] == "HTTP"

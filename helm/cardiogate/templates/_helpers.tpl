@@ -45,6 +45,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- default (printf "%s-tls" (include "cardiogate.fullname" .)) .Values.dicomTls.existingSecret }}
 {{- end }}
 
+{{- /* HTTPS when settings name a certificate for the API: probes and scrapes follow */ -}}
+{{- define "cardiogate.httpScheme" -}}
+{{- if .Values.settings.http_tls_cert_file }}HTTPS{{ else }}HTTP{{ end }}
+{{- end }}
+
 {{- define "cardiogate.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
