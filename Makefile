@@ -22,6 +22,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check service tests bench models/training deploy
 	$(BIN)/ruff format --check service tests bench models/training deploy
 	$(BIN)/mypy --strict service/cardiogate deploy/lock.py deploy/healthcheck.py
+	$(BIN)/bandit -q -r service
 
 ## Lint, type-check, then the whole test suite.
 test: lint

@@ -90,7 +90,7 @@ class Settings(BaseSettings):
 
     # DICOM edge
     ae_title: str = "CARDIOGATE"
-    dicom_host: str = "0.0.0.0"
+    dicom_host: str = "0.0.0.0"  # nosec B104  # a PACS must reach it; allowlist and NetworkPolicy
     dicom_port: int = Field(default=11112, ge=0, le=65535)
     allowed_calling_aets: list[str] = Field(default_factory=list)
     max_associations: int = Field(default=32, ge=1, le=1024)
@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     dicom_tls_ca_file: Path | None = None
 
     # HTTP
-    http_host: str = "0.0.0.0"
+    http_host: str = "0.0.0.0"  # nosec B104  # probes and Prometheus must reach it; auth is on
     http_port: int = Field(default=8080, ge=0, le=65535)
     api_token: str | None = None
     # auth guards /api/v1 and the status page; with no api_token, <data_dir>/api-token is used

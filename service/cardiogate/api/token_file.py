@@ -18,7 +18,7 @@ from cardiogate.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
 
-TOKEN_FILE = "api-token"
+TOKEN_FILE = "api-token"  # nosec B105  # the token file's name, not a token
 MIN_LENGTH = 16
 
 

@@ -107,7 +107,8 @@ class FastAssociationSocket(AssociationSocket):
         view = memoryview(buffer)
         nr_read = 0
         sock = self.socket
-        assert sock is not None
+        if sock is None:  # already closed: nothing read, which pynetdicom takes as closed
+            return bytearray()
         while nr_read < nr_bytes:
             n = sock.recv_into(view[nr_read:])
             if not n:  # connection closed: return what we have, as pynetdicom does

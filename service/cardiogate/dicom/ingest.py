@@ -262,7 +262,8 @@ class StoreSCPHandler:
         SOPClassUID = header_text(ds, "SOPClassUID")
         if not SOPClassUID:
             raise DatasetError("SOPClassUID is missing")
-        assert SOPInstanceUID is not None  # validated by relative_path
+        if SOPInstanceUID is None:  # relative_path has refused this already
+            raise InvalidUIDError("SOPInstanceUID is missing")
         if self.min_free_bytes and self.spool.free_bytes() < self.min_free_bytes:
             raise SpoolError("free disk space is below the configured minimum")
 

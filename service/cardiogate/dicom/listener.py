@@ -27,6 +27,7 @@ from cardiogate.dicom.admission import AdmissionGate, AssociationSlots, GatedReq
 from cardiogate.dicom.ingest import StoreSCPHandler
 from cardiogate.dicom.spool import Spool
 from cardiogate.dicom.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+from cardiogate.errors import CardiogateError
 from cardiogate.metrics import IngestSink
 from cardiogate.store import Store
 
@@ -86,8 +87,8 @@ class CardiogateServer(ThreadedAssociationServer):
         super().__init__(*args, **kwargs)
 
     def server_bind(self) -> None:
-        assert self.socket is not None
-        self.socket.close()
+        if self.socket is not None:  # the one socketserver made; ours replaces it
+            self.socket.close()
         self.socket = self._listen_socket
         self.server_address = self.socket.getsockname()
 
@@ -168,8 +169,8 @@ class Listener:
             Verification, [uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian]
         )
         for cx in AllStoragePresentationContexts:
-            assert cx.abstract_syntax is not None
-            ae.add_supported_context(cx.abstract_syntax, TRANSFER_SYNTAXES)
+            if cx.abstract_syntax is not None:  # every one of pynetdicom's names its class
+                ae.add_supported_context(cx.abstract_syntax, TRANSFER_SYNTAXES)
         return ae
 
     @property
@@ -199,7 +200,8 @@ class Listener:
             server_class=CardiogateServer,
             listen_socket=self._socket,
         )
-        assert isinstance(server, CardiogateServer)
+        if not isinstance(server, CardiogateServer):
+            raise CardiogateError("pynetdicom did not build the server class it was given")
         server.gate = self.gate
         server.tls_context = self.tls_context
         server.tls_handshake_timeout = self.settings.acse_timeout_seconds

@@ -44,10 +44,9 @@ def require_uid(keyword: str, value: object) -> str:
     """
     if value is None or value == "":
         raise InvalidUIDError(f"{keyword} is missing")
-    if not is_valid_uid(value):
+    if not isinstance(value, str) or not is_valid_uid(value):
         length = len(value) if isinstance(value, str) else 0
         raise InvalidUIDError(f"{keyword} is not a valid UID ({length} characters)")
-    assert isinstance(value, str)
     return value
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import subprocess
+import subprocess  # nosec B404  # runs only our own interpreter on a fixed probe script
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,7 +43,7 @@ def nvidia_device_present() -> bool:
 def probe(provider: str, model_path: Path, timeout: float = 300) -> bool:
     """True if a session on ``model_path`` really runs on ``provider`` (in a subprocess)."""
     try:
-        result = subprocess.run(
+        result = subprocess.run(  # nosec B603  # our interpreter, fixed script, no shell
             [sys.executable, "-c", _PROBE, str(model_path), provider],
             capture_output=True,
             text=True,

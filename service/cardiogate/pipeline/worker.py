@@ -271,7 +271,8 @@ class JobWorker:
         self, conn: Connection, *, job: JobRecord, staged: list[StagedObject], version: _Version
     ) -> None:
         stage(conn, job.id, staged, self.destinations, replica_id=self.store.replica.id)
-        assert version.sr_uids is not None
+        if version.sr_uids is None:  # _write_objects sets them for every version it writes
+            raise CardiogateError("result objects not staged: no SR recorded for this version")
         record_version(
             conn, job.id, version.index, version.digest, version.model_version, version.sr_uids
         )
