@@ -163,6 +163,9 @@ class Application:
         quiet_pydicom()
         s.data_dir.mkdir(parents=True, exist_ok=True)
         api_token = resolve_api_token(s)  # before any port opens: a bad token file stops us
+        if s.dicom_tls_cert_file is not None and s.dicom_tls_key_file is not None:
+            # and so does a bad certificate, here rather than in each listener process
+            server_context(s.dicom_tls_cert_file, s.dicom_tls_key_file, s.dicom_tls_ca_file)
         self.spool.prepare()
         self.store.create_schema()
         index_orphans(self.spool, self.store)
@@ -174,9 +177,6 @@ class Application:
         READY.set_function(self._ready)
         JOBS_BY_STATE.watch(JobQueue(self.store).counts)
 
-        if s.dicom_tls_cert_file is not None and s.dicom_tls_key_file is not None:
-            # fail here, before any port opens, rather than in each listener process
-            server_context(s.dicom_tls_cert_file, s.dicom_tls_key_file, s.dicom_tls_ca_file)
         self._dicom_socket = _listen(s.dicom_host, s.dicom_port, "CARDIOGATE_DICOM_PORT")
         self._http_socket = _listen(s.http_host, s.http_port, "CARDIOGATE_HTTP_PORT")
 

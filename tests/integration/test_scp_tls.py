@@ -22,6 +22,7 @@ from pki import CertificateAuthority
 
 SUCCESS = 0x0000
 HANDSHAKE_TIMEOUT = 2.0
+pytestmark = pytest.mark.timeout(60)  # the module takes ~12 s
 
 
 def tls_failures() -> float:

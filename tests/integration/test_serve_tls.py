@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,10 +18,13 @@ import pytest
 
 from cardiogate.synthetic import make_ct_series, write_series
 from delivery_peers import write_models
-from peers import ServeProcess, dcmtk, start_serve, stop_serve
+from peers import REPO, ServeProcess, dcmtk, free_port, start_serve, stop_serve
 from pki import CertificateAuthority, Pair
 
 DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
+# the whole module takes ~50 s on 2 busy cores, ~30 s of it starting serve with two
+# listener processes once; each test (and so the first, which pays for the start) has 120 s
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 
 class Pki:
@@ -75,6 +79,33 @@ def _tls_failures(server: ServeProcess) -> float:
     match = re.search(r'^cardiogate_associations_total\{outcome="tls_failed"\} (\S+)$', text, re.M)
     assert match, "the tls_failed outcome is missing from /metrics"
     return float(match.group(1))
+
+
+def test_a_key_that_is_not_the_certificates_stops_serve_before_any_port_opens(
+    pki: Pki, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "CARDIOGATE_DATA_DIR": str(tmp_path / "data"),
+        "CARDIOGATE_DICOM_HOST": "127.0.0.1",
+        "CARDIOGATE_DICOM_PORT": str(free_port()),
+        "CARDIOGATE_DICOM_TLS_CERT_FILE": str(pki.server.cert),
+        "CARDIOGATE_DICOM_TLS_KEY_FILE": str(pki.client.key),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "cardiogate", "serve"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "DICOM TLS: cannot load" in result.stderr
+    output = result.stdout + result.stderr
+    assert "accepting on" not in output  # no listener started
+    assert "loaded on" not in output  # nor were the models loaded first
 
 
 def test_dcmtk_storescu_over_mutual_tls_stores_the_files(
