@@ -5,8 +5,9 @@ Synthetic 512x512 16-bit CT slices are sent by dcmtk ``storescu`` over 127.0.0.1
 * ``cardiogate serve`` (fresh data directory per repetition), and
 * dcmtk ``storescp`` writing into a fresh directory (``--fork`` for several associations),
 
-in two scenarios: one association carrying every file, and four concurrent associations
-(four ``storescu`` processes with a quarter of the files each, started together).
+in three scenarios: one association carrying every file, and four or eight concurrent
+associations (that many ``storescu`` processes, each with its share of the files, started
+together).
 Repetitions are interleaved (cardiogate, storescp, cardiogate, storescp, ...).
 
 Every dcmtk tool runs with ``TCP_NODELAY=1`` in its environment; without it Nagle's
@@ -20,12 +21,13 @@ listener or forked children, summed, sampled every 50 ms), and the receiver's CP
 Usage::
 
     .venv/bin/python bench/ingest.py [--reps 3] [--slices 500] [--listener-processes N]
-                                     [--data DIR] [--json results.json]
+                                     [--scenario 1,4,8] [--data DIR] [--json results.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import platform
@@ -51,7 +53,11 @@ CARDIOGATE_AE = "CARDIOGATE"
 STORESCP_AE = "STORESCP"
 CALLING_AE = "BENCHSCU"
 SAMPLE_SECONDS = 0.05
-SCENARIOS: list[tuple[str, int]] = [("1 association", 1), ("4 associations", 4)]
+SCENARIOS: list[tuple[str, int]] = [
+    ("1 association", 1),
+    ("4 associations", 4),
+    ("8 associations", 8),
+]
 RECEIVERS = ("cardiogate", "storescp")
 AIM_ONE_ASSOC_VS_STORESCP = 0.3
 AIM_FOUR_VS_ONE = 1.5
@@ -108,6 +114,8 @@ def machine_description(storescu: str) -> dict[str, Any]:
     dcmtk = next((ln.strip("$ ").strip() for ln in version.splitlines() if "dcmtk" in ln), "?")
     dcmtk = dcmtk.removeprefix("dcmtk:").strip()
     return {
+        "date_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "cpu": cpu,
         "logical_cpus": os.cpu_count(),
         "physical_cores": psutil.cpu_count(logical=False),
@@ -121,10 +129,14 @@ def machine_description(storescu: str) -> dict[str, Any]:
 # -- data ----------------------------------------------------------------------------------
 
 
-def prepare_data(root: Path, n_slices: int, parts: int) -> tuple[Path, list[Path], int]:
-    """``root/all`` with ``n_slices`` files and ``root/part{i}`` hard-linked quarters.
+def prepare_data(
+    root: Path, n_slices: int, splits: list[int]
+) -> tuple[Path, dict[int, list[Path]], int]:
+    """``root/all`` with ``n_slices`` files and, for each ``parts`` in ``splits``,
+    ``root/of{parts}-{i}`` with every ``parts``-th file hard-linked.
 
-    Reuses what is there when the counts match. Returns (all dir, part dirs, total bytes).
+    Reuses what is there when the counts match. Returns (all dir, part dirs by split,
+    total bytes).
     """
     all_dir = root / "all"
     files = sorted(all_dir.glob("*.dcm")) if all_dir.is_dir() else []
@@ -139,16 +151,18 @@ def prepare_data(root: Path, n_slices: int, parts: int) -> tuple[Path, list[Path
         del series
         files = sorted(all_dir.glob("*.dcm"))
         print(f"  done in {time.perf_counter() - t0:.1f} s")
-    part_dirs: list[Path] = []
-    for i in range(parts):
-        d = root / f"part{i + 1}"
-        mine = files[i::parts]
-        if not d.is_dir() or len(list(d.glob("*.dcm"))) != len(mine):
-            shutil.rmtree(d, ignore_errors=True)
-            d.mkdir(parents=True)
-            for f in mine:
-                os.link(f, d / f.name)
-        part_dirs.append(d)
+    part_dirs: dict[int, list[Path]] = {}
+    for parts in splits:
+        part_dirs[parts] = []
+        for i in range(parts):
+            d = root / f"of{parts}-{i + 1}"
+            mine = files[i::parts]
+            if not d.is_dir() or len(list(d.glob("*.dcm"))) != len(mine):
+                shutil.rmtree(d, ignore_errors=True)
+                d.mkdir(parents=True)
+                for f in mine:
+                    os.link(f, d / f.name)
+            part_dirs[parts].append(d)
     return all_dir, part_dirs, sum(f.stat().st_size for f in files)
 
 
@@ -318,6 +332,10 @@ def run_cardiogate(
     )
     if listener_processes is not None:
         env["CARDIOGATE_LISTENER_PROCESSES"] = str(listener_processes)
+    # the service of this checkout, not whatever the venv's editable install points at
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO / "service"), os.environ.get("PYTHONPATH")) if p
+    )
     python = REPO / ".venv" / "bin" / "python"
     exe = str(python) if python.exists() else sys.executable
     log_path = work / "cardiogate.log"
@@ -482,25 +500,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the results to this file")
     parser.add_argument("--dcmtk-bin", type=Path, help="directory of the dcmtk binaries")
     parser.add_argument(
-        "--scenario", choices=["1", "4", "both"], default="both", help="associations to run"
+        "--scenario",
+        default="1,4,8",
+        help="associations to run, comma-separated from 1,4,8 (default all; 'both' is 1,4)",
     )
     parser.add_argument(
         "--receiver", choices=[*RECEIVERS, "both"], default="both", help="receivers to run"
     )
     args = parser.parse_args(argv)
-    if args.slices < 4 or args.reps < 1:
-        parser.error("--slices must be >= 4 and --reps >= 1")
+    wanted = {"1", "4"} if args.scenario == "both" else set(args.scenario.split(","))
+    known = {str(a) for _, a in SCENARIOS}
+    if not wanted or not wanted <= known:
+        parser.error(f"--scenario takes a comma-separated subset of {sorted(known)}")
+    if args.slices < 8 or args.reps < 1:
+        parser.error("--slices must be >= 8 and --reps >= 1")
 
     storescu = find_dcmtk("storescu", args.dcmtk_bin)
     storescp = find_dcmtk("storescp", args.dcmtk_bin)
     machine = machine_description(storescu)
-    scenarios = [s for s in SCENARIOS if args.scenario in ("both", str(s[1]))]
+    scenarios = [s for s in SCENARIOS if str(s[1]) in wanted]
     receivers = [r for r in RECEIVERS if args.receiver in ("both", r)]
 
     with tempfile.TemporaryDirectory(prefix="cardiogate-bench-") as tmp_name:
         tmp = Path(tmp_name)
         data_root = args.data if args.data is not None else tmp / "data"
-        all_dir, part_dirs, total_bytes = prepare_data(data_root, args.slices, 4)
+        splits = [a for _, a in scenarios if a > 1]
+        all_dir, part_dirs, total_bytes = prepare_data(data_root, args.slices, splits)
         n = args.slices
         print(
             f"{n} files, {total_bytes / 1e6:.0f} MB ({total_bytes / n / 1024:.0f} KiB each); "
@@ -510,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
         counter = 0
         for rep in range(1, args.reps + 1):
             for scenario, assocs in scenarios:
-                dirs = [all_dir] if assocs == 1 else part_dirs[:assocs]
+                dirs = [all_dir] if assocs == 1 else part_dirs[assocs]
                 for receiver in receivers:
                     counter += 1
                     work = tmp / f"run{counter:03d}"
@@ -594,7 +619,7 @@ def summarize(
     for row in rows:
         base = medians.get((row["scenario"], "storescp"))
         row["vs_storescp"] = round(row["inst_per_s"] / base, 2) if base else None
-    one, four = SCENARIOS[0][0], SCENARIOS[1][0]
+    one, four, eight = (name for name, _ in SCENARIOS)
     headline: dict[str, Any] = {}
     if (one, "cardiogate") in medians and (one, "storescp") in medians:
         ratio = medians[(one, "cardiogate")] / medians[(one, "storescp")]
@@ -604,6 +629,12 @@ def summarize(
         ratio = medians[(four, "cardiogate")] / medians[(one, "cardiogate")]
         headline["cardiogate_four_vs_one_assoc"] = round(ratio, 3)
         headline["four_assoc_aim_met"] = ratio >= AIM_FOUR_VS_ONE
+    if (one, "cardiogate") in medians and (eight, "cardiogate") in medians:
+        ratio = medians[(eight, "cardiogate")] / medians[(one, "cardiogate")]
+        headline["cardiogate_eight_vs_one_assoc"] = round(ratio, 3)
+    if (eight, "cardiogate") in medians and (eight, "storescp") in medians:
+        ratio = medians[(eight, "cardiogate")] / medians[(eight, "storescp")]
+        headline["eight_assoc_cardiogate_vs_storescp"] = round(ratio, 3)
     return {"rows": rows, "headline": headline}
 
 
@@ -617,6 +648,9 @@ def print_report(
     print()
     print("## Machine")
     print()
+    print(f"- date (UTC): {machine['date_utc']}")
+    load = ", ".join(f"{x:.2f}" for x in machine["load_average_at_start"])
+    print(f"- load average at start (1, 5, 15 min): {load}")
     print(f"- CPU: {machine['cpu']}")
     print(f"- cores: {machine['logical_cpus']} logical ({machine['physical_cores']} physical)")
     print(f"- RAM: {machine['ram_gib']} GiB")
@@ -657,6 +691,16 @@ def print_report(
         print(
             f"- cardiogate, 4 associations / 1 association: "
             f"{h['cardiogate_four_vs_one_assoc']:.2f} (aim >= {AIM_FOUR_VS_ONE}: {ok})"
+        )
+    if "cardiogate_eight_vs_one_assoc" in h:
+        print(
+            f"- cardiogate, 8 associations / 1 association: "
+            f"{h['cardiogate_eight_vs_one_assoc']:.2f}"
+        )
+    if "eight_assoc_cardiogate_vs_storescp" in h:
+        print(
+            f"- 8 associations, cardiogate / storescp --fork: "
+            f"{h['eight_assoc_cardiogate_vs_storescp']:.2f}"
         )
     print(
         "\nPeak RSS: summed RSS of the receiver's process tree (cardiogate: main + listener "
