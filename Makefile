@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint unit bench venv lock chart-alerts clean train-calcium train-stenosis
+.PHONY: run test lint unit bench bench-all venv lock chart-alerts clean train-calcium train-stenosis
 
 venv: $(STAMP)
 
@@ -40,6 +40,22 @@ chart-alerts:
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+
+## The performance record: ingest (1, 4, 8 associations vs storescp), inference, end-to-end
+## turnaround and throughput through a real Orthanc, bounded to ~10 minutes on 2 quiet cores.
+## JSON in bench/results/; `make bench-all RECORD=--record` also copies turnaround and
+## throughput to bench/records/. Check `uptime` first: the figures mean little under load.
+BENCH_OUT ?= bench/results
+RECORD    ?=
+bench-all: $(STAMP)
+	mkdir -p $(BENCH_OUT)
+	$(BIN)/python bench/ingest.py --reps 3 --slices 500 --data $(BENCH_OUT)/data/ingest \
+		--json $(BENCH_OUT)/ingest.json
+	$(BIN)/python bench/inference.py --runs 2 --json $(BENCH_OUT)/inference.json
+	$(BIN)/python bench/turnaround.py --runs 5 --data $(BENCH_OUT)/data/series \
+		--json $(BENCH_OUT)/turnaround.json $(RECORD)
+	$(BIN)/python bench/throughput.py --studies 12 --associations 3 \
+		--data $(BENCH_OUT)/data/series --json $(BENCH_OUT)/throughput.json $(RECORD)
 
 ## Train the calcium model on synthetic phantoms (CPU PyTorch), export ONNX, write its card.
 train-calcium: $(STAMP)

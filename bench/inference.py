@@ -57,6 +57,15 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores{gpu}, Python {platform.python_version()}"
 
 
+def when() -> str:
+    """The date and the load average at start, printed and recorded with the figures."""
+    import datetime as dt
+    import os
+
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"{dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}, load average {load}"
+
+
 def network_seconds(model: LoadedModel) -> float:
     """Seconds spent inside ONNX Runtime so far, from the service's own histogram."""
     labels = {"model": model.card.name, "provider": model.provider}
@@ -262,11 +271,18 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     model_dir = args.models_dir / "calcium"
+    started = when()
     print(f"machine: {machine()}")
+    print(f"date (UTC) and load at start: {started}")
     print(f"onnxruntime {ort.__version__}; available providers {ort.get_available_providers()}")
     model = load_model(model_dir, args.providers.split(","))
     cpu = load_model(model_dir, [CPU]) if model.provider != CPU else None
-    results: dict[str, Any] = {"machine": machine(), "pipeline": [], "comparison": []}
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "started": started,
+        "pipeline": [],
+        "comparison": [],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         sizes = [int(n) for n in args.slices.split(",")]
