@@ -225,6 +225,10 @@ class Sender:
         return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
+        if self.outbox.store.engine.dialect.name == "sqlite":  # no other sender shares it
+            released = self.outbox.release_claims()
+            if released:
+                log.warning("outbox: %d object(s) claimed before a restart are due now", released)
         for destination in self.settings.destinations:
             DELIVERY_RETRIES.labels(destination.name)
             for outcome in ("sent", "failed", "dead"):

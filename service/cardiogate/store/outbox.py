@@ -291,6 +291,22 @@ class Outbox:
                 )
             ]
 
+    def release_claims(self) -> int:
+        """Make every pending row that is due later due now; returns how many were.
+
+        For the start-up of a database's only sender (SQLite): a row due later may be
+        leased by a sender killed mid-batch, and the lease (a whole batch's timeouts, over
+        an hour by default) would hold its object back that long. A row waiting out a
+        backoff delay is tried once more at once, which a restart may well warrant."""
+        now = self.clock()
+        with self.store.transaction() as conn:
+            released = conn.execute(
+                update(_outbox)
+                .where(_outbox.c.state == PENDING, _outbox.c.next_attempt_at > now)
+                .values(next_attempt_at=now)
+            ).rowcount
+        return int(released)
+
     def add_destination(self, destination: str) -> int:
         """Give every reported job's objects a pending row for a newly configured
         destination (only those in this replica's outbox, each replica adds its own);

@@ -123,6 +123,18 @@ def test_a_claim_leases_rows_so_they_are_not_claimed_twice(store: Store) -> None
     assert len(outbox.claim_due(PACS, 10, lease_seconds=60)) == 2
 
 
+def test_released_claims_are_due_at_once(store: Store) -> None:
+    _reported_job(store, [PACS])
+    outbox = Outbox(store, Clock())
+    assert len(outbox.claim_due(PACS, 10, lease_seconds=6000)) == 2  # then kill -9
+    assert outbox.claim_due(PACS, 10, lease_seconds=6000) == []
+    assert outbox.release_claims() == 2  # the restarted sender's first act
+    assert len(outbox.claim_due(PACS, 10, lease_seconds=6000)) == 2
+    assert outbox.release_claims() == 2
+    outbox.record(outbox.claim_due(PACS, 10, 60), [], Backoff(1.0, 1.0, 1))
+    assert outbox.release_claims() == 0  # sent rows stay sent
+
+
 def test_failures_back_off_then_become_dead_letters_and_the_job_stays_reported(
     store: Store,
 ) -> None:
