@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint unit bench bench-all venv lock chart-alerts clean train-calcium train-stenosis
+.PHONY: run test lint unit bench bench-all venv lock chart-alerts clean train-calcium train-stenosis soak
 
 venv: $(STAMP)
 
@@ -37,6 +37,12 @@ lock: $(STAMP)
 ## Copy the alert rules into the Helm chart (Helm reads only files inside the chart).
 chart-alerts:
 	cp deploy/prometheus/alerts.yml helm/cardiogate/files/alerts.yml
+
+## Long reliability runs, not part of `make test`: 8 associations for SOAK_SECONDS (600) and
+## FAULT_ROUNDS (100) rounds of kill -9; the load figures go to bench/results/.
+soak: $(STAMP)
+	SOAK_SECONDS=$${SOAK_SECONDS:-600} FAULT_ROUNDS=$${FAULT_ROUNDS:-100} \
+		$(BIN)/python -m pytest -q -s tests/reliability/test_load.py tests/reliability/test_kill_loop.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
