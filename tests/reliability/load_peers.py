@@ -5,7 +5,6 @@ percentiles of the client's latencies and of a Prometheus histogram."""
 from __future__ import annotations
 
 import contextlib
-import copy
 import os
 import platform
 import re
@@ -15,37 +14,51 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import generate_uid
 from pynetdicom import AE
 
 
 def renumbered(template: list[Dataset]) -> list[Dataset]:
-    """The template study as a new study: fresh Study, Series and SOP Instance UIDs."""
+    """The template study as a new study: fresh Study, Series and SOP Instance UIDs. The
+    other elements are the template's own objects, never changed (``copy.copy`` of a
+    pydicom Dataset would share, and so change, the template's elements: threads race)."""
     study, series = generate_uid(), generate_uid()
     out = []
     for ds in template:
-        new = copy.copy(ds)
-        new.file_meta = copy.copy(ds.file_meta)
-        new.StudyInstanceUID, new.SeriesInstanceUID = study, series
-        new.SOPInstanceUID = new.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        new, sop = Dataset(), generate_uid()
+        for elem in ds:
+            new.add(elem)
+        new.add_new(0x0020000D, "UI", study)  # add_new puts in a new element
+        new.add_new(0x0020000E, "UI", series)
+        new.add_new(0x00080018, "UI", sop)
+        new.file_meta = FileMetaDataset()
+        for elem in ds.file_meta:
+            new.file_meta.add(elem)
+        new.file_meta.add_new(0x00020003, "UI", sop)
         out.append(new)
     return out
 
 
 @dataclass
 class Association:
-    """One sending thread's record: C-STORE latencies (s), acknowledged UIDs, other statuses."""
+    """One sending thread's record: C-STORE latencies (s), acknowledged UIDs, UIDs sent with
+    no answer (the association ended first), and failure statuses."""
 
     latencies: list[float] = field(default_factory=list)
     acknowledged: list[str] = field(default_factory=list)
+    unanswered: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
 
 def send_until(port: int, template: list[Dataset], deadline: float, record: Association) -> None:
-    """Send new studies, one association each, until ``deadline`` (monotonic)."""
+    """Send new studies, one association each, until ``deadline`` (monotonic). A C-STORE
+    with no answer ends its association, as in a PACS: pynetdicom's SCU now and then takes
+    a response for an unexpected message and waits out the DIMSE timeout (pydicom/pynetdicom
+    issue 875), more often the busier the machine."""
     ae = AE(ae_title="LOAD")
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 30
+    ae.acse_timeout = ae.network_timeout = 30
+    ae.dimse_timeout = 20
     ae.add_requested_context(template[0].SOPClassUID, template[0].file_meta.TransferSyntaxUID)
     while time.monotonic() < deadline:
         study = renumbered(template)
@@ -60,9 +73,13 @@ def send_until(port: int, template: list[Dataset], deadline: float, record: Asso
             record.latencies.append(time.perf_counter() - began)
             if status == 0x0000:
                 record.acknowledged.append(ds.SOPInstanceUID)
+            elif status is None:
+                record.unanswered.append(ds.SOPInstanceUID)
+                break
             else:
-                record.failures.append(f"status {status}")
-        assoc.release()
+                record.failures.append(f"status 0x{status:04X}")
+        if assoc.is_established:
+            assoc.release()
 
 
 class RssSampler(threading.Thread):
