@@ -225,7 +225,7 @@ class Sender:
         return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
-        if self.outbox.store.engine.dialect.name == "sqlite":  # no other sender shares it
+        if not self.outbox.store.replica.shared:  # no other sender claims this outbox's rows
             released = self.outbox.release_claims()
             if released:
                 log.warning("outbox: %d object(s) claimed before a restart are due now", released)

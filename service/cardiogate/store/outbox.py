@@ -292,17 +292,23 @@ class Outbox:
             ]
 
     def release_claims(self) -> int:
-        """Make every pending row that is due later due now; returns how many were.
+        """Make every pending row of this replica that is due later due now; returns how
+        many were.
 
-        For the start-up of a database's only sender (SQLite): a row due later may be
-        leased by a sender killed mid-batch, and the lease (a whole batch's timeouts, over
-        an hour by default) would hold its object back that long. A row waiting out a
-        backoff delay is tried once more at once, which a restart may well warrant."""
+        For the start-up of the only sender of those rows (one service on SQLite, or a
+        replica whose outbox no other replica reads): a row due later may be leased by the
+        sender a kill -9 stopped mid-batch, and the lease (a whole batch's timeouts, over an
+        hour by default) would hold its object back that long. A row waiting out a backoff
+        delay is tried once more at once, which a restart may well warrant."""
         now = self.clock()
         with self.store.transaction() as conn:
             released = conn.execute(
                 update(_outbox)
-                .where(_outbox.c.state == PENDING, _outbox.c.next_attempt_at > now)
+                .where(
+                    _outbox.c.state == PENDING,
+                    _outbox.c.next_attempt_at > now,
+                    self.store.replica.may_use(_outbox.c.replica_id),
+                )
                 .values(next_attempt_at=now)
             ).rowcount
         return int(released)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from cardiogate.dicom.backoff import Backoff
-from cardiogate.store import InstanceRecord, Store
+from cardiogate.store import InstanceRecord, Replica, Store
 from cardiogate.store.jobs import DELIVERED, REPORTED, JobQueue
 from cardiogate.store.outbox import DEAD, PENDING, SENT, Outbox, StagedObject, stage
 from cardiogate.store.store import utcnow
@@ -133,6 +133,31 @@ def test_released_claims_are_due_at_once(store: Store) -> None:
     assert outbox.release_claims() == 2
     outbox.record(outbox.claim_due(PACS, 10, 60), [], Backoff(1.0, 1.0, 1))
     assert outbox.release_claims() == 0  # sent rows stay sent
+
+
+def test_a_replica_releases_only_its_own_claims(store: Store) -> None:
+    jobs = JobQueue(store)
+    jobs.enqueue(SERIES, STUDY, "calcium")
+    job = jobs.claim()
+    assert job is not None
+    assert jobs.finish(
+        job.id,
+        "{}",
+        "m",
+        "1",
+        "CPU",
+        also=lambda conn: stage(conn, job.id, OBJECTS, [PACS], replica_id="elsewhere"),
+    )
+    other = Store(
+        store.engine.url.render_as_string(hide_password=False), Replica.named("elsewhere")
+    )
+    try:
+        theirs = Outbox(other, Clock())
+        assert len(theirs.claim_due(PACS, 10, lease_seconds=6000)) == 2
+        assert Outbox(store, Clock()).release_claims() == 0  # not this replica's rows
+        assert theirs.release_claims() == 2
+    finally:
+        other.dispose()
 
 
 def test_failures_back_off_then_become_dead_letters_and_the_job_stays_reported(
