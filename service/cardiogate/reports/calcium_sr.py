@@ -99,6 +99,7 @@ def artery_groups(
 ) -> list[hd.sr.MeasurementsAndQualitativeEvaluations]:
     """TID 1501 per artery, then for the whole coronary tree (with the categories)."""
     model = ModelIdentity(result.model.name, result.model.version)
+    algorithm_id = algorithm(result)
     groups = []
     for key in (*ARTERIES, "total"):
         site = CORONARY_ARTERY if key == "total" else ARTERY_SITES[key]
@@ -120,7 +121,7 @@ def artery_groups(
                 ),
                 finding_type=CALCIFIED_PLAQUE,
                 finding_sites=[hd.sr.FindingSite(site)],
-                algorithm_id=algorithm(result),
+                algorithm_id=algorithm_id,
                 measurements=_measurements(
                     result.agatston[key],
                     result.volume_mm3[key],
@@ -135,8 +136,16 @@ def artery_groups(
 def lesion_groups(
     result: CalciumResult, seg: CalciumSegmentation, series_uid: str
 ) -> list[hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations]:
-    """TID 1411 per lesion, each referencing its artery's SEG frame on its slice."""
+    """TID 1411 per lesion, each referencing its artery's SEG frame on its slice.
+
+    The algorithm (TID 4019) and the finding site of each artery are the same in every
+    lesion group, so they are built once and their content items shared between groups:
+    the written items are the same, and building them per lesion was a large part of the
+    time with hundreds of lesions.
+    """
     model = ModelIdentity(result.model.name, result.model.version)
+    algorithm_id = algorithm(result)
+    sites = {artery: hd.sr.FindingSite(ARTERY_SITES[artery]) for artery in ARTERIES}
     groups = []
     for index, lesion in enumerate(result.lesions, start=1):
         groups.append(
@@ -148,8 +157,8 @@ def lesion_groups(
                 ),
                 referenced_segment=_segment_reference(seg, lesion),
                 finding_type=CALCIFIED_PLAQUE,
-                finding_sites=[hd.sr.FindingSite(ARTERY_SITES[lesion.artery])],
-                algorithm_id=algorithm(result),
+                finding_sites=[sites[lesion.artery]],
+                algorithm_id=algorithm_id,
                 measurements=_measurements(
                     lesion.agatston, lesion.volume_mm3, None, area_mm2=lesion.area_mm2
                 ),
@@ -204,8 +213,6 @@ def build_calcium_sr(
         hd.sr.MeasurementsAndQualitativeEvaluations
         | hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations
     ] = list(artery_groups(result, series_uid))
-    if seg is not None:
-        groups += lesion_groups(result, seg, series_uid)
     report = hd.sr.MeasurementReport(
         observation_context=observation_context(model),
         procedure_reported=CT_PROCEDURE,
@@ -214,8 +221,55 @@ def build_calcium_sr(
     )
     add_comments(report, [result.notice, SCORING_NOTE])
     evidence = [*slices, seg.dataset] if seg is not None else list(slices)
-    return hd.sr.Comprehensive3DSR(
+    sr = hd.sr.Comprehensive3DSR(
         evidence=evidence,
         content=report,
         **document_fields(identity, model, predecessor, Comprehensive3DSRStorage),
     )
+    if seg is not None and result.lesions:
+        _add_lesion_groups(sr, lesion_groups(result, seg, series_uid), evidence)
+    return sr
+
+
+def _add_lesion_groups(
+    sr: hd.sr.Comprehensive3DSR,
+    lesions: Sequence[hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations],
+    evidence: Sequence[Dataset],
+) -> None:
+    """Append the lesion groups to the Imaging Measurements container (TID 1500 row 6),
+    after the artery groups, in the document and in its ``content`` tree.
+
+    highdicom's SR constructor deep-copies the whole content tree and walks it twice for
+    its references (once per value type, making a content item per node); with hundreds
+    of lesion groups that was most of the time of a calcium job. The document is therefore
+    built with the artery groups only and the lesion groups are added here, which gives
+    the same items in the same order as passing them all to MeasurementReport. The check
+    that the constructor made on the references, that every referenced instance is in the
+    evidence (the Current Requested Procedure Evidence Sequence), is made here.
+    """
+    known = {str(ds.SOPInstanceUID) for ds in evidence}
+    for group in lesions:
+        for item in group[0].ContentSequence:
+            if item.ValueType != "IMAGE":
+                continue
+            referenced = [item, *item.get("ContentSequence", [])]
+            for image in referenced:
+                uid = str(image.ReferencedSOPSequence[0].ReferencedSOPInstanceUID)
+                if uid not in known:
+                    raise ReportError("a lesion references an instance that is not in the evidence")
+    containers = [_imaging_measurements(sr), _imaging_measurements(sr.content[0])]
+    if containers[0] is containers[1]:  # one tree: the constructor did not copy the content
+        containers.pop()
+    for container in containers:
+        for group in lesions:
+            container.ContentSequence.extend(group)
+
+
+def _imaging_measurements(root: Dataset) -> Dataset:
+    """The Imaging Measurements container (DCM 126010) directly under the report root."""
+    for item in root.ContentSequence:
+        name = item.ConceptNameCodeSequence[0]
+        if (name.CodingSchemeDesignator, name.CodeValue) == ("DCM", "126010"):
+            found: Dataset = item
+            return found
+    raise ReportError("the measurement report has no Imaging Measurements container")
