@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import highdicom as hd
 from pydicom.dataset import Dataset
+from pydicom.sr.coding import Code
 from pydicom.uid import Comprehensive3DSRStorage
 
 from cardiogate.analyses.calcium import ARTERIES
@@ -78,19 +79,51 @@ def algorithm(result: CalciumResult) -> hd.sr.AlgorithmIdentification:
     )
 
 
+def _concepts() -> dict[str, hd.sr.CodedConcept]:
+    """The coded concepts of every calcium group, as highdicom's CodedConcept.
+
+    highdicom converts a pydicom Code into a new CodedConcept each time one is used; the
+    lesion groups use the same few concepts hundreds of times, so they are converted once
+    per document (fresh objects for each document: they become part of it).
+    """
+    found: dict[str, Code | hd.sr.CodedConcept] = {
+        "plaque": CALCIFIED_PLAQUE,
+        "score": CALCIUM_SCORE,
+        "no units": NO_UNITS,
+        "agatston": AGATSTON_METHOD,
+        "volume": CALCIUM_VOLUME,
+        "mm3": CUBIC_MILLIMETRE,
+        "mass": CALCIUM_MASS,
+        "mg": MILLIGRAM,
+        "area": AREA,
+        "mm2": SQUARE_MILLIMETRE,
+    }
+    return {
+        key: code if isinstance(code, hd.sr.CodedConcept) else hd.sr.CodedConcept.from_code(code)
+        for key, code in found.items()
+    }
+
+
 def _measurements(
-    agatston: float, volume_mm3: float, mass_mg: float | None, area_mm2: float | None = None
+    concepts: dict[str, hd.sr.CodedConcept],
+    agatston: float,
+    volume_mm3: float,
+    mass_mg: float | None,
+    area_mm2: float | None = None,
 ) -> list[hd.sr.Measurement]:
     found = [
         hd.sr.Measurement(
-            name=CALCIUM_SCORE, value=agatston, unit=NO_UNITS, method=AGATSTON_METHOD
+            name=concepts["score"],
+            value=agatston,
+            unit=concepts["no units"],
+            method=concepts["agatston"],
         ),
-        hd.sr.Measurement(name=CALCIUM_VOLUME, value=volume_mm3, unit=CUBIC_MILLIMETRE),
+        hd.sr.Measurement(name=concepts["volume"], value=volume_mm3, unit=concepts["mm3"]),
     ]
     if mass_mg is not None:
-        found.append(hd.sr.Measurement(name=CALCIUM_MASS, value=mass_mg, unit=MILLIGRAM))
+        found.append(hd.sr.Measurement(name=concepts["mass"], value=mass_mg, unit=concepts["mg"]))
     if area_mm2 is not None:
-        found.append(hd.sr.Measurement(name=AREA, value=area_mm2, unit=SQUARE_MILLIMETRE))
+        found.append(hd.sr.Measurement(name=concepts["area"], value=area_mm2, unit=concepts["mm2"]))
     return found
 
 
@@ -100,6 +133,7 @@ def artery_groups(
     """TID 1501 per artery, then for the whole coronary tree (with the categories)."""
     model = ModelIdentity(result.model.name, result.model.version)
     algorithm_id = algorithm(result)
+    concepts = _concepts()
     groups = []
     for key in (*ARTERIES, "total"):
         site = CORONARY_ARTERY if key == "total" else ARTERY_SITES[key]
@@ -119,10 +153,11 @@ def artery_groups(
                     uid=tracking_uid(series_uid, "calcium", model, f"artery {key}"),
                     identifier=f"Coronary calcium {key}",
                 ),
-                finding_type=CALCIFIED_PLAQUE,
+                finding_type=concepts["plaque"],
                 finding_sites=[hd.sr.FindingSite(site)],
                 algorithm_id=algorithm_id,
                 measurements=_measurements(
+                    concepts,
                     result.agatston[key],
                     result.volume_mm3[key],
                     None if result.mass_mg is None else result.mass_mg[key],
@@ -145,6 +180,7 @@ def lesion_groups(
     """
     model = ModelIdentity(result.model.name, result.model.version)
     algorithm_id = algorithm(result)
+    concepts = _concepts()
     sites = {artery: hd.sr.FindingSite(ARTERY_SITES[artery]) for artery in ARTERIES}
     groups = []
     for index, lesion in enumerate(result.lesions, start=1):
@@ -156,11 +192,11 @@ def lesion_groups(
                     f"{lesion.slice_index + 1}",
                 ),
                 referenced_segment=_segment_reference(seg, lesion),
-                finding_type=CALCIFIED_PLAQUE,
+                finding_type=concepts["plaque"],
                 finding_sites=[sites[lesion.artery]],
                 algorithm_id=algorithm_id,
                 measurements=_measurements(
-                    lesion.agatston, lesion.volume_mm3, None, area_mm2=lesion.area_mm2
+                    concepts, lesion.agatston, lesion.volume_mm3, None, area_mm2=lesion.area_mm2
                 ),
             )
         )
