@@ -253,7 +253,6 @@ def build_calcium_sr(
         observation_context=observation_context(model),
         procedure_reported=CT_PROCEDURE,
         imaging_measurements=groups,
-        referenced_images=list(slices),
     )
     add_comments(report, [result.notice, SCORING_NOTE])
     evidence = [*slices, seg.dataset] if seg is not None else list(slices)
@@ -262,43 +261,53 @@ def build_calcium_sr(
         content=report,
         **document_fields(identity, model, predecessor, Comprehensive3DSRStorage),
     )
-    if seg is not None and result.lesions:
-        _add_lesion_groups(sr, lesion_groups(result, seg, series_uid), evidence)
+    lesions = lesion_groups(result, seg, series_uid) if seg is not None else []
+    _complete(sr, hd.sr.ImageLibrary(list(slices)), lesions, evidence)
     return sr
 
 
-def _add_lesion_groups(
+def _complete(
     sr: hd.sr.Comprehensive3DSR,
+    library: hd.sr.ImageLibrary,
     lesions: Sequence[hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations],
     evidence: Sequence[Dataset],
 ) -> None:
-    """Append the lesion groups to the Imaging Measurements container (TID 1500 row 6),
-    after the artery groups, in the document and in its ``content`` tree.
+    """Add the Image Library (TID 1500 row 5, before the Imaging Measurements) and the
+    lesion groups (in the Imaging Measurements container, after the artery groups) to the
+    document and to its ``content`` tree.
 
     highdicom's SR constructor deep-copies the whole content tree and walks it twice for
     its references (once per value type, making a content item per node); with hundreds
-    of lesion groups that was most of the time of a calcium job. The document is therefore
-    built with the artery groups only and the lesion groups are added here, which gives
-    the same items in the same order as passing them all to MeasurementReport. The check
-    that the constructor made on the references, that every referenced instance is in the
-    evidence (the Current Requested Procedure Evidence Sequence), is made here.
+    of lesion groups, or an image library of a hundred slices, that was most of the time
+    of a calcium job. The document is therefore built without them and they are added
+    here, which gives the same items in the same order as passing them to
+    MeasurementReport. The check that the constructor made on the references, that every
+    referenced instance is in the evidence (the Current Requested Procedure Evidence
+    Sequence), is made here.
     """
     known = {str(ds.SOPInstanceUID) for ds in evidence}
-    for group in lesions:
-        for item in group[0].ContentSequence:
-            if item.ValueType != "IMAGE":
-                continue
-            referenced = [item, *item.get("ContentSequence", [])]
-            for image in referenced:
-                uid = str(image.ReferencedSOPSequence[0].ReferencedSOPInstanceUID)
-                if uid not in known:
-                    raise ReportError("a lesion references an instance that is not in the evidence")
-    containers = [_imaging_measurements(sr), _imaging_measurements(sr.content[0])]
-    if containers[0] is containers[1]:  # one tree: the constructor did not copy the content
-        containers.pop()
-    for container in containers:
+    for template in (library, *lesions):
+        if not _referenced(template[0]) <= known:
+            raise ReportError("the report references an instance that is not in the evidence")
+    roots = [sr, sr.content[0]]
+    if roots[0].ContentSequence is roots[1].ContentSequence:  # the constructor did not copy
+        roots.pop()
+    for root in roots:
+        container = _imaging_measurements(root)
         for group in lesions:
             container.ContentSequence.extend(group)
+        position = list(root.ContentSequence).index(container)
+        root.ContentSequence.insert(position, library[0])
+
+
+def _referenced(item: Dataset) -> set[str]:
+    """The SOP Instance UIDs that IMAGE and COMPOSITE items in ``item``'s tree reference."""
+    found = set()
+    for child in item.get("ContentSequence", []):
+        if child.ValueType in ("IMAGE", "COMPOSITE"):
+            found.add(str(child.ReferencedSOPSequence[0].ReferencedSOPInstanceUID))
+        found |= _referenced(child)
+    return found
 
 
 def _imaging_measurements(root: Dataset) -> Dataset:

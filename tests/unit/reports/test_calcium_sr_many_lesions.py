@@ -1,5 +1,5 @@
 """The calcium SR of a job with a hundred lesions: the lesion groups are added to the
-document after highdicom's constructor (cardiogate.reports.calcium_sr._add_lesion_groups),
+document after highdicom's constructor (cardiogate.reports.calcium_sr._complete),
 so check that the document, its in-memory content tree and the file read back all hold
 every group, in order, with its references in the evidence."""
 
@@ -77,9 +77,12 @@ def test_every_lesion_has_its_group_after_the_artery_groups(many: dict[str, Any]
 def test_the_content_tree_is_the_document(many: dict[str, Any]) -> None:
     """``sr.content`` (highdicom's tree) and the dataset hold the same items."""
     sr = many["sr"]
-    in_memory = _container(sr.content[0])
-    written = _container(pydicom.dcmread(many["path"]))
-    assert in_memory.to_json_dict() == _container(sr).to_json_dict() == written.to_json_dict()
+    in_memory = sr.content[0]
+    written = pydicom.dcmread(many["path"])
+    for keyword in ("ConceptNameCodeSequence", "ContentSequence"):
+        expected = written[keyword].to_json_dict(None, 1024)
+        assert in_memory[keyword].to_json_dict(None, 1024) == expected
+        assert sr[keyword].to_json_dict(None, 1024) == expected
 
 
 def test_every_referenced_instance_is_evidence(many: dict[str, Any]) -> None:
@@ -106,10 +109,23 @@ def test_every_referenced_instance_is_evidence(many: dict[str, Any]) -> None:
 
 
 def test_a_slice_that_is_not_evidence_is_refused(many: dict[str, Any]) -> None:
-    from cardiogate.reports.calcium_sr import _add_lesion_groups
+    from cardiogate.reports.calcium_sr import _complete
     from cardiogate.reports.common import ReportError
 
     sr = hd.sr.Comprehensive3DSR.from_dataset(many["sr"])
     groups = sr.content.get_volumetric_roi_measurement_groups()[:1]
     with pytest.raises(ReportError):
-        _add_lesion_groups(sr, groups, [])
+        _complete(sr, hd.sr.ImageLibrary(many["slices"]), groups, [])
+
+
+def test_the_image_library_lists_every_slice_before_the_measurements(
+    many: dict[str, Any],
+) -> None:
+    read = pydicom.dcmread(many["path"])
+    names = [item.ConceptNameCodeSequence[0].CodeValue for item in read.ContentSequence]
+    library = names.index("111028")  # Image Library (TID 1600)
+    assert names[library + 1] == "126010"  # Imaging Measurements
+    [group] = read.ContentSequence[library].ContentSequence  # one Image Library Group
+    images = [item for item in group.ContentSequence if item.ValueType == "IMAGE"]
+    listed = [str(item.ReferencedSOPSequence[0].ReferencedSOPInstanceUID) for item in images]
+    assert sorted(listed) == sorted(str(ds.SOPInstanceUID) for ds in many["slices"])
