@@ -16,9 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pydicom
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
+from cardiogate.analyses.pixels import (
+    MAX_VOXELS,
+    check_image,
+    convert_header,
+    decoding,
+    read_file,
+)
 from cardiogate.errors import CardiogateError
 
 # Positions may wobble by rounding in the DS strings; a gap is a step this much off the median.
@@ -63,9 +70,34 @@ class CTVolume:
 
 def _floats(ds: Dataset, keyword: str, count: int, uid: str) -> np.ndarray[Any, Any]:
     value = ds.get(keyword)
-    if value is None or len(value) != count:
+    values = list(value) if isinstance(value, MultiValue | list) else [value]
+    try:
+        numbers = np.asarray([float(v) for v in values], dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise SeriesGeometryError(f"instance {uid} lacks a usable {keyword}") from e
+    if len(numbers) != count or not np.isfinite(numbers).all():
         raise SeriesGeometryError(f"instance {uid} lacks a usable {keyword}")
-    return np.asarray([float(v) for v in value], dtype=np.float64)
+    return numbers
+
+
+def _optional_float(ds: Dataset, keyword: str, uid: str) -> float | None:
+    value = ds.get(keyword)
+    if value in (None, ""):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as e:
+        raise SeriesGeometryError(f"instance {uid} has an unusable {keyword}") from e
+    if not np.isfinite(number):
+        raise SeriesGeometryError(f"instance {uid} has an unusable {keyword}")
+    return number
+
+
+def _read(source: Path | Dataset, index: int) -> tuple[Dataset, str]:
+    ds = read_file(source, index, SeriesGeometryError)
+    uid = str(ds.get("SOPInstanceUID", "?"))[:64]
+    convert_header(ds, uid, SeriesGeometryError)
+    return ds, uid
 
 
 def load_ct_series(sources: Iterable[Path | Dataset]) -> CTVolume:
@@ -76,10 +108,10 @@ def load_ct_series(sources: Iterable[Path | Dataset]) -> CTVolume:
     SeriesGeometryError
         When the slices do not form one regular volume, or pixel data cannot be decoded.
     """
-    datasets = [s if isinstance(s, Dataset) else pydicom.dcmread(s) for s in sources]
-    if len(datasets) < 2:
-        raise SeriesGeometryError(f"a volume needs at least 2 slices, got {len(datasets)}")
-    uids = [str(ds.get("SOPInstanceUID", "?")) for ds in datasets]
+    read = [_read(source, index) for index, source in enumerate(sources)]
+    if len(read) < 2:
+        raise SeriesGeometryError(f"a volume needs at least 2 slices, got {len(read)}")
+    datasets, uids = [ds for ds, _ in read], [uid for _, uid in read]
     orientations = [
         _floats(ds, "ImageOrientationPatient", 6, u) for ds, u in zip(datasets, uids, strict=True)
     ]
@@ -93,7 +125,13 @@ def load_ct_series(sources: Iterable[Path | Dataset]) -> CTVolume:
         raise SeriesGeometryError("mixed ImageOrientationPatient within the series")
     if any(np.abs(s - spacings[0]).max() > _SPACING_TOLERANCE_MM for s in spacings):
         raise SeriesGeometryError("mixed PixelSpacing within the series")
-    shapes = {(int(ds.Rows), int(ds.Columns)) for ds in datasets}
+    if not (spacings[0] > 0).all():
+        raise SeriesGeometryError("PixelSpacing is not positive")
+    shapes = {
+        check_image(ds, 1, u, SeriesGeometryError) for ds, u in zip(datasets, uids, strict=True)
+    }
+    if len(datasets) * next(iter(shapes))[0] * next(iter(shapes))[1] > MAX_VOXELS:
+        raise SeriesGeometryError(f"{len(datasets)} slices are more than one volume can hold")
     if len(shapes) != 1:
         raise SeriesGeometryError(f"mixed matrix sizes within the series: {sorted(shapes)}")
 
@@ -118,32 +156,27 @@ def load_ct_series(sources: Iterable[Path | Dataset]) -> CTVolume:
     hu = np.empty((len(datasets), *shapes.pop()), dtype=np.float32)
     for out_index, in_index in enumerate(order):
         hu[out_index] = _to_hu(datasets[in_index], uids[in_index])
-    thickness = datasets[0].get("SliceThickness")
-    factor = datasets[0].get("CalciumScoringMassFactorPatient")
+    thickness = _optional_float(datasets[0], "SliceThickness", uids[0])
+    factor = _optional_float(datasets[0], "CalciumScoringMassFactorPatient", uids[0])
     return CTVolume(
         hu=hu,
         pixel_spacing_mm=(float(spacings[0][0]), float(spacings[0][1])),
         slice_increment_mm=increment,
-        slice_thickness_mm=float(thickness) if thickness not in (None, "") else None,
+        slice_thickness_mm=thickness,
         positions_mm=positions[order],
         orientation=orientation,
         sop_instance_uids=[uids[i] for i in order],
-        calcium_mass_factor=float(factor) if factor not in (None, "") else None,
+        calcium_mass_factor=factor,
     )
 
 
 def _to_hu(ds: Dataset, uid: str) -> np.ndarray[Any, Any]:
     if ds.get("SamplesPerPixel", 1) != 1:
         raise SeriesGeometryError(f"instance {uid} is not a greyscale image")
-    try:
+    with decoding(ds, uid, SeriesGeometryError):
         pixels = ds.pixel_array
-    except Exception as e:  # pydicom raises many types for undecodable pixel data
-        meta = getattr(ds, "file_meta", None)
-        syntax = meta.get("TransferSyntaxUID", "unknown") if meta is not None else "unknown"
-        raise SeriesGeometryError(
-            f"pixel data of instance {uid} cannot be decoded ({type(e).__name__}, "
-            f"transfer syntax {syntax})"
-        ) from e
-    slope = float(ds.get("RescaleSlope", 1) or 1)
-    intercept = float(ds.get("RescaleIntercept", 0) or 0)
+    if pixels.ndim != 2:
+        raise SeriesGeometryError(f"instance {uid} decodes to {pixels.ndim} dimensions, not 2")
+    slope = _optional_float(ds, "RescaleSlope", uid) or 1.0
+    intercept = _optional_float(ds, "RescaleIntercept", uid) or 0.0
     return pixels.astype(np.float32) * slope + intercept

@@ -30,15 +30,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pydicom
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.pixels.utils import iter_pixels
 from pydicom.tag import BaseTag, Tag
 from pydicom.uid import EnhancedXAImageStorage, XRayAngiographicImageStorage
 from pydicom.valuerep import DT, TM
 
+from cardiogate.analyses.pixels import (
+    MAX_VOXELS,
+    check_image,
+    convert_header,
+    decoding,
+    header_int,
+    read_file,
+)
 from cardiogate.analyses.xa_frames import FrameScores, score_frames, select_frames
 from cardiogate.analyses.xa_geometry import XAGeometry, frame_value, read_geometry
 from cardiogate.errors import CardiogateError
@@ -124,7 +130,9 @@ def load_xa_cine(sources: Iterable[Path | Dataset]) -> XACine:
     datasets = [_read(source, index) for index, source in enumerate(sources)]
     if not datasets:
         raise XACineError("no instances given")
-    uids = [str(ds.get("SOPInstanceUID", "?")) for ds in datasets]
+    uids = [str(ds.get("SOPInstanceUID", "?"))[:64] for ds in datasets]
+    for ds, uid in zip(datasets, uids, strict=True):
+        convert_header(ds, uid, XACineError)
     _check_one_cine(datasets, uids)
     multi = [i for i, ds in enumerate(datasets) if _n_frames(ds) > 1 or _is_enhanced(ds)]
     if multi and len(datasets) > 1:
@@ -141,7 +149,10 @@ def load_xa_cine(sources: Iterable[Path | Dataset]) -> XACine:
     bits_stored = int(first.get("BitsStored", first.get("BitsAllocated", 16)))
     low, high = _stored_range(first, bits_stored)
     photometric = str(first.get("PhotometricInterpretation", "MONOCHROME2"))
-    frames = np.empty((len(sources_per_frame), int(first.Rows), int(first.Columns)), np.float32)
+    rows, columns = (int(first.Rows), int(first.Columns))  # checked by _check_one_cine
+    if len(sources_per_frame) * rows * columns > MAX_VOXELS:
+        raise XACineError(f"{len(sources_per_frame)} frames are more than one cine can hold")
+    frames = np.empty((len(sources_per_frame), rows, columns), np.float32)
     start = 0
     for ds, uid in zip(datasets, uids, strict=True):
         out = frames[start : start + _n_frames(ds)]
@@ -166,12 +177,7 @@ def load_xa_cine(sources: Iterable[Path | Dataset]) -> XACine:
 
 
 def _read(source: Path | Dataset, index: int) -> Dataset:
-    if isinstance(source, Dataset):
-        return source
-    try:
-        return pydicom.dcmread(source)
-    except (OSError, InvalidDicomError) as e:  # the path may name the patient: not in message
-        raise XACineError(f"source {index} cannot be read as DICOM ({type(e).__name__})") from e
+    return read_file(source, index, XACineError)
 
 
 def _is_enhanced(ds: Dataset) -> bool:
@@ -179,8 +185,10 @@ def _is_enhanced(ds: Dataset) -> bool:
 
 
 def _n_frames(ds: Dataset) -> int:
-    value = ds.get("NumberOfFrames")
-    return int(value) if value not in (None, "") and int(value) > 0 else 1
+    if ds.get("NumberOfFrames") in (None, ""):
+        return 1
+    uid = str(ds.get("SOPInstanceUID", "?"))[:64]
+    return max(1, header_int(ds, "NumberOfFrames", uid, XACineError))
 
 
 def _check_one_cine(datasets: list[Dataset], uids: list[str]) -> None:
@@ -196,6 +204,7 @@ def _check_one_cine(datasets: list[Dataset], uids: list[str]) -> None:
             raise XACineError(f"instance {uid} is not a greyscale image")
         if "Rows" not in ds or "Columns" not in ds or "PixelData" not in ds:
             raise XACineError(f"instance {uid} has no image (Rows, Columns or PixelData)")
+        check_image(ds, _n_frames(ds), uid, XACineError)
     series = sorted({str(ds.get("SeriesInstanceUID", "")) for ds in datasets})
     if len(series) > 1:
         raise XACineError(f"instances from {len(series)} series: {', '.join(series)}")
@@ -241,18 +250,13 @@ def _stored_range(ds: Dataset, bits_stored: int) -> tuple[int, int]:
 def _decode_into(ds: Dataset, uid: str, out: Frames) -> None:
     """Decode frame by frame into *out*, so that no second copy of the cine is held."""
     decoded = 0
-    try:
+    with decoding(ds, uid, XACineError):
         for frame in iter_pixels(ds):
+            if frame.shape != out.shape[1:]:
+                raise XACineError(f"instance {uid} decodes to frames of {frame.shape}")
             if decoded < len(out):
                 out[decoded] = frame
             decoded += 1
-    except Exception as e:  # pydicom raises many types for undecodable pixel data
-        meta = getattr(ds, "file_meta", None)
-        syntax = meta.get("TransferSyntaxUID", "unknown") if meta is not None else "unknown"
-        raise XACineError(
-            f"pixel data of instance {uid} cannot be decoded ({type(e).__name__}, "
-            f"transfer syntax {syntax})"
-        ) from e
     if decoded != len(out):
         raise XACineError(
             f"instance {uid} decodes to {decoded} frames, NumberOfFrames says {len(out)}"
@@ -315,10 +319,10 @@ def _cine_module_times(ds: Dataset, tag: BaseTag, n: int) -> Times | None:
     except (TypeError, ValueError):
         return None
     if tag == _FRAME_TIME:
-        if len(numbers) != 1 or not numbers[0] > 0:
+        if len(numbers) != 1 or not 0 < numbers[0] < math.inf:
             return None
         return np.arange(n, dtype=np.float64) * numbers[0]
-    if len(numbers) != n or any(v < 0 for v in numbers[1:]):
+    if len(numbers) != n or not all(0 <= v < math.inf for v in numbers[1:]):
         return None
     times: Times = np.cumsum(np.asarray(numbers[1:], dtype=np.float64))
     return np.concatenate([np.zeros(1), times])
@@ -358,6 +362,6 @@ def _rate_times(ds: Dataset, n: int) -> tuple[Times | None, str | None]:
             rate = float(value) if value not in (None, "") else 0.0
         except (TypeError, ValueError):
             continue
-        if rate > 0:
+        if 0 < rate < math.inf:
             return np.arange(n, dtype=np.float64) * (1000.0 / rate), keyword
     return None, None
