@@ -132,12 +132,20 @@ def header_text(ds: Dataset, keyword: str, limit: int = 64) -> str | None:
     return text[:limit] or None
 
 
+IS_MIN, IS_MAX = -(2**31), 2**31 - 1  # an Integer String's values (PS3.5 6.2)
+
+
 def header_int(ds: Dataset, keyword: str) -> int | None:
+    """An IS attribute's first value; None when absent, malformed or out of the IS range
+    (a database integer column would refuse it, and the instance with it)."""
     text = header_text(ds, keyword)
+    if text is None:
+        return None
     try:
-        return None if text is None else int(text.split("\\")[0])
+        value = int(text.split("\\")[0])
     except ValueError:
         return None
+    return value if IS_MIN <= value <= IS_MAX else None
 
 
 def instance_record(
