@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint unit bench bench-all venv lock chart-alerts clean train-calcium train-stenosis soak
+.PHONY: run test lint unit bench bench-all venv lock chart-alerts clean train-calcium train-stenosis soak fuzz
 
 venv: $(STAMP)
 
@@ -43,6 +43,19 @@ chart-alerts:
 soak: $(STAMP)
 	SOAK_SECONDS=$${SOAK_SECONDS:-600} FAULT_ROUNDS=$${FAULT_ROUNDS:-100} \
 		$(BIN)/python -m pytest -q -s tests/reliability/test_load.py tests/reliability/test_kill_loop.py
+
+## Coverage-guided fuzzing (atheris) of C-STORE ingest and the loaders, FUZZ_SECONDS each;
+## the corpora grow under .fuzz/ between runs. Not part of `make test`.
+FUZZ_SECONDS ?= 60
+fuzz: $(STAMP)
+	mkdir -p .fuzz
+	for target in ingest loaders; do \
+		PYTHONPATH=service:tests $(BIN)/python tests/fuzz/harness.py $$target \
+			.fuzz/corpus-$$target -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=3000 \
+			-artifact_prefix=.fuzz/crash-$$target- >.fuzz/$$target.log 2>&1; \
+		status=$$?; grep -E "^(Done|==[0-9]+== ERROR)" .fuzz/$$target.log; \
+		test $$status -eq 0 || { tail -40 .fuzz/$$target.log; exit 1; }; \
+	done
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
