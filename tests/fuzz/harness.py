@@ -77,7 +77,7 @@ def loaders(data: bytes) -> None:
 def main() -> None:
     target = sys.argv.pop(1)
     corpus = next((Path(a) for a in sys.argv[1:] if not a.startswith("-")), None)
-    if corpus is not None:
+    if corpus is not None and not corpus.is_file():  # a file: replay one crash artifact
         _seed(target, corpus)
     quiet_pydicom()
     atheris.Setup(sys.argv, {"ingest": ingest, "loaders": loaders}[target])

@@ -191,6 +191,13 @@ def _n_frames(ds: Dataset) -> int:
     return max(1, header_int(ds, "NumberOfFrames", uid, XACineError))
 
 
+def _int(ds: Dataset, keyword: str, default: int, uid: str) -> int:
+    """An integer attribute that may be absent; a multi-valued or malformed one is refused."""
+    if ds.get(keyword) in (None, ""):
+        return default
+    return header_int(ds, keyword, uid, XACineError)
+
+
 def _check_one_cine(datasets: list[Dataset], uids: list[str]) -> None:
     for ds, uid in zip(datasets, uids, strict=True):
         sop_class = str(ds.get("SOPClassUID", ""))
@@ -198,7 +205,7 @@ def _check_one_cine(datasets: list[Dataset], uids: list[str]) -> None:
             raise XACineError(
                 f"instance {uid} has SOP class {sop_class or 'none'}, not (Enhanced) XA Image"
             )
-        if int(ds.get("SamplesPerPixel", 1)) != 1 or str(
+        if _int(ds, "SamplesPerPixel", 1, uid) != 1 or str(
             ds.get("PhotometricInterpretation", "MONOCHROME2")
         ) not in ("MONOCHROME1", "MONOCHROME2"):
             raise XACineError(f"instance {uid} is not a greyscale image")
@@ -211,8 +218,8 @@ def _check_one_cine(datasets: list[Dataset], uids: list[str]) -> None:
     shapes = sorted({(int(ds.Rows), int(ds.Columns)) for ds in datasets})
     if len(shapes) > 1:
         raise XACineError(f"mixed matrix sizes within the cine: {shapes}")
-    depths = sorted({int(ds.get("BitsStored", 0)) for ds in datasets})
-    signs = {int(ds.get("PixelRepresentation", 0)) for ds in datasets}
+    depths = sorted({_int(ds, "BitsStored", 0, u) for ds, u in zip(datasets, uids, strict=True)})
+    signs = {_int(ds, "PixelRepresentation", 0, u) for ds, u in zip(datasets, uids, strict=True)}
     if len(depths) > 1 or len(signs) > 1:
         raise XACineError(f"mixed BitsStored or PixelRepresentation within the cine: {depths}")
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pydicom.uid import UID
 
 from cardiogate.analyses.ct_volume import CTVolume, load_ct_series
-from cardiogate.analyses.xa_cine import XACine, load_xa_cine
+from cardiogate.analyses.xa_cine import XACine, XACineError, load_xa_cine
 from cardiogate.errors import CardiogateError
 from hostile import (
     HOSTILE_ELEMENTS,
@@ -127,3 +127,13 @@ def test_spoiled_files_load_or_are_refused_with_a_reason(
     blobs = [part10(ds, ds.file_meta.TransferSyntaxUID if compressed else ts) for ds in datasets]
     blobs[0] = mutate(blobs[0], ops)
     _load(kind, blobs)
+
+
+def test_a_multi_valued_samples_per_pixel_is_refused(tmp_path: Path) -> None:
+    """Found by make fuzz: a US element with two values reached int() as a list."""
+    ds = xa_cine()
+    ds.SamplesPerPixel = [1, 1]
+    path = tmp_path / "xa.dcm"
+    path.write_bytes(part10(ds, ds.file_meta.TransferSyntaxUID))
+    with pytest.raises(XACineError, match="SamplesPerPixel"):
+        load_xa_cine([path])
