@@ -37,29 +37,32 @@ def test_flood_rejects_the_excess_transiently_and_recovers(tmp_path: Path, proce
         },
     )
     datasets = make_ct_series(31, n_slices=CALLERS, rows=16, columns=16).datasets
-    tried = threading.Barrier(CALLERS, timeout=60)
+    tried = threading.Barrier(CALLERS, timeout=150)
     outcomes: list[tuple[str, Any]] = [("none", None)] * CALLERS
 
     def caller(i: int) -> None:
         assoc = _associate(server.dicom_port)
+        try:
+            rj = assoc.acceptor.primitive if assoc.is_rejected else None
+            if rj is not None:
+                outcomes[i] = ("rejected", (rj.result, rj.result_source, rj.diagnostic))
+            elif not assoc.is_established:
+                outcomes[i] = ("aborted", None)  # neither accepted nor rejected: a failure
+        finally:
+            tried.wait()  # accepted ones hold their slot until every caller has tried
         if assoc.is_established:
-            tried.wait()  # hold the slot until every caller has tried
             outcomes[i] = ("stored", int(assoc.send_c_store(datasets[i]).Status))
             assoc.release()
-        else:
-            rj = assoc.acceptor.primitive
-            outcomes[i] = ("rejected", (rj.result, rj.result_source, rj.diagnostic))
-            tried.wait()
 
     try:
         threads = [threading.Thread(target=caller, args=(i,)) for i in range(CALLERS)]
         for t in threads:
             t.start()
         for t in threads:
-            t.join(90)
+            t.join(180)
         stored = [v for kind, v in outcomes if kind == "stored"]
         rejected = [v for kind, v in outcomes if kind == "rejected"]
-        assert len(stored) == LIMIT
+        assert len(stored) == LIMIT, outcomes
         assert stored == [Status.SUCCESS] * LIMIT
         assert rejected == [Reject.LOCAL_LIMIT_EXCEEDED] * (CALLERS - LIMIT)
         late = make_ct_series(32, n_slices=1, rows=16, columns=16).datasets
