@@ -22,6 +22,15 @@ def scp(tmp_path: Path) -> Iterator[RunningSCP]:
 
 
 @pytest.fixture
+def pacs(tmp_path: Path) -> Iterator[RunningSCP]:
+    """A real Storage SCP, AE title PACS, as the destination that receives our results."""
+    running = start_scp(tmp_path / "pacs", ae_title="PACS")
+    yield running
+    running.listener.stop(5)
+    running.store.dispose()
+
+
+@pytest.fixture
 def serve(tmp_path: Path) -> Iterator[ServeProcess]:
     server = start_serve(tmp_path / "data")
     yield server

@@ -13,18 +13,10 @@ import pytest
 from pydicom.dataset import Dataset
 
 from delivery_peers import calcium_ct, serve_delivering, wait_for_job
-from peers import RunningSCP, ServeProcess, send, start_scp, stop_serve
+from peers import RunningSCP, ServeProcess, send, stop_serve
 
 PATIENT_NAME = "DOE^JANE^QUINCY"
 PATIENT_ID = "MRN-4711-0815"
-
-
-@pytest.fixture
-def pacs(tmp_path: Path) -> Iterator[RunningSCP]:
-    running = start_scp(tmp_path / "pacs", ae_title="PACS")
-    yield running
-    running.listener.stop(5)
-    running.store.dispose()
 
 
 @pytest.fixture

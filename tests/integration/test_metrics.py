@@ -12,18 +12,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from delivery_peers import calcium_ct, serve_delivering, wait_for_job
-from peers import RunningSCP, ServeProcess, send, start_scp, stop_serve
+from peers import RunningSCP, ServeProcess, send, stop_serve
 
 QUIET_SECONDS = 1.0  # serve_delivering's CARDIOGATE_QUIET_SECONDS
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-@pytest.fixture
-def pacs(tmp_path: Path) -> Iterator[RunningSCP]:
-    running = start_scp(tmp_path / "pacs", ae_title="PACS")
-    yield running
-    running.listener.stop(5)
-    running.store.dispose()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE
 
 from delivery_peers import calcium_ct, serve_delivering, stenosis_cine, wait_for_job
-from peers import RunningSCP, ServeProcess, start_scp, stop_serve
+from peers import RunningSCP, ServeProcess, stop_serve
 from tiny_model import write_dark_spot_model, write_threshold_model
 
 IDENTIFIERS = {
@@ -52,14 +52,6 @@ def _named(series: list[Dataset]) -> list[Dataset]:
         for keyword, value in IDENTIFIERS.items():
             setattr(ds, keyword, value)
     return series
-
-
-@pytest.fixture
-def pacs(tmp_path: Path) -> Iterator[RunningSCP]:
-    running = start_scp(tmp_path / "pacs", ae_title="PACS")
-    yield running
-    running.listener.stop(5)
-    running.store.dispose()
 
 
 @pytest.fixture

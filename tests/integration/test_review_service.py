@@ -19,15 +19,7 @@ import pytest
 from pydicom.dataset import Dataset
 
 from delivery_peers import calcium_ct, serve_delivering, wait_for_job
-from peers import RunningSCP, ServeProcess, send, start_scp, stop_serve
-
-
-@pytest.fixture
-def pacs(tmp_path: Path) -> Iterator[RunningSCP]:
-    running = start_scp(tmp_path / "pacs", ae_title="PACS")
-    yield running
-    running.listener.stop(5)
-    running.store.dispose()
+from peers import RunningSCP, ServeProcess, send, stop_serve
 
 
 @pytest.fixture
