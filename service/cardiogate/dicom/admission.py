@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -99,23 +100,58 @@ class GatedACSE(ACSE):
         super()._negotiate_as_acceptor()
 
 
+# A PDU's first buffer; larger PDUs grow it (doubling) as their bytes arrive.
+_FIRST_ALLOCATION = 1 << 20
+
+
 class FastAssociationSocket(AssociationSocket):
-    """Reads a PDU with a few large ``recv_into`` calls instead of 4 KiB ``recv`` calls."""
+    """Reads a PDU with a few large ``recv_into`` calls instead of 4 KiB ``recv`` calls, and
+    gives up on a PDU that stops arriving.
+
+    pynetdicom reads the rest of a PDU from a blocking socket once its header is in, so a
+    peer that announces more bytes than it sends held the connection and its thread until
+    the peer went away. Here each wait for bytes lasts at most ``read_timeout`` (the
+    association's network timeout, set on the socket) and a whole read at most that long
+    again, so a trickle cannot hold it either. A read cut short returns what arrived, which
+    pynetdicom treats as the transport closing: the association is aborted and closed.
+    """
+
+    read_timeout: float | None = None
 
     def recv(self, nr_bytes: int) -> bytearray:
-        buffer = bytearray(nr_bytes)
-        view = memoryview(buffer)
-        nr_read = 0
         sock = self.socket
         if sock is None:  # already closed: nothing read, which pynetdicom takes as closed
             return bytearray()
+        # The length comes from the peer: allocate as bytes arrive, never what it claims.
+        buffer = bytearray(min(nr_bytes, _FIRST_ALLOCATION))
+        nr_read = 0
+        deadline = None if self.read_timeout is None else time.monotonic() + self.read_timeout
         while nr_read < nr_bytes:
-            n = sock.recv_into(view[nr_read:])
-            if not n:  # connection closed: return what we have, as pynetdicom does
-                del view
-                return buffer[:nr_read]
+            if nr_read == len(buffer):
+                buffer.extend(bytes(min(len(buffer), nr_bytes - nr_read)))
+            try:
+                with memoryview(buffer) as view:
+                    n = sock.recv_into(view[nr_read:])
+            except TimeoutError:
+                n = 0
+                self._stalled(nr_read, nr_bytes)
+            if not n:  # connection closed or stalled: return what we have, as pynetdicom does
+                del buffer[nr_read:]
+                return buffer
             nr_read += n
+            if deadline is not None and nr_read < nr_bytes and time.monotonic() > deadline:
+                self._stalled(nr_read, nr_bytes)
+                del buffer[nr_read:]
+                return buffer
         return buffer
+
+    def _stalled(self, nr_read: int, nr_bytes: int) -> None:
+        log.warning(
+            "peer stopped sending mid-PDU (%d of %d bytes within %.0f s); closing the connection",
+            nr_read,
+            nr_bytes,
+            self.read_timeout or 0,
+        )
 
 
 class GatedRequestHandler(RequestHandler):
@@ -126,6 +162,12 @@ class GatedRequestHandler(RequestHandler):
         assoc.acse = GatedACSE(assoc)
         # The socket is already set and pynetdicom refuses a second one; only ``recv``
         # differs, so give the existing object the faster class.
-        assoc.dul.socket.__class__ = FastAssociationSocket
+        transport: Any = assoc.dul.socket
+        transport.__class__ = FastAssociationSocket
+        transport.read_timeout = assoc.network_timeout
+        if transport.socket is not None:
+            # Also bounds a send to a peer that stops reading: pynetdicom takes the timeout
+            # as the transport closing.
+            transport.socket.settimeout(assoc.network_timeout)
         reactor.prepare(assoc)
         return assoc
