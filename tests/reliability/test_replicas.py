@@ -177,5 +177,11 @@ def test_with_a_shared_data_directory_the_other_replica_takes_over_after_the_lea
             assert job["started_at"] >= killed["claim_expires_at"]  # taken over after the lease
             _check_delivered_once(db, pacs.received)
             assert _reported_lines(a, b) == 1
+            # The operator sees the take-over in the job API of the replica that is left.
+            left = {"a": a, "b": b}[survivor]
+            shown = httpx.get(
+                f"{left.base_url}/api/v1/jobs/{job['id']}", headers=left.auth, timeout=5
+            ).json()
+            assert (shown["claimed_by"], shown["attempts"]) == (survivor, 2)
         finally:
             _stop(a, b)

@@ -47,7 +47,8 @@ class SeriesOut(_Timestamps):
 
 class JobOut(_Timestamps):
     """The analysis of a series: its id (for ``/jobs/{id}``), state, the reason when ignored
-    or failed, the result."""
+    or failed, the result, and which replica holds its input and which claimed it last
+    (``CARDIOGATE_REPLICA_ID``; the pod name under the Helm chart)."""
 
     id: int
     task: str | None
@@ -60,6 +61,8 @@ class JobOut(_Timestamps):
     started_at: datetime | None
     finished_at: datetime | None
     result: dict[str, Any] | None
+    replica_id: str | None = None
+    claimed_by: str | None = None
 
     @classmethod
     def of(cls, job: JobRecord) -> JobOut:
@@ -75,6 +78,8 @@ class JobOut(_Timestamps):
             started_at=job.started_at,
             finished_at=job.finished_at,
             result=json.loads(job.result) if job.result else None,
+            replica_id=job.replica_id,
+            claimed_by=job.claimed_by,
         )
 
 
@@ -154,10 +159,13 @@ def _timeline(job: JobRecord, rows: list[OutboxRow]) -> list[TimelineEvent]:
 
 
 class JobDetailOut(JobSummaryOut):
-    """A job with its timeline, result, delivered objects, report versions and errors."""
+    """A job with its timeline, result, delivered objects, report versions and errors, and
+    the replicas involved: ``replica_id`` holds its input, ``claimed_by`` claimed it last."""
 
     provider: str | None
     started_at: datetime | None
+    replica_id: str | None
+    claimed_by: str | None
     timeline: list[TimelineEvent]
     result: dict[str, Any] | None
     objects: list[DeliveredObjectOut]
@@ -178,6 +186,8 @@ class JobDetailOut(JobSummaryOut):
             **JobSummaryOut.of(job).model_dump(),
             provider=job.provider,
             started_at=job.started_at,
+            replica_id=job.replica_id,
+            claimed_by=job.claimed_by,
             timeline=_timeline(job, rows),
             result=json.loads(job.result) if job.result else None,
             objects=[DeliveredObjectOut.of(r) for r in rows],
