@@ -10,10 +10,11 @@ from typing import Any
 from sqlalchemy import Connection
 
 from cardiogate.analyses.review import review_reason
-from cardiogate.store import InstanceRecord, Store
+from cardiogate.store import Store
 from cardiogate.store.jobs import JobQueue
 from cardiogate.store.outbox import Outbox, StagedObject, stage
 from cardiogate.store.versions import record_version
+from store_records import ct_instance
 
 STUDY = "1.2.826.0.1.3680043.10.1"
 PACS = "PACS@127.0.0.1:104"
@@ -34,23 +35,6 @@ class Policy:
         return 0.0
 
 
-def _instance(series: str) -> InstanceRecord:
-    fields = dict.fromkeys(InstanceRecord.__dataclass_fields__)
-    return InstanceRecord(  # type: ignore[arg-type]
-        **{
-            **fields,
-            "StudyInstanceUID": STUDY,
-            "SeriesInstanceUID": series,
-            "SOPInstanceUID": f"{series}.1",
-            "SOPClassUID": "1.2.840.10008.5.1.4.1.1.2",
-            "TransferSyntaxUID": "1.2.840.10008.1.2.1",
-            "NumberOfFrames": 1,
-            "path": f"{STUDY}/{series}/1.dcm",
-            "size_bytes": 1,
-        }
-    )
-
-
 class Jobs:
     """Makes jobs in each state through the real queue and outbox."""
 
@@ -63,7 +47,7 @@ class Jobs:
     def queued(self, task: str = "calcium") -> int:
         self._n += 1
         series = f"{STUDY}.{self._n}"
-        self.store.record_instance(_instance(series))
+        self.store.record_instance(ct_instance(STUDY, series, path=f"{STUDY}/{series}/1.dcm"))
         self.queue.enqueue(series, STUDY, task)
         job = self.queue.for_series(series)
         assert job is not None
@@ -72,7 +56,7 @@ class Jobs:
     def ignored(self, reason: str = "not a cardiac series: Modality MR") -> int:
         self._n += 1
         series = f"{STUDY}.{self._n}"
-        self.store.record_instance(_instance(series))
+        self.store.record_instance(ct_instance(STUDY, series, path=f"{STUDY}/{series}/1.dcm"))
         self.queue.ignore(series, STUDY, reason)
         job = self.queue.for_series(series)
         assert job is not None

@@ -4,39 +4,21 @@ reported, a store that goes away leaves the scrape working, and the count is cac
 from __future__ import annotations
 
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 
 from cardiogate.metrics import JobStateCollector
-from cardiogate.store import InstanceRecord, Store
+from cardiogate.store import Store
 from cardiogate.store.jobs import STATES, JobQueue
+from store_records import ct_instance
 
 STUDY = "1.2.826.0.1.3680043.10.7"
-BASE = InstanceRecord(
-    StudyInstanceUID=STUDY,
-    SeriesInstanceUID=f"{STUDY}.1",
-    SOPInstanceUID=f"{STUDY}.1.1",
-    SOPClassUID="1.2.840.10008.5.1.4.1.1.2",
-    TransferSyntaxUID="1.2.840.10008.1.2.1",
-    Modality="CT",
-    InstanceNumber=1,
-    NumberOfFrames=1,
-    SeriesNumber=1,
-    SeriesDescription=None,
-    BodyPartExamined=None,
-    ProtocolName=None,
-    ImageType=None,
-    ContrastBolusAgent=None,
-    SliceThickness=None,
-    path="x.dcm",
-    size_bytes=1,
-    calling_ae_title=None,
-)
 
 
 class Clock:
+    """Monotonic seconds, as the collector's cache reads them."""
+
     def __init__(self) -> None:
         self.now = 100.0
 
@@ -53,7 +35,7 @@ def make_store(folder: Path) -> Store:
 
 def add_series(store: Store, n: int) -> str:
     series = f"{STUDY}.{n}"
-    store.record_instance(replace(BASE, SeriesInstanceUID=series, SOPInstanceUID=f"{series}.1"))
+    store.record_instance(ct_instance(STUDY, series))
     return series
 
 

@@ -6,44 +6,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
-from datetime import datetime, timedelta
 
 import pytest
 
-from cardiogate.store import InstanceRecord, Replica, Store
+from cardiogate.store import Replica, Store
 from cardiogate.store.jobs import QUEUED, REPORTED, RUNNING, JobQueue
 from cardiogate.store.outbox import Outbox, StagedObject, stage
-from cardiogate.store.store import utcnow
-
-INSTANCE = InstanceRecord(
-    StudyInstanceUID="1.2",
-    SeriesInstanceUID="1.2.1",
-    SOPInstanceUID="1.2.1.1",
-    SOPClassUID="1.2.840.10008.5.1.4.1.1.2",
-    TransferSyntaxUID="1.2.840.10008.1.2.1",
-    Modality="CT",
-    InstanceNumber=1,
-    NumberOfFrames=1,
-    SeriesNumber=1,
-    SeriesDescription=None,
-    BodyPartExamined=None,
-    ProtocolName=None,
-    ImageType=None,
-    ContrastBolusAgent=None,
-    SliceThickness=None,
-    path="1.2/1.2.1/1.2.1.1.dcm",
-    size_bytes=1,
-    calling_ae_title=None,
-)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> datetime:
-        return self.now
+from store_records import Clock, ct_instance
 
 
 @pytest.fixture
@@ -60,7 +29,7 @@ def stores(database_url: str) -> Iterator[dict[str, Store]]:
 def _series(store: Store, n: int) -> str:
     """A series of ``n`` received by ``store``'s replica, queued for analysis."""
     uid = f"1.2.{n}"
-    store.record_instance(replace(INSTANCE, SeriesInstanceUID=uid, SOPInstanceUID=f"{uid}.1"))
+    store.record_instance(ct_instance("1.2", uid))
     JobQueue(store).enqueue(uid, "1.2", "calcium")
     return uid
 
@@ -88,9 +57,9 @@ def test_an_expired_claim_is_taken_over_and_the_first_claimant_cannot_report(
     c, d = JobQueue(stores["c"], 30, clock), JobQueue(stores["d"], 30, clock)
     first = c.claim()
     assert first is not None
-    clock.now += timedelta(seconds=29)
+    clock.advance(29)
     assert d.claim() is None  # still leased to c
-    clock.now += timedelta(seconds=2)
+    clock.advance(2)
     second = d.claim()
     assert second is not None
     assert (second.id, second.claimed_by, second.attempts) == (first.id, "d", 2)
@@ -110,10 +79,10 @@ def test_a_renewed_claim_is_not_taken_over(stores: dict[str, Store]) -> None:
     job = c.claim()
     assert job is not None
     for _ in range(3):
-        clock.now += timedelta(seconds=20)
+        clock.advance(20)
         assert c.renew([job]) == {job.id}
         assert d.claim() is None
-    clock.now += timedelta(seconds=31)
+    clock.advance(31)
     assert d.claim() is not None
 
 

@@ -5,16 +5,16 @@ letters, and a job that is delivered only when every row of every destination is
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from cardiogate.dicom.backoff import Backoff
-from cardiogate.store import InstanceRecord, Replica, Store
+from cardiogate.store import Replica, Store
 from cardiogate.store.jobs import DELIVERED, REPORTED, JobQueue
 from cardiogate.store.outbox import DEAD, PENDING, SENT, Outbox, StagedObject, stage
 from cardiogate.store.store import utcnow
+from store_records import Clock, ct_instance
 
 PACS, ARCHIVE = "PACS@127.0.0.1:104", "ARCHIVE@127.0.0.1:105"
 SERIES, STUDY = "1.2.3.1", "1.2.3"
@@ -22,46 +22,12 @@ OBJECTS = [
     StagedObject("1.2.840.10008.5.1.4.1.1.88.34", f"1.2.9.{i}", f"1/1.2.9.{i}.dcm") for i in (1, 2)
 ]
 
-INSTANCE = InstanceRecord(
-    StudyInstanceUID=STUDY,
-    SeriesInstanceUID=SERIES,
-    SOPInstanceUID="1.2.3.1.1",
-    SOPClassUID="1.2.840.10008.5.1.4.1.1.2",
-    TransferSyntaxUID="1.2.840.10008.1.2.1",
-    Modality="CT",
-    InstanceNumber=1,
-    NumberOfFrames=1,
-    SeriesNumber=1,
-    SeriesDescription=None,
-    BodyPartExamined=None,
-    ProtocolName=None,
-    ImageType=None,
-    ContrastBolusAgent=None,
-    SliceThickness=None,
-    path="x.dcm",
-    size_bytes=1,
-    calling_ae_title=None,
-)
-
-
-class Clock:
-    """Starts at the time rows are staged (staging uses the store's own clock)."""
-
-    def __init__(self) -> None:
-        self.now = utcnow() + timedelta(seconds=1)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
 
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
     store = Store(database_url)
     store.create_schema()
-    store.record_instance(INSTANCE)
+    store.record_instance(ct_instance(STUDY, SERIES))
     yield store
     store.dispose()
 
@@ -93,7 +59,7 @@ def test_rows_are_staged_with_the_report_and_the_job_is_delivered_when_all_are_s
     store: Store,
 ) -> None:
     job_id = _reported_job(store, [PACS, ARCHIVE])
-    outbox = Outbox(store, Clock())
+    outbox = Outbox(store, Clock(offset_seconds=1))
     policy = Backoff(1.0, 10.0, 3)
     assert {(r.destination, r.state) for r in outbox.rows_of_job(job_id)} == {
         (PACS, PENDING),
@@ -114,7 +80,7 @@ def test_rows_are_staged_with_the_report_and_the_job_is_delivered_when_all_are_s
 
 def test_a_claim_leases_rows_so_they_are_not_claimed_twice(store: Store) -> None:
     _reported_job(store, [PACS])
-    clock = Clock()
+    clock = Clock(offset_seconds=1)
     outbox = Outbox(store, clock)
     assert len(outbox.claim_due(PACS, 1, lease_seconds=60)) == 1
     assert [r.SOPInstanceUID for r in outbox.claim_due(PACS, 10, lease_seconds=60)] == ["1.2.9.2"]
@@ -125,7 +91,7 @@ def test_a_claim_leases_rows_so_they_are_not_claimed_twice(store: Store) -> None
 
 def test_released_claims_are_due_at_once(store: Store) -> None:
     _reported_job(store, [PACS])
-    outbox = Outbox(store, Clock())
+    outbox = Outbox(store, Clock(offset_seconds=1))
     assert len(outbox.claim_due(PACS, 10, lease_seconds=6000)) == 2  # then kill -9
     assert outbox.claim_due(PACS, 10, lease_seconds=6000) == []
     assert outbox.release_claims() == 2  # the restarted sender's first act
@@ -152,9 +118,11 @@ def test_a_replica_releases_only_its_own_claims(store: Store) -> None:
         store.engine.url.render_as_string(hide_password=False), Replica.named("elsewhere")
     )
     try:
-        theirs = Outbox(other, Clock())
+        theirs = Outbox(other, Clock(offset_seconds=1))
         assert len(theirs.claim_due(PACS, 10, lease_seconds=6000)) == 2
-        assert Outbox(store, Clock()).release_claims() == 0  # not this replica's rows
+        assert (
+            Outbox(store, Clock(offset_seconds=1)).release_claims() == 0
+        )  # not this replica's rows
         assert theirs.release_claims() == 2
     finally:
         other.dispose()
@@ -164,7 +132,7 @@ def test_failures_back_off_then_become_dead_letters_and_the_job_stays_reported(
     store: Store,
 ) -> None:
     job_id = _reported_job(store, [PACS])
-    clock = Clock()
+    clock = Clock(offset_seconds=1)
     outbox = Outbox(store, clock)
     policy = Backoff(initial=10.0, maximum=15.0, max_attempts=3, uniform=lambda: 1.0)
 
@@ -196,7 +164,7 @@ def test_failures_back_off_then_become_dead_letters_and_the_job_stays_reported(
 
 def test_a_rerun_restages_and_a_new_destination_gets_rows(store: Store) -> None:
     job_id = _reported_job(store, [PACS])
-    outbox = Outbox(store, Clock())
+    outbox = Outbox(store, Clock(offset_seconds=1))
     outbox.record(outbox.claim_due(PACS, 10, 60), [], Backoff(1.0, 1.0, 1))
     assert _state(store, job_id) == DELIVERED
 
@@ -213,7 +181,7 @@ def test_a_delivery_reports_the_turnaround_from_the_series_first_instance(store:
     series, received = "1.2.3.2", utcnow() - timedelta(minutes=20)
     for n, minutes in ((1, 0), (2, 5)):  # a second instance five minutes later
         store.record_instance(
-            replace(INSTANCE, SeriesInstanceUID=series, SOPInstanceUID=f"{series}.{n}"),
+            ct_instance(STUDY, series, f"{series}.{n}"),
             now=received + timedelta(minutes=minutes),
         )
     jobs = JobQueue(store)
@@ -223,7 +191,7 @@ def test_a_delivery_reports_the_turnaround_from_the_series_first_instance(store:
     assert jobs.finish(
         job.id, "{}", "m", "1", "CPU", also=lambda conn: stage(conn, job.id, OBJECTS, [PACS])
     )
-    clock = Clock()
+    clock = Clock(offset_seconds=1)
     clock.now = received + timedelta(minutes=25)  # after staging (the real time)
     outbox = Outbox(store, clock)
     policy = Backoff(1.0, 1.0, 3)

@@ -8,24 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from cardiogate.store import InstanceRecord, Store
+from cardiogate.store import Store
 from cardiogate.store.store import utcnow
+from store_records import ct_instance
 
-BASE = InstanceRecord(
-    StudyInstanceUID="1.1",
-    SeriesInstanceUID="1.1.1",
-    SOPInstanceUID="1.1.1.1",
-    SOPClassUID="1.2.840.10008.5.1.4.1.1.2",
-    TransferSyntaxUID="1.2.840.10008.1.2.1",
-    Modality="CT",
-    InstanceNumber=1,
-    NumberOfFrames=1,
+BASE = ct_instance(
+    "1.1",
+    "1.1.1",
     SeriesNumber=2,
     SeriesDescription="Calcium Score",
     BodyPartExamined="HEART",
-    ProtocolName=None,
     ImageType="ORIGINAL\\PRIMARY\\AXIAL",
-    ContrastBolusAgent=None,
     SliceThickness="3",
     path="1.1/1.1.1/1.1.1.1.dcm",
     size_bytes=1000,
