@@ -26,7 +26,7 @@ lint: $(STAMP)
 
 ## Lint, type-check, then the whole test suite.
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 ## Re-pin the runtime dependencies (deploy/constraints.txt, used by venv and the images)
 ## at the versions installed in .venv.
@@ -62,14 +62,14 @@ bench: $(STAMP)
 
 ## The performance record: ingest (1, 4, 8 associations vs storescp), inference, end-to-end
 ## turnaround and throughput through a real Orthanc, bounded to ~10 minutes on 2 quiet cores.
-## JSON in bench/results/; `make bench-all RECORD=--record` also copies turnaround and
-## throughput to bench/records/. Check `uptime` first: the figures mean little under load.
+## JSON in bench/results/; `make bench-all RECORD=--record` also copies ingest, turnaround
+## and throughput to bench/records/. Check `uptime` first: the figures mean little under load.
 BENCH_OUT ?= bench/results
 RECORD    ?=
 bench-all: $(STAMP)
 	mkdir -p $(BENCH_OUT)
 	$(BIN)/python bench/ingest.py --reps 3 --slices 500 --data $(BENCH_OUT)/data/ingest \
-		--json $(BENCH_OUT)/ingest.json
+		--json $(BENCH_OUT)/ingest.json $(RECORD)
 	$(BIN)/python bench/inference.py --runs 2 --json $(BENCH_OUT)/inference.json
 	$(BIN)/python bench/turnaround.py --runs 5 --data $(BENCH_OUT)/data/series \
 		--json $(BENCH_OUT)/turnaround.json $(RECORD)

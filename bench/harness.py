@@ -9,6 +9,7 @@ models from ``models/`` and runs them on the ONNX Runtime CPU provider.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
@@ -43,6 +44,20 @@ QUIET_LOAD = 0.5  # a 1-minute load average below this counts as a quiet machine
 
 
 # -- the machine ---------------------------------------------------------------------------
+
+
+def end_to_end_parser(description: str, name: str) -> argparse.ArgumentParser:
+    """The options ``turnaround.py`` and ``throughput.py`` share; ``name`` names the JSON."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quiet", type=float, default=2.0, help="CARDIOGATE_QUIET_SECONDS (2)")
+    parser.add_argument("--ct-slices", type=int, default=64)
+    parser.add_argument("--xa-frames", type=int, default=60)
+    parser.add_argument("--data", type=Path, help="keep/reuse the synthetic studies here")
+    parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / f"{name}.json")
+    parser.add_argument(
+        "--record", action="store_true", help="also copy the JSON to bench/records/"
+    )
+    return parser
 
 
 def machine() -> dict[str, Any]:

@@ -21,7 +21,7 @@ listener or forked children, summed, sampled every 50 ms), and the receiver's CP
 Usage::
 
     .venv/bin/python bench/ingest.py [--reps 3] [--slices 500] [--listener-processes N]
-                                     [--scenario 1,4,8] [--data DIR] [--json results.json]
+                                     [--scenario 1,4,8] [--data DIR] [--json results.json] [--record]
 """
 
 from __future__ import annotations
@@ -498,6 +498,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--data", type=Path, help="keep/reuse the synthetic slices here")
     parser.add_argument("--json", type=Path, help="write the results to this file")
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="also keep the JSON as bench/records/ingest-cpu-<date>.json",
+    )
     parser.add_argument("--dcmtk-bin", type=Path, help="directory of the dcmtk binaries")
     parser.add_argument(
         "--scenario",
@@ -574,7 +579,7 @@ def main(argv: list[str] | None = None) -> int:
 
     summary = summarize(results, scenarios, receivers)
     print_report(machine, args, summary, n, total_bytes)
-    if args.json is not None:
+    if args.json is not None or args.record:
         payload = {
             "machine": machine,
             "config": {
@@ -586,8 +591,15 @@ def main(argv: list[str] | None = None) -> int:
             "runs": [asdict(r) for r in results],
             "summary": summary,
         }
-        args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-        print(f"\nresults written to {args.json}")
+        text = json.dumps(payload, indent=2) + "\n"
+        if args.json is not None:
+            args.json.write_text(text, encoding="utf-8")
+            print(f"\nresults written to {args.json}")
+        if args.record:
+            record = REPO / "bench" / "records" / f"ingest-cpu-{machine['date_utc'][:10]}.json"
+            record.parent.mkdir(parents=True, exist_ok=True)
+            record.write_text(text, encoding="utf-8")
+            print(f"record copied to {record}")
     return 0
 
 

@@ -42,6 +42,7 @@ from harness import (
     base_series,
     copy_study,
     dcmtk_storescu,
+    end_to_end_parser,
     epoch,
     machine,
     orthanc_has,
@@ -144,17 +145,12 @@ def wait_all_delivered(server: ServeProcess, n: int, timeout: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = end_to_end_parser(__doc__.split("\n\n")[0], "throughput")
     parser.add_argument("--studies", type=int, default=12, help="studies at most (12)")
     parser.add_argument("--duration", type=float, help="stop sending new studies after S s")
     parser.add_argument("--associations", type=int, default=3, help="concurrent senders (3)")
-    parser.add_argument("--quiet", type=float, default=2.0, help="CARDIOGATE_QUIET_SECONDS (2)")
-    parser.add_argument("--ct-slices", type=int, default=64)
-    parser.add_argument("--xa-frames", type=int, default=60)
-    parser.add_argument("--data", type=Path, help="keep/reuse the synthetic studies here")
-    parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "throughput.json")
     parser.add_argument(
-        "--record", action="store_true", help="also copy the JSON to bench/records/"
+        "--workers", type=int, help="CARDIOGATE_WORKER_THREADS (the service's default, 1)"
     )
     args = parser.parse_args(argv)
     if args.studies < 1 or args.associations < 1:
@@ -163,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     m = machine()
     print_machine(m)
     storescu = dcmtk_storescu()
-    settings = serve_settings(args.quiet)
+    workers = {} if args.workers is None else {"CARDIOGATE_WORKER_THREADS": str(args.workers)}
+    settings = serve_settings(args.quiet, **workers)
     with tempfile.TemporaryDirectory(prefix="cardiogate-throughput-") as tmp_name:
         tmp = Path(tmp_name)
         ct, xa = base_series(args.data or tmp / "series", args.ct_slices, args.xa_frames)
@@ -280,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     record = None
     if args.record:
-        record = REPO / "bench" / "records" / f"throughput-cpu-{m['date_utc'][:10]}.json"
+        suffix = "" if args.workers is None else f"-workers{args.workers}"
+        record = REPO / "bench" / "records" / f"throughput-cpu-{m['date_utc'][:10]}{suffix}.json"
     write_json(payload, args.json, record)
     return 0
 

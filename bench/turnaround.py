@@ -25,7 +25,6 @@ AI orchestrator's 2.8-minute (168 s) average end-to-end.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from harness import (
     base_series,
     c_store,
     copy_study,
+    end_to_end_parser,
     epoch,
     machine,
     network_seconds,
@@ -184,17 +184,9 @@ def print_report(summaries: list[dict[str, Any]], quiet_s: float, settings: dict
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = end_to_end_parser(__doc__.split("\n\n")[0], "turnaround")
     parser.add_argument("--runs", type=int, default=5, help="measured runs per study (5)")
     parser.add_argument("--warmup", type=int, default=1, help="unmeasured runs first (1)")
-    parser.add_argument("--quiet", type=float, default=2.0, help="CARDIOGATE_QUIET_SECONDS (2)")
-    parser.add_argument("--ct-slices", type=int, default=64)
-    parser.add_argument("--xa-frames", type=int, default=60)
-    parser.add_argument("--data", type=Path, help="keep/reuse the synthetic studies here")
-    parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "turnaround.json")
-    parser.add_argument(
-        "--record", action="store_true", help="also copy the JSON to bench/records/"
-    )
     args = parser.parse_args(argv)
     if args.runs < 1 or args.warmup < 0:
         parser.error("--runs must be >= 1 and --warmup >= 0")
