@@ -1,24 +1,28 @@
 """Delivery to a destination that speaks DICOM over TLS: a real pynetdicom Storage SCP with a
-certificate made by openssl. With the right CA the objects arrive; with another CA the
-handshake fails, nothing is sent and the rows wait for a retry."""
+certificate made by openssl, and dcmtk's ``storescp +tls`` requiring our client certificate.
+With the right CA the objects arrive; with another CA the handshake fails, nothing is sent
+and the rows wait for a retry."""
 
 from __future__ import annotations
 
 import json
+import os
 import ssl
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pydicom
 import pytest
 from pydicom.dataset import Dataset
 from pynetdicom import AE, AllStoragePresentationContexts, evt
 
 from delivery_peers import calcium_ct, outbox_rows, serve_delivering, wait_for_job
-from peers import free_port, send, stop_serve
-from pki import self_signed
+from peers import dcmtk, free_port, send, stop_serve
+from pki import CertificateAuthority, self_signed
 
 
 @dataclass
@@ -102,3 +106,42 @@ def test_a_peer_with_an_untrusted_certificate_gets_nothing(
     finally:
         assert stop_serve(server) == 0
     assert pacs.received == []
+
+
+def test_objects_reach_dcmtk_storescp_over_mutual_tls(tmp_path: Path) -> None:
+    """dcmtk's storescp (OpenSSL, not Python's ssl) requires a client certificate by
+    default: delivery succeeds only if ours is presented and storescp's checks out."""
+    ca = CertificateAuthority(tmp_path / "pki")
+    pacs_pair, ours = ca.issue("pacs", server=True), ca.issue("cardiogate", server=False)
+    received, port = tmp_path / "received", free_port()
+    received.mkdir()
+    storescp = subprocess.Popen(
+        [dcmtk("storescp"), "-aet", "TLSPACS", "-od", str(received), "-ta", "10", "-td", "10"]
+        + ["+tls", str(pacs_pair.key), str(pacs_pair.cert), "+cf", str(ca.cert), str(port)],
+        env={**os.environ, "TCP_NODELAY": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    destination = {
+        "ae_title": "TLSPACS",
+        "host": "127.0.0.1",
+        "port": port,
+        "tls": True,
+        "tls_ca_file": str(ca.cert),
+        "tls_cert_file": str(ours.cert),
+        "tls_key_file": str(ours.key),
+    }
+    env = {"CARDIOGATE_DESTINATIONS": json.dumps([destination])}
+    server = serve_delivering(tmp_path, "TLSPACS", port, **env)
+    try:
+        ct = calcium_ct()
+        assert send(server.dicom_port, ct) == [0] * len(ct)
+        job = wait_for_job(server, ct[0].SeriesInstanceUID, ("delivered", "failed"))
+        assert job["state"] == "delivered", job["reason"]
+    finally:
+        assert stop_serve(server) == 0
+        storescp.terminate()
+        _, err = storescp.communicate(timeout=10)
+    stored = [pydicom.dcmread(f) for f in received.iterdir()]
+    assert sorted(ds.Modality for ds in stored) == ["OT", "SEG", "SR"], err.decode()
+    assert {ds.StudyInstanceUID for ds in stored} == {ct[0].StudyInstanceUID}
