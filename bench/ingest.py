@@ -21,7 +21,8 @@ listener or forked children, summed, sampled every 50 ms), and the receiver's CP
 Usage::
 
     .venv/bin/python bench/ingest.py [--reps 3] [--slices 500] [--listener-processes N]
-                                     [--scenario 1,4,8] [--data DIR] [--json results.json] [--record]
+                                     [--scenario 1,4,8] [--data DIR] [--json results.json]
+                                     [--record]
 """
 
 from __future__ import annotations
