@@ -75,13 +75,8 @@ class PeerNoiseFilter(logging.Filter):
             return last is None or now - last >= self.quiet_seconds
         if record.exc_info and not logging.getLogger().isEnabledFor(logging.DEBUG):
             exc = record.exc_info[1]
-            record.msg, record.args = (
-                "%s%s",
-                (
-                    type(exc).__name__,
-                    f": {exc}" if str(exc) else "",
-                ),
-            )
+            detail = f": {exc}" if str(exc) else ""
+            record.msg, record.args = "%s%s", (type(exc).__name__, detail)
             record.exc_info = record.exc_text = None
         return True
 
