@@ -23,6 +23,11 @@ OBJECTS = [
 ]
 
 
+def _clock() -> Clock:
+    """Just after the rows are staged (staging uses the store's own clock)."""
+    return Clock(offset_seconds=1)
+
+
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
     store = Store(database_url)
@@ -59,7 +64,7 @@ def test_rows_are_staged_with_the_report_and_the_job_is_delivered_when_all_are_s
     store: Store,
 ) -> None:
     job_id = _reported_job(store, [PACS, ARCHIVE])
-    outbox = Outbox(store, Clock(offset_seconds=1))
+    outbox = Outbox(store, _clock())
     policy = Backoff(1.0, 10.0, 3)
     assert {(r.destination, r.state) for r in outbox.rows_of_job(job_id)} == {
         (PACS, PENDING),
@@ -80,7 +85,7 @@ def test_rows_are_staged_with_the_report_and_the_job_is_delivered_when_all_are_s
 
 def test_a_claim_leases_rows_so_they_are_not_claimed_twice(store: Store) -> None:
     _reported_job(store, [PACS])
-    clock = Clock(offset_seconds=1)
+    clock = _clock()
     outbox = Outbox(store, clock)
     assert len(outbox.claim_due(PACS, 1, lease_seconds=60)) == 1
     assert [r.SOPInstanceUID for r in outbox.claim_due(PACS, 10, lease_seconds=60)] == ["1.2.9.2"]
@@ -91,7 +96,7 @@ def test_a_claim_leases_rows_so_they_are_not_claimed_twice(store: Store) -> None
 
 def test_released_claims_are_due_at_once(store: Store) -> None:
     _reported_job(store, [PACS])
-    outbox = Outbox(store, Clock(offset_seconds=1))
+    outbox = Outbox(store, _clock())
     assert len(outbox.claim_due(PACS, 10, lease_seconds=6000)) == 2  # then kill -9
     assert outbox.claim_due(PACS, 10, lease_seconds=6000) == []
     assert outbox.release_claims() == 2  # the restarted sender's first act
@@ -118,11 +123,9 @@ def test_a_replica_releases_only_its_own_claims(store: Store) -> None:
         store.engine.url.render_as_string(hide_password=False), Replica.named("elsewhere")
     )
     try:
-        theirs = Outbox(other, Clock(offset_seconds=1))
+        theirs = Outbox(other, _clock())
         assert len(theirs.claim_due(PACS, 10, lease_seconds=6000)) == 2
-        assert (
-            Outbox(store, Clock(offset_seconds=1)).release_claims() == 0
-        )  # not this replica's rows
+        assert Outbox(store, _clock()).release_claims() == 0  # not this replica's rows
         assert theirs.release_claims() == 2
     finally:
         other.dispose()
@@ -132,7 +135,7 @@ def test_failures_back_off_then_become_dead_letters_and_the_job_stays_reported(
     store: Store,
 ) -> None:
     job_id = _reported_job(store, [PACS])
-    clock = Clock(offset_seconds=1)
+    clock = _clock()
     outbox = Outbox(store, clock)
     policy = Backoff(initial=10.0, maximum=15.0, max_attempts=3, uniform=lambda: 1.0)
 
@@ -164,7 +167,7 @@ def test_failures_back_off_then_become_dead_letters_and_the_job_stays_reported(
 
 def test_a_rerun_restages_and_a_new_destination_gets_rows(store: Store) -> None:
     job_id = _reported_job(store, [PACS])
-    outbox = Outbox(store, Clock(offset_seconds=1))
+    outbox = Outbox(store, _clock())
     outbox.record(outbox.claim_due(PACS, 10, 60), [], Backoff(1.0, 1.0, 1))
     assert _state(store, job_id) == DELIVERED
 
@@ -191,7 +194,7 @@ def test_a_delivery_reports_the_turnaround_from_the_series_first_instance(store:
     assert jobs.finish(
         job.id, "{}", "m", "1", "CPU", also=lambda conn: stage(conn, job.id, OBJECTS, [PACS])
     )
-    clock = Clock(offset_seconds=1)
+    clock = _clock()
     clock.now = received + timedelta(minutes=25)  # after staging (the real time)
     outbox = Outbox(store, clock)
     policy = Backoff(1.0, 1.0, 3)
