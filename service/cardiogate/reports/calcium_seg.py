@@ -56,9 +56,12 @@ class CalciumSegmentation:
 
 
 def arteries_present(labels: np.ndarray[Any, Any]) -> list[str]:
-    """The arteries (in :data:`ARTERIES` order) with at least one labelled pixel."""
-    present = set(np.unique(labels).tolist())
-    return [artery for index, artery in enumerate(ARTERIES, start=1) if index in present]
+    """The arteries (in :data:`ARTERIES` order) with at least one labelled pixel.
+
+    One comparison per artery rather than ``np.unique``, which hashes every pixel of the
+    volume (a tenth of a second at 64 x 512 x 512, and this is asked twice per job).
+    """
+    return [artery for index, artery in enumerate(ARTERIES, start=1) if (labels == index).any()]
 
 
 def build_calcium_seg(
@@ -117,10 +120,9 @@ def build_calcium_seg(
         )
         for number, artery in enumerate(arteries, start=1)
     ]
-    masks = np.stack([labels == ARTERIES.index(a) + 1 for a in arteries], axis=-1)
     seg = hd.seg.Segmentation(
         source_images=list(slices),
-        pixel_array=masks,
+        pixel_array=_segment_label_map(labels, arteries),
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions,
         series_instance_uid=identity.SeriesInstanceUID,
@@ -137,6 +139,22 @@ def build_calcium_seg(
     return CalciumSegmentation(
         seg, numbers, _frames_by_slice(seg, arteries), str(slices[0].SOPClassUID)
     )
+
+
+def _segment_label_map(labels: np.ndarray[Any, Any], arteries: list[str]) -> np.ndarray[Any, Any]:
+    """``labels`` with each present artery renumbered to its segment number (1, 2... in
+    ``arteries``' order), as a label map for highdicom.
+
+    The same frames as a stack of one boolean mask per segment, since each pixel belongs to
+    one artery at most; but highdicom checks a stack for overlapping segments by summing it
+    over the segments (half a second at 64 x 512 x 512 x 4) and only takes the maximum of a
+    label map whose segments are numbered from 1.
+    """
+    renumber = np.zeros(256, dtype=np.uint8)
+    for number, artery in enumerate(arteries, start=1):
+        renumber[ARTERIES.index(artery) + 1] = number
+    label_map: np.ndarray[Any, Any] = renumber[labels.astype(np.uint8, copy=False)]
+    return label_map
 
 
 def _frames_by_slice(seg: Dataset, arteries: list[str]) -> dict[tuple[str, str], int]:
