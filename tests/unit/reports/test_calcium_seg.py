@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import highdicom as hd
 import numpy as np
+import pydicom
 import pytest
+from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 
 from cardiogate.analyses.calcium import ARTERIES
+from cardiogate.reports import calcium_seg
 from cardiogate.reports.calcium_seg import build_calcium_seg
 from cardiogate.reports.codes import ABNORMAL_STRUCTURE, ARTERY_SITES, CALCIFIED_PLAQUE
 from cardiogate.reports.common import ModelIdentity, ReportError, object_identity
@@ -94,3 +98,51 @@ def test_the_artery_codes_are_the_major_coronary_arteries() -> None:
         "57396003",
         "13647002",
     ]
+
+
+# what differs between two builds of the same SEG: when it was made, and the Dimension
+# Organization UID that highdicom makes up each time
+_BUILD_TAGS = {"00080012", "00080013", "00080023", "00080033", "0018A002", "00209164"}
+
+
+def _as_built(ds: Dataset) -> Any:
+    """The dataset as written, as JSON with the pixel data inline and the build's time and
+    random UID masked."""
+    buffer = BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    read = pydicom.dcmread(BytesIO(buffer.getvalue()))
+
+    def masked(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: "*" if k in _BUILD_TAGS else masked(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [masked(v) for v in value]
+        return value
+
+    return masked(read.to_json_dict(bulk_data_threshold=2**30))
+
+
+def test_label_map_gives_the_seg_of_a_stack_of_masks(
+    calcium: CalciumInputs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """highdicom is given a label map for speed; the SEG is the one a stack of one mask
+    per artery gives."""
+    labels = np.zeros_like(calcium.labels)
+    labels[1, 10:14, 20:24] = 1  # LM
+    labels[1, 30:32, 30:33] = 3  # LCX, on the same slice
+    labels[4, 40:45, 8:9] = 4  # RCA, elsewhere; no LAD at all
+    slices = [
+        next(ds for ds in calcium.sources if ds.SOPInstanceUID == uid)
+        for uid in calcium.volume.sop_instance_uids
+    ]
+    model = ModelIdentity(calcium.result.model.name, calcium.result.model.version)
+    identity = object_identity(str(slices[0].SeriesInstanceUID), "calcium", "seg", model, 0)
+    fast = build_calcium_seg(slices, labels, calcium.result, identity)
+
+    def stacked(labels: np.ndarray[Any, Any], arteries: list[str]) -> np.ndarray[Any, Any]:
+        return np.stack([labels == ARTERIES.index(a) + 1 for a in arteries], axis=-1)
+
+    monkeypatch.setattr(calcium_seg, "_segment_label_map", stacked)
+    reference = build_calcium_seg(slices, labels, calcium.result, identity)
+    assert fast.frames == reference.frames
+    assert _as_built(fast.dataset) == _as_built(reference.dataset)
