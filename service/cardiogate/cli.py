@@ -118,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve(args: argparse.Namespace) -> int:
     from cardiogate.app import Application
+    from cardiogate.dicom.listener import freeze_startup_heap
 
     if args.config is not None:
         os.environ[f"{ENV_PREFIX}CONFIG"] = str(args.config)
@@ -131,6 +132,7 @@ def _serve(args: argparse.Namespace) -> int:
     app = Application(settings)
     try:
         app.start()
+        freeze_startup_heap()
         while not stop.wait(1.0):
             pass
     finally:

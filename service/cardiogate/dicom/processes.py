@@ -46,7 +46,7 @@ def listener_process_main(
     """Entry point of an extra listener process (spawned, so it imports afresh)."""
     _stop_when_parent_dies()
     from cardiogate.dicom.admission import AssociationSlots
-    from cardiogate.dicom.listener import Listener
+    from cardiogate.dicom.listener import Listener, freeze_startup_heap
     from cardiogate.dicom.spool import Spool
     from cardiogate.logs import setup_logging
     from cardiogate.metrics import QueueIngestSink
@@ -69,6 +69,7 @@ def listener_process_main(
         listen_socket,
     )
     listener.start()
+    freeze_startup_heap()
     listening_event.set()
     while not local_stop.is_set() and not stop_event.wait(0.5):
         if os.getppid() != parent_pid:
