@@ -64,9 +64,9 @@ def freeze_startup_heap() -> None:
     finished associations; a full collection walks every tracked object, and a started
     service holds ~230,000 of them (modules, models, the web app): ~170 ms of CPU each
     time, in every listener process, whatever the traffic, and stalling every association
-    thread while it runs. Frozen objects are skipped by every collection, so those stay as
-    they were for what is created afterwards (associations included) at a fraction of the
-    cost. Call it once, when a long-running process has finished starting; garbage made
+    thread while it runs. Frozen objects are skipped by every collection; what is created
+    afterwards (associations included) is collected as before, at a fraction of the cost.
+    Call it once, when a long-running process has finished starting; garbage made
     before is collected first, so none is frozen for good.
     """
     gc.collect()
