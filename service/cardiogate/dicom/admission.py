@@ -133,16 +133,16 @@ class FastAssociationSocket(AssociationSocket):
                 with memoryview(buffer) as view:
                     n = sock.recv_into(view[nr_read:])
             except TimeoutError:
-                n = 0
                 self._stalled(nr_read, nr_bytes)
-            if not n:  # connection closed or stalled: return what we have, as pynetdicom does
-                del buffer[nr_read:]
-                return buffer
+                break
+            if not n:  # connection closed
+                break
             nr_read += n
             if deadline is not None and nr_read < nr_bytes and time.monotonic() > deadline:
                 self._stalled(nr_read, nr_bytes)
-                del buffer[nr_read:]
-                return buffer
+                break
+        # Short when closed or stalled: what arrived, as pynetdicom returns it.
+        del buffer[nr_read:]
         return buffer
 
     def _stalled(self, nr_read: int, nr_bytes: int) -> None:
