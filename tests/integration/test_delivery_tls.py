@@ -21,7 +21,7 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE, AllStoragePresentationContexts, evt
 
 from delivery_peers import calcium_ct, outbox_rows, serve_delivering, wait_for_job
-from peers import dcmtk, free_port, send, stop_serve
+from peers import ServeProcess, dcmtk, free_port, send, stop_serve
 from pki import CertificateAuthority, self_signed
 
 
@@ -69,14 +69,20 @@ def _destination(pacs: TlsPacs, ca: Path) -> dict[str, str]:
     return {"CARDIOGATE_DESTINATIONS": json.dumps([destination])}
 
 
+def _send_a_ct_until_delivered(server: ServeProcess) -> list[Dataset]:
+    """Send a calcium CT to ``server``; its job must end delivered. Returns the CT."""
+    ct = calcium_ct()
+    assert send(server.dicom_port, ct) == [0] * len(ct)
+    job = wait_for_job(server, ct[0].SeriesInstanceUID, ("delivered", "failed"))
+    assert job["state"] == "delivered", job["reason"]
+    return ct
+
+
 def test_objects_reach_a_tls_destination(tmp_path: Path, tls_pacs: tuple[TlsPacs, Path]) -> None:
     pacs, ca = tls_pacs
     server = serve_delivering(tmp_path, "TLSPACS", pacs.port, **_destination(pacs, ca))
     try:
-        ct = calcium_ct()
-        assert send(server.dicom_port, ct) == [0] * len(ct)
-        job = wait_for_job(server, ct[0].SeriesInstanceUID, ("delivered", "failed"))
-        assert job["state"] == "delivered", job["reason"]
+        ct = _send_a_ct_until_delivered(server)
     finally:
         assert stop_serve(server) == 0
     assert sorted(ds.Modality for ds in pacs.received) == ["OT", "SEG", "SR"]
@@ -134,10 +140,7 @@ def test_objects_reach_dcmtk_storescp_over_mutual_tls(tmp_path: Path) -> None:
     env = {"CARDIOGATE_DESTINATIONS": json.dumps([destination])}
     server = serve_delivering(tmp_path, "TLSPACS", port, **env)
     try:
-        ct = calcium_ct()
-        assert send(server.dicom_port, ct) == [0] * len(ct)
-        job = wait_for_job(server, ct[0].SeriesInstanceUID, ("delivered", "failed"))
-        assert job["state"] == "delivered", job["reason"]
+        ct = _send_a_ct_until_delivered(server)
     finally:
         assert stop_serve(server) == 0
         storescp.terminate()

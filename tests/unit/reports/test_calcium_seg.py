@@ -17,7 +17,12 @@ from cardiogate.analyses.calcium import ARTERIES
 from cardiogate.reports import calcium_seg
 from cardiogate.reports.calcium_seg import build_calcium_seg
 from cardiogate.reports.codes import ABNORMAL_STRUCTURE, ARTERY_SITES, CALCIFIED_PLAQUE
-from cardiogate.reports.common import ModelIdentity, ReportError, object_identity
+from cardiogate.reports.common import (
+    ModelIdentity,
+    ObjectIdentity,
+    ReportError,
+    object_identity,
+)
 from reporting_jobs import CalciumInputs
 
 
@@ -52,7 +57,11 @@ def test_segments_match_the_scored_labels_voxel_for_voxel(
     assert seg.FrameOfReferenceUID == calcium.sources[0].FrameOfReferenceUID
 
 
-def test_one_segment_per_artery_with_calcium(calcium: CalciumInputs) -> None:
+def _three_arteries(
+    calcium: CalciumInputs,
+) -> tuple[np.ndarray[Any, Any], list[Dataset], ObjectIdentity]:
+    """Labels with LM and LCX on one slice and RCA on another (no LAD), the source slices in
+    volume order, and the SEG's identity."""
     labels = np.zeros_like(calcium.labels)
     labels[1, 10:14, 20:24] = 1  # LM
     labels[1, 30:32, 30:33] = 3  # LCX, on the same slice
@@ -63,6 +72,11 @@ def test_one_segment_per_artery_with_calcium(calcium: CalciumInputs) -> None:
     ]
     model = ModelIdentity(calcium.result.model.name, calcium.result.model.version)
     identity = object_identity(str(slices[0].SeriesInstanceUID), "calcium", "seg", model, 0)
+    return labels, slices, identity
+
+
+def test_one_segment_per_artery_with_calcium(calcium: CalciumInputs) -> None:
+    labels, slices, identity = _three_arteries(calcium)
     built = build_calcium_seg(slices, labels, calcium.result, identity)
     assert built.segment_numbers == {"LM": 1, "LCX": 2, "RCA": 3}
     assert sorted(built.frames.values()) == [1, 2, 3]  # empty frames are left out
@@ -127,16 +141,7 @@ def test_label_map_gives_the_seg_of_a_stack_of_masks(
 ) -> None:
     """highdicom is given a label map for speed; the SEG is the one a stack of one mask
     per artery gives."""
-    labels = np.zeros_like(calcium.labels)
-    labels[1, 10:14, 20:24] = 1  # LM
-    labels[1, 30:32, 30:33] = 3  # LCX, on the same slice
-    labels[4, 40:45, 8:9] = 4  # RCA, elsewhere; no LAD at all
-    slices = [
-        next(ds for ds in calcium.sources if ds.SOPInstanceUID == uid)
-        for uid in calcium.volume.sop_instance_uids
-    ]
-    model = ModelIdentity(calcium.result.model.name, calcium.result.model.version)
-    identity = object_identity(str(slices[0].SeriesInstanceUID), "calcium", "seg", model, 0)
+    labels, slices, identity = _three_arteries(calcium)
     fast = build_calcium_seg(slices, labels, calcium.result, identity)
 
     def stacked(labels: np.ndarray[Any, Any], arteries: list[str]) -> np.ndarray[Any, Any]:

@@ -37,7 +37,7 @@ def store(database_url: str) -> Iterator[Store]:
     store.dispose()
 
 
-def _reported_job(store: Store, destinations: list[str]) -> int:
+def _reported_job(store: Store, destinations: list[str], replica_id: str | None = None) -> int:
     jobs = JobQueue(store)
     jobs.enqueue(SERIES, STUDY, "calcium")
     job = jobs.claim()
@@ -48,7 +48,7 @@ def _reported_job(store: Store, destinations: list[str]) -> int:
         "m",
         "1",
         "CPU",
-        also=lambda conn: stage(conn, job.id, OBJECTS, destinations),
+        also=lambda conn: stage(conn, job.id, OBJECTS, destinations, replica_id=replica_id),
     )
     return job.id
 
@@ -107,18 +107,7 @@ def test_released_claims_are_due_at_once(store: Store) -> None:
 
 
 def test_a_replica_releases_only_its_own_claims(store: Store) -> None:
-    jobs = JobQueue(store)
-    jobs.enqueue(SERIES, STUDY, "calcium")
-    job = jobs.claim()
-    assert job is not None
-    assert jobs.finish(
-        job.id,
-        "{}",
-        "m",
-        "1",
-        "CPU",
-        also=lambda conn: stage(conn, job.id, OBJECTS, [PACS], replica_id="elsewhere"),
-    )
+    _reported_job(store, [PACS], replica_id="elsewhere")
     other = Store(
         store.engine.url.render_as_string(hide_password=False), Replica.named("elsewhere")
     )
