@@ -28,3 +28,9 @@ class SpoolError(CardiogateError):
 
 class StoreError(CardiogateError):
     """The database could not record or read a row."""
+
+
+class NotAnalysableError(CardiogateError):
+    """The series is valid DICOM but not what its task is made for (a contrast-enhanced CT
+    sent for calcium scoring, say). The worker ends the job ``ignored`` with the message as
+    its reason ("not scored: ..."), not ``failed``: nothing is wrong with the data."""
