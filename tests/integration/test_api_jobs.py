@@ -81,7 +81,7 @@ def test_a_delivered_job_in_full(env: Env) -> None:
     assert job["state"] == "delivered"
     assert job["model_name"] == "fake-model"
     assert job["provider"] == "CPUExecutionProvider"
-    assert [e["event"] for e in job["timeline"]] == ["created", "started", "reported", "delivered"]
+    assert [e["event"] for e in job["timeline"]] == ["queued", "started", "reported", "delivered"]
     assert all(e["at"].endswith("+00:00") for e in job["timeline"])
     assert job["result"] == {"needs_review": True, "lesions": []}
     assert sorted(o["destination"] for o in job["objects"]) == [ARCHIVE, PACS]
@@ -104,7 +104,7 @@ def test_a_job_with_a_dead_destination_shows_the_error(env: Env) -> None:
     assert job["state"] == "reported"
     states = {o["destination"]: (o["state"], o["attempts"]) for o in job["objects"]}
     assert states == {PACS: ("sent", 0), ARCHIVE: ("dead", 1)}
-    assert [e["event"] for e in job["timeline"]] == ["created", "started", "reported"]
+    assert [e["event"] for e in job["timeline"]] == ["queued", "started", "reported"]
     (error,) = job["errors"]
     assert error.startswith(ARCHIVE)
     assert error.endswith("association rejected (permanent)")
@@ -114,7 +114,7 @@ def test_a_failed_job_in_full(env: Env) -> None:
     job_id = env.jobs.failed()
     job = env.api.get(f"/api/v1/jobs/{job_id}").json()
     assert job["state"] == "failed"
-    assert [e["event"] for e in job["timeline"]] == ["created", "started", "failed"]
+    assert [e["event"] for e in job["timeline"]] == ["queued", "started", "failed"]
     assert job["errors"] == ["the volume has 3 slices; 8 needed"]
     assert job["result"] is None
     assert job["objects"] == []

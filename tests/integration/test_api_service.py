@@ -76,7 +76,7 @@ def test_every_route_on_a_running_service_with_real_jobs(server: ServeProcess) -
     (job,) = [j for j in jobs["items"] if j["state"] == "delivered"]
     detail = api.get(f"/jobs/{job['id']}")
     events = [e["event"] for e in detail["timeline"]]
-    assert events[:3] == ["created", "started", "reported"]
+    assert events[:3] == ["queued", "started", "reported"]
     assert "delivered" in events
     assert detail["result"]["agatston"]["total"] > 0
     assert {o["state"] for o in detail["objects"]} == {"sent"}

@@ -11,6 +11,7 @@ from pydantic import BeforeValidator
 from cardiogate.api.deps import JobIdPath, Limit, Offset, StoreDep, require_token
 from cardiogate.api.errors import error_responses
 from cardiogate.api.schemas import JobDetailOut, JobPage, JobSummaryOut, RetryOut
+from cardiogate.store.events import timeline
 from cardiogate.store.jobs import JobQueue
 from cardiogate.store.operations import reset_dead, versions_of_job
 from cardiogate.store.outbox import Outbox
@@ -68,7 +69,10 @@ def get_job(job_id: JobIdPath, store: StoreDep) -> JobDetailOut:
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such job")
     return JobDetailOut.build(
-        job, Outbox(store).rows_of_job(job_id), versions_of_job(store, job_id)
+        job,
+        Outbox(store).rows_of_job(job_id),
+        versions_of_job(store, job_id),
+        timeline(store, job_id),
     )
 
 

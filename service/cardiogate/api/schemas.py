@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer
 from cardiogate.config import Destination
 from cardiogate.inference.engine import LoadedModel
 from cardiogate.store import SeriesSummary, StudySummary
-from cardiogate.store.jobs import DELIVERED, FAILED, IGNORED, JobRecord
+from cardiogate.store.events import JobEventRecord, warnings_of_latest_run
+from cardiogate.store.jobs import FAILED, JobRecord
 from cardiogate.store.operations import VersionRecord
 from cardiogate.store.outbox import DEAD, PENDING, SENT, OutboxRow
 
@@ -111,8 +112,14 @@ class JobPage(BaseModel):
 
 
 class TimelineEvent(_Timestamps):
-    event: str  # created, started, reported, failed, ignored, delivered
+    """One thing that happened to a job. ``event`` is one of queued, re-queued, started,
+    warning, failed, ignored, reported, delivered; ``attempt`` counts the claims (on
+    started), ``detail`` says why (a reason, a repair, the routing rule, the model)."""
+
+    event: str
     at: datetime
+    attempt: int | None = None
+    detail: str | None = None
 
 
 class DeliveredObjectOut(_Timestamps):
@@ -145,22 +152,11 @@ class ReportVersionOut(_Timestamps):
         return cls.model_validate(version, from_attributes=True)
 
 
-def _timeline(job: JobRecord, rows: list[OutboxRow]) -> list[TimelineEvent]:
-    events = [TimelineEvent(event="created", at=job.created_at)]
-    if job.started_at is not None:
-        events.append(TimelineEvent(event="started", at=job.started_at))
-    if job.finished_at is not None:
-        finished = {FAILED: "failed", IGNORED: "ignored"}.get(job.state, "reported")
-        events.append(TimelineEvent(event=finished, at=job.finished_at))
-    sent = [r.sent_at for r in rows if r.sent_at is not None]
-    if job.state == DELIVERED and sent:
-        events.append(TimelineEvent(event="delivered", at=max(sent)))
-    return events
-
-
 class JobDetailOut(JobSummaryOut):
-    """A job with its timeline, result, delivered objects, report versions and errors, and
-    the replicas involved: ``replica_id`` holds its input, ``claimed_by`` claimed it last."""
+    """A job with its timeline (every event, oldest first: earlier failures and re-runs
+    stay), result, delivered objects, report versions and errors, the warnings of its
+    latest run (repairs made to build its objects), and the replicas involved:
+    ``replica_id`` holds its input, ``claimed_by`` claimed it last."""
 
     provider: str | None
     started_at: datetime | None
@@ -171,10 +167,15 @@ class JobDetailOut(JobSummaryOut):
     objects: list[DeliveredObjectOut]
     report_versions: list[ReportVersionOut]
     errors: list[str]
+    warnings: list[str]
 
     @classmethod
     def build(
-        cls, job: JobRecord, rows: list[OutboxRow], versions: list[VersionRecord]
+        cls,
+        job: JobRecord,
+        rows: list[OutboxRow],
+        versions: list[VersionRecord],
+        events: list[JobEventRecord],
     ) -> JobDetailOut:
         errors = [job.reason] if job.state == FAILED and job.reason else []
         errors += [
@@ -188,11 +189,15 @@ class JobDetailOut(JobSummaryOut):
             started_at=job.started_at,
             replica_id=job.replica_id,
             claimed_by=job.claimed_by,
-            timeline=_timeline(job, rows),
+            timeline=[
+                TimelineEvent(event=e.event, at=e.at, attempt=e.attempt, detail=e.detail)
+                for e in events
+            ],
             result=json.loads(job.result) if job.result else None,
             objects=[DeliveredObjectOut.of(r) for r in rows],
             report_versions=[ReportVersionOut.of(v) for v in versions],
             errors=errors,
+            warnings=warnings_of_latest_run(events),
         )
 
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Table, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from cardiogate.store import events
 from cardiogate.store.records import JobRecord as JobRecord
 from cardiogate.store.records import job_record as job_record
 from cardiogate.store.store import Store, utcnow
@@ -72,11 +73,17 @@ class JobQueue:
         self.clock = clock
 
     def _upsert(
-        self, SeriesInstanceUID: str, StudyInstanceUID: str, only_new: bool, **values: Any
+        self,
+        SeriesInstanceUID: str,
+        StudyInstanceUID: str,
+        only_new: bool,
+        event: tuple[str, str | None],
+        **values: Any,
     ) -> None:
         """Insert the series' job or reset it to ``values``, in one statement (replicas
-        routing the same series at once cannot both insert). The job belongs to the
-        replica that holds the series' instances."""
+        routing the same series at once cannot both insert), and add ``event`` (name,
+        detail) to its timeline; a job that existed is ``re-queued`` rather than
+        ``queued``. The job belongs to the replica that holds the series' instances."""
         now = self.clock()
         owner = (
             select(_series.c.replica_id)
@@ -104,19 +111,37 @@ class JobQueue:
             stmt.on_conflict_do_nothing(index_elements=["series_instance_uid"])
             if only_new
             else stmt.on_conflict_do_update(index_elements=["series_instance_uid"], set_=values)
-        )
+        ).returning(_jobs.c.id)
+        name, detail = event
         with self.store.transaction() as conn:
-            conn.execute(stmt)
+            existed = conn.execute(
+                select(_jobs.c.id).where(_jobs.c.series_instance_uid == SeriesInstanceUID)
+            ).first()
+            job_id = conn.execute(stmt).scalar()
+            if job_id is None:  # only_new, and the job was there
+                return
+            if existed is not None and name == events.QUEUED:
+                name = events.REQUEUED
+                detail = f"series completed again; {detail}" if detail else detail
+            events.record(conn, job_id, name, now, detail=detail)
 
     def enqueue(
-        self, SeriesInstanceUID: str, StudyInstanceUID: str, task: str, *, only_new: bool = False
+        self,
+        SeriesInstanceUID: str,
+        StudyInstanceUID: str,
+        task: str,
+        *,
+        only_new: bool = False,
+        detail: str | None = None,
     ) -> None:
         """Queue (or re-queue, for a series completed again) the analysis of a series;
-        ``only_new`` leaves an existing job alone."""
+        ``only_new`` leaves an existing job alone; ``detail`` (the routing rule that
+        matched) goes on the timeline."""
         self._upsert(
             SeriesInstanceUID,
             StudyInstanceUID,
             only_new,
+            (events.QUEUED, detail),
             task=task,
             state=QUEUED,
             reason=None,
@@ -130,6 +155,7 @@ class JobQueue:
             SeriesInstanceUID,
             StudyInstanceUID,
             only_new,
+            (events.IGNORED, reason),
             task=None,
             state=IGNORED,
             reason=reason,
@@ -168,6 +194,8 @@ class JobQueue:
         )
         with self.store.transaction() as conn:
             row = conn.execute(stmt).first()
+            if row is not None:
+                events.record(conn, row.id, events.STARTED, now, attempt=row.attempts)
         return None if row is None else job_record(row)
 
     def _held(self, job: JobRecord) -> ColumnElement[bool]:
@@ -204,16 +232,28 @@ class JobQueue:
         *,
         review_reason: str | None = None,
         also: Callable[[Connection], None] | None = None,
+        warnings: Sequence[str] = (),
     ) -> bool:
         """Mark a running job reported with its result, flagged ``needs_review`` when a
         ``review_reason`` is given; ``also`` runs in the same transaction (staging its
         outbox rows), only if the job was still running (under this claim, when given the
-        claimed record). False when it was not (the series was completed again meanwhile
+        claimed record); ``warnings`` (repairs made on the way) go on its timeline. False
+        when it was not (the series was completed again meanwhile
         and the job re-queued, or the claim expired and another replica took it over)."""
         now = self.clock()
+        detail = f"{model_name} {model_version} on {provider}"
+        if review_reason is not None:
+            detail += "; needs review"
+
+        def record(conn: Connection, job_id: int) -> None:
+            events.record_many(conn, job_id, events.WARNING, now, warnings)
+            events.record(conn, job_id, events.REPORTED, now, detail=detail)
+            if also is not None:
+                also(conn)
+
         return self._set(
             job,
-            also,
+            record,
             state=REPORTED,
             reason=None,
             result=result_json,
@@ -227,11 +267,30 @@ class JobQueue:
         )
 
     def fail(self, job: int | JobRecord, reason: str) -> bool:
-        return self._set(job, None, state=FAILED, reason=reason[:2000], finished_at=self.clock())
+        """Mark a running job failed for ``reason`` (kept on its timeline too)."""
+        return self._end(job, FAILED, reason)
+
+    def not_analysable(self, job: int | JobRecord, reason: str) -> bool:
+        """Mark a running job ignored: its series is valid but not what its task is made
+        for (``NotAnalysableError``); ``reason`` says what it is."""
+        return self._end(job, IGNORED, reason)
+
+    def _end(self, job: int | JobRecord, state: str, reason: str) -> bool:
+        now = self.clock()
+        reason = reason[:2000]
+
+        def record(conn: Connection, job_id: int) -> None:
+            events.record(conn, job_id, state, now, detail=reason)
+
+        return self._set(job, record, state=state, reason=reason, finished_at=now)
 
     def _set(
-        self, job: int | JobRecord, also: Callable[[Connection], None] | None, **values: Any
+        self,
+        job: int | JobRecord,
+        also: Callable[[Connection, int], None] | None,
+        **values: Any,
     ) -> bool:
+        job_id = job.id if isinstance(job, JobRecord) else job
         held = (
             self._held(job)
             if isinstance(job, JobRecord)
@@ -241,40 +300,48 @@ class JobQueue:
         with self.store.transaction() as conn:
             updated = conn.execute(update(_jobs).where(held).values(**values)).rowcount
             if updated and also is not None:
-                also(conn)
+                also(conn, job_id)
         return bool(updated)
 
     def requeue(self, job_ids: list[int]) -> int:
         """Queue reported jobs again (their outbox must be rebuilt); returns how many."""
         if not job_ids:
             return 0
+        now = self.clock()
         with self.store.transaction() as conn:
-            return int(
-                conn.execute(
-                    update(_jobs)
-                    .where(_jobs.c.id.in_(job_ids), _jobs.c.state == REPORTED)
-                    .values(state=QUEUED, started_at=None, updated_at=self.clock())
-                ).rowcount
+            ids = conn.execute(
+                update(_jobs)
+                .where(_jobs.c.id.in_(job_ids), _jobs.c.state == REPORTED)
+                .values(state=QUEUED, started_at=None, updated_at=now)
+                .returning(_jobs.c.id)
+            ).scalars()
+            requeued = list(ids)
+            events.record(
+                conn, requeued, events.REQUEUED, now, detail="its result objects are rebuilt"
             )
+        return len(requeued)
 
     def requeue_interrupted(self) -> int:
         """Jobs this replica left running (a crash or kill) go back to the queue at once,
         without waiting for their claims to expire; returns how many."""
         mine = or_(_jobs.c.claimed_by == self.replica.id, _jobs.c.claimed_by.is_(None))
+        now = self.clock()
         with self.store.transaction() as conn:
-            return int(
-                conn.execute(
-                    update(_jobs)
-                    .where(_jobs.c.state == RUNNING, mine)
-                    .values(
-                        state=QUEUED,
-                        started_at=None,
-                        claimed_by=None,
-                        claim_expires_at=None,
-                        updated_at=self.clock(),
-                    )
-                ).rowcount
-            )
+            ids = conn.execute(
+                update(_jobs)
+                .where(_jobs.c.state == RUNNING, mine)
+                .values(
+                    state=QUEUED,
+                    started_at=None,
+                    claimed_by=None,
+                    claim_expires_at=None,
+                    updated_at=now,
+                )
+                .returning(_jobs.c.id)
+            ).scalars()
+            requeued = list(ids)
+            events.record(conn, requeued, events.REQUEUED, now, detail="interrupted by a restart")
+        return len(requeued)
 
     def unrouted_complete_series(self) -> list[str]:
         """Complete series with no job row (completed just before a crash, say)."""
@@ -328,6 +395,7 @@ class JobQueue:
 
     def retry_failed(self, job_id: int) -> bool:
         """Queue a failed job again (the worker polls the queue); False if it was not failed."""
+        now = self.clock()
         with self.store.transaction() as conn:
             updated = conn.execute(
                 update(_jobs)
@@ -337,9 +405,11 @@ class JobQueue:
                     reason=None,
                     started_at=None,
                     finished_at=None,
-                    updated_at=self.clock(),
+                    updated_at=now,
                 )
             ).rowcount
+            if updated:
+                events.record(conn, job_id, events.REQUEUED, now, detail="retried by an operator")
         return bool(updated)
 
     def of_study(self, StudyInstanceUID: str) -> list[JobRecord]:

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Table, and_, delete, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from cardiogate.store import events
 from cardiogate.store.jobs import DELIVERED, REPORTED, first_received
 from cardiogate.store.store import Store, utcnow
 from cardiogate.store.tables import Job, OutboxItem
@@ -228,6 +229,7 @@ class Outbox:
             .values(state=DELIVERED, updated_at=now)
             .returning(_jobs.c.id, _jobs.c.task, _jobs.c.series_instance_uid)
         ).all()
+        events.record(conn, [job_id for job_id, _, _ in rows], events.DELIVERED, now)
         received = first_received(conn, {series for _, _, series in rows})
         delivered = []
         for job_id, task, series in sorted(rows):

@@ -130,6 +130,22 @@ class Job(Base):
     __table_args__ = (Index("ix_jobs_review", "needs_review", "finished_at"),)
 
 
+class JobEvent(Base):
+    """One entry of a job's timeline, never updated or deleted: queued, started (each
+    attempt), warning (a repair made while building its objects), failed, ignored,
+    reported, re-queued (late instance, restart, operator retry) and delivered, with a
+    detail an operator can act on (UIDs, counts and attribute names only)."""
+
+    __tablename__ = "job_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    event: Mapped[str] = mapped_column(String(32))
+    attempt: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
 class OutboxItem(Base):
     """One result object of a job for one destination. States: pending -> sent, or dead
     after too many failed attempts. ``path`` is relative to the outbox directory; the row is
