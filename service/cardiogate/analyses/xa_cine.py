@@ -42,6 +42,7 @@ from cardiogate.analyses.pixels import (
     check_image,
     convert_header,
     decoding,
+    framed,
     header_int,
     read_file,
 )
@@ -255,10 +256,14 @@ def _stored_range(ds: Dataset, bits_stored: int) -> tuple[int, int]:
 
 
 def _decode_into(ds: Dataset, uid: str, out: Frames) -> None:
-    """Decode frame by frame into *out*, so that no second copy of the cine is held."""
+    """Decode frame by frame into *out*, so that no second copy of the cine is held.
+
+    Encapsulated frames are found by :func:`~cardiogate.analyses.pixels.framed`, whatever
+    the sender's fragmentation and offset tables.
+    """
     decoded = 0
     with decoding(ds, uid, XACineError):
-        for frame in iter_pixels(ds):
+        for frame in iter_pixels(framed(ds, len(out), uid, XACineError)):
             if frame.shape != out.shape[1:]:
                 raise XACineError(f"instance {uid} decodes to frames of {frame.shape}")
             if decoded < len(out):
