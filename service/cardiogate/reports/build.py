@@ -4,17 +4,24 @@ stores out (``shared/design.md``: ``reports.<task>(Result, source datasets)``).
 Each object joins the source study in a series of its own, says it is AI output and not for
 diagnostic use, and has deterministic UIDs (:mod:`cardiogate.reports.common`). Objects are
 returned in the order they can be stored: what is referenced before what references it.
+
+highdicom sees cleaned copies of the sources (:mod:`cardiogate.reports.source_header`), so
+that an absent or non-conformant patient or study attribute costs a warning, not the report.
 """
 
 from __future__ import annotations
 
+import re
+import traceback
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import highdicom as hd
 import numpy as np
 import pydicom
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
@@ -34,6 +41,7 @@ from cardiogate.reports.common import (
     source_series,
 )
 from cardiogate.reports.key_images import calcium_key_image, stenosis_key_image
+from cardiogate.reports.source_header import cleaned_sources
 from cardiogate.reports.stenosis_sr import build_stenosis_sr
 
 
@@ -45,6 +53,7 @@ def build_calcium_objects(
     *,
     version_index: int = 0,
     predecessor: Predecessor | None = None,
+    warnings: list[str] | None = None,
 ) -> list[Dataset]:
     """The SEG (when there is calcium), the SR and the key image (when there is calcium) of
     a calcium job, from ``analyze_ct_with_labels``'s outputs.
@@ -59,6 +68,9 @@ def build_calcium_objects(
         0 for the first report of this series by this model, 1 for its first revision...
     predecessor : Predecessor, optional
         The SR that this one replaces.
+    warnings : list of str, optional
+        Gets a line for each source attribute that was repaired or written empty (attribute
+        names only, never values).
 
     Raises
     ------
@@ -68,6 +80,7 @@ def build_calcium_objects(
     quiet_highdicom()
     slices = _in_volume_order(_read(sources), volume, labels)
     reference = source_series(slices)
+    slices = _cleaned(slices, warnings)
     model = ModelIdentity(result.model.name, result.model.version)
     series_uid = str(reference.SeriesInstanceUID)
 
@@ -93,6 +106,7 @@ def build_stenosis_objects(
     *,
     version_index: int = 0,
     predecessor: Predecessor | None = None,
+    warnings: list[str] | None = None,
 ) -> list[Dataset]:
     """The SR and (when a lesion was found) the key image of a stenosis job.
 
@@ -104,6 +118,7 @@ def build_stenosis_objects(
     reference = source_series(datasets)
     if str(reference.SeriesInstanceUID) != cine.series_instance_uid:
         raise ReportError("the cine was not loaded from these sources")
+    datasets = _cleaned(datasets, warnings)
     model = ModelIdentity(result.model["name"], result.model["version"])
     series_uid = cine.series_instance_uid
 
@@ -118,15 +133,54 @@ def build_stenosis_objects(
     return objects
 
 
+def _cleaned(datasets: list[Dataset], warnings: list[str] | None) -> list[Dataset]:
+    """The cleaned copies highdicom is given; their warnings added to ``warnings``."""
+    cleaned, notes = cleaned_sources(datasets)
+    if warnings is not None:
+        warnings.extend(notes)
+    return cleaned
+
+
 @contextmanager
 def _refusals(task: str) -> Iterator[None]:
     """highdicom refuses what would make an invalid object with ValueError or TypeError
-    (strict when writing): report it as a ReportError, naming the exception type only,
+    (strict when writing), and an absent attribute it reads with AttributeError: report it
+    as a ReportError naming the attribute where the traceback shows it, never the message,
     since highdicom's messages may quote attribute values."""
     try:
         yield
-    except (ValueError, TypeError) as e:
-        raise ReportError(f"the {task} objects cannot be built ({type(e).__name__})") from e
+    except (ValueError, TypeError, AttributeError) as e:
+        keyword = refused_attribute(e)
+        if isinstance(e, AttributeError) and keyword is None:
+            raise  # not a DICOM attribute: a fault of ours, not of the sources
+        if isinstance(e, AttributeError):
+            what = f"the sources lack {keyword}"
+        else:
+            what = f"highdicom refused {keyword}" if keyword else "highdicom refused a value"
+        raise ReportError(f"the {task} objects cannot be built: {what} ({type(e).__name__})") from e
+
+
+def refused_attribute(error: BaseException) -> str | None:
+    """The DICOM keyword of what ``error`` refused: the missing attribute of an
+    AttributeError that names it, else the first keyword (``StudyTime``) or keyword-named
+    parameter (``study_time``) on the innermost two lines of highdicom's code in the
+    traceback (a check and its caller: ``_check_long_string(institution_name)``). Source
+    lines hold code, never values."""
+    name = str(getattr(error, "name", None) or "")
+    if isinstance(error, AttributeError) and tag_for_keyword(name) is not None:
+        return name
+    package = str(Path(hd.__file__).parent)
+    frames = traceback.extract_tb(error.__traceback__)
+    ours = [frame for frame in reversed(frames) if frame.filename.startswith(package)]
+    for frame in ours[:2]:
+        words: list[str] = re.findall(r"\b[A-Za-z]\w*", frame.line or "")
+        for word in words:
+            if word[0].islower() and "_" not in word:
+                continue  # a plain variable (``time``, ``item``), no attribute's name
+            keyword = word if word[0].isupper() else word.title().replace("_", "")
+            if tag_for_keyword(keyword) is not None:
+                return keyword
+    return None
 
 
 def _read(sources: Iterable[Path | Dataset]) -> list[Dataset]:

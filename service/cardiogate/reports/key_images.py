@@ -161,6 +161,8 @@ def _secondary_capture(
         patient_orientation=orientation or ("L", "F"),
         transfer_syntax_uid=ExplicitVRLittleEndian,
         series_description=identity.SeriesDescription,
+        # the copied names are encoded in it (PS3.3 C.12.1.1.2); the SR and SEG copy it too
+        specific_character_set=source.get("SpecificCharacterSet"),
         **equipment(model),
     )
     if orientation is None:

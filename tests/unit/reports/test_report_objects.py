@@ -3,6 +3,7 @@ labelled as AI output, deterministically named, and free of patient data in logs
 
 from __future__ import annotations
 
+import copy
 import logging
 import subprocess
 import warnings
@@ -182,7 +183,7 @@ def test_no_calcium_gives_a_report_of_zero_and_nothing_to_show(tmp_path: Path) -
 def test_patient_data_stays_out_of_logs_and_errors(
     stenosis: StenosisInputs, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sources = [ds.copy() for ds in stenosis.sources]
+    sources = [copy.deepcopy(ds) for ds in stenosis.sources]
     for ds in sources:  # a name highdicom finds doubtful (no caret) and would log
         ds.PatientName = "Doe John"
     identifiers = ["Doe John", str(sources[0].PatientID), str(sources[0].PatientBirthDate)]
@@ -190,7 +191,7 @@ def test_patient_data_stays_out_of_logs_and_errors(
     with warnings.catch_warnings(record=True) as warned:
         objects = build_stenosis_objects(sources, stenosis.result, stenosis.cine)
     assert [ds.PatientName for ds in objects] == ["Doe John", "Doe John"]
-    other = sources[0].copy()
+    other = copy.deepcopy(sources[0])
     other.SeriesInstanceUID = "1.2.3.4"
     with pytest.raises(ReportError) as refused:
         build_stenosis_objects([*sources, other], stenosis.result, stenosis.cine)
