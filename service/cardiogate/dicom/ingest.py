@@ -3,7 +3,9 @@
 Status 0x0000 goes back only after the file is fsynced and renamed into place and its row
 is committed. The bytes are written as received, behind a new file meta header; the data
 set is parsed (without converting values) only to validate it and read the attributes
-later stages need.
+later stages need. An instance received again is a duplicate when its bytes, or failing
+that its decoded content (:mod:`cardiogate.dicom.content`), equal the stored file's; only
+different content replaces the stored file.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
+from cardiogate.dicom.content import compare_with_stored
 from cardiogate.dicom.spool import Spool
 from cardiogate.dicom.status import Status
 from cardiogate.dicom.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
@@ -131,6 +134,8 @@ def header_text(ds: Dataset, keyword: str, limit: int = 64) -> str | None:
         text = "\\".join(str(v) for v in value) if isinstance(value, MultiValue) else str(value)
     return text[:limit] or None
 
+
+UID_READ = 65  # one more than a UID holds (PS3.5 9.1): an overlong one is refused, not cut
 
 IS_MIN, IS_MAX = -(2**31), 2**31 - 1  # an Integer String's values (PS3.5 6.2)
 
@@ -261,10 +266,10 @@ class StoreSCPHandler:
         transfer_syntax = UID(event.context.transfer_syntax)
         ds = parse_dataset(stream, transfer_syntax)
         modality = header_text(ds, "Modality", 16)
-        SOPInstanceUID = header_text(ds, "SOPInstanceUID")
+        SOPInstanceUID = header_text(ds, "SOPInstanceUID", UID_READ)
         rel = self.spool.relative_path(
-            header_text(ds, "StudyInstanceUID"),
-            header_text(ds, "SeriesInstanceUID"),
+            header_text(ds, "StudyInstanceUID", UID_READ),
+            header_text(ds, "SeriesInstanceUID", UID_READ),
             SOPInstanceUID,
         )
         SOPClassUID = header_text(ds, "SOPClassUID")
@@ -276,9 +281,25 @@ class StoreSCPHandler:
             raise SpoolError("free disk space is below the configured minimum")
 
         existing = self.store.get_instance(SOPInstanceUID)
-        if existing is not None and self.spool.same_data_set(existing.path, stream):
-            log.debug("duplicate of stored instance %s; nothing to do", SOPInstanceUID)
-            return modality, Outcome(Status.SUCCESS, "duplicate")
+        difference = ""
+        if existing is not None:
+            if self.spool.same_data_set(existing.path, stream):
+                log.debug("duplicate of stored instance %s; nothing to do", SOPInstanceUID)
+                return modality, Outcome(Status.SUCCESS, "duplicate")
+            # Other bytes: the same content in another encoding is still a duplicate.
+            comparison = compare_with_stored(
+                self.spool.absolute(existing.path), stream, transfer_syntax
+            )
+            if comparison.same:
+                log.info(
+                    "duplicate of stored instance %s: the same content in transfer syntax %s "
+                    "(stored in %s); the stored file is kept",
+                    SOPInstanceUID,
+                    transfer_syntax,
+                    comparison.stored_transfer_syntax,
+                )
+                return modality, Outcome(Status.SUCCESS, "duplicate")
+            difference = comparison.reason
 
         calling = str(event.assoc.requestor.ae_title).strip()
         header = file_meta_header(SOPClassUID, SOPInstanceUID, str(transfer_syntax), calling)
@@ -294,7 +315,8 @@ class StoreSCPHandler:
         if existing.path != rel:
             self.spool.remove(existing.path)
         log.warning(
-            "instance %s received again with different content; the newer replaced the older",
+            "instance %s received again with different content (%s); the newer replaced the older",
             SOPInstanceUID,
+            difference,
         )
         return modality, Outcome(Status.SUCCESS, "replaced")

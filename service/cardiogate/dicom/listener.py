@@ -38,10 +38,16 @@ log = logging.getLogger(__name__)
 _config.LOG_HANDLER_LEVEL = "none"
 reactor.install()
 
+# Every transfer syntax that pydicom decodes here (PS3.5 A, 10), in our order of
+# preference: pynetdicom accepts the first of this list that the SCU proposes in a
+# presentation context. Not accepted, so that an SCU offering them converts to one of
+# these: syntaxes we cannot decode (JPEG 2000 Part 2 multi-component, MPEG-2, MPEG-4, HEVC,
+# SMPTE ST 2110, JPIP referenced, the retired JPEG processes).
 TRANSFER_SYNTAXES = [
     uid.ExplicitVRLittleEndian,
     uid.ImplicitVRLittleEndian,
     uid.DeflatedExplicitVRLittleEndian,
+    uid.ExplicitVRBigEndian,  # retired in PS3.5 but still sent by older modalities and PACS
     uid.JPEGBaseline8Bit,
     uid.JPEGExtended12Bit,
     uid.JPEGLossless,
@@ -183,7 +189,8 @@ class Listener:
         # Limits are enforced across processes by the AdmissionGate, not per process.
         ae.maximum_associations = max(1024, self.settings.max_associations)
         ae.add_supported_context(
-            Verification, [uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian]
+            Verification,
+            [uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian, uid.ExplicitVRBigEndian],
         )
         for cx in AllStoragePresentationContexts:
             if cx.abstract_syntax is not None:  # every one of pynetdicom's names its class

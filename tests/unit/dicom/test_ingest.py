@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from io import BytesIO
+from pathlib import Path
 
 import pydicom
 import pytest
@@ -19,9 +20,11 @@ from pydicom.uid import (
 )
 
 from cardiogate.dicom.ingest import file_meta_header, header_text, parse_dataset
+from cardiogate.dicom.status import Status
 from cardiogate.dicom.uids import IMPLEMENTATION_CLASS_UID
 from cardiogate.errors import DatasetError
 from cardiogate.synthetic import make_ct_series
+from hostile import IngestRig, encode
 
 
 def _encode(ds: Dataset, ts: UID) -> bytes:
@@ -95,3 +98,16 @@ def test_file_meta_header_reads_back(ct: Dataset, calling: str) -> None:
     assert meta.ImplementationClassUID == IMPLEMENTATION_CLASS_UID
     assert meta.FileMetaInformationGroupLength == len(header) - 132 - 12
     assert meta.get("SourceApplicationEntityTitle", "") == calling
+
+
+@pytest.mark.parametrize("keyword", ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"])
+def test_an_overlong_uid_is_refused_not_cut(tmp_path: Path, keyword: str) -> None:
+    """65 characters: one more than a UID holds (PS3.5 9.1); never stored under its first 64."""
+    rig = IngestRig(tmp_path)
+    try:
+        ds = make_ct_series(8, n_slices=1, rows=16, columns=16).datasets[0]
+        data = encode(ds, ExplicitVRLittleEndian, [(keyword, "UI", "1." + "2" * 63)])
+        assert rig.c_store(data, ExplicitVRLittleEndian) == Status.CANNOT_UNDERSTAND
+        assert list(rig.spool.files()) == []
+    finally:
+        rig.close()
