@@ -77,7 +77,9 @@ def test_series_are_reported_ignored_or_failed_with_reasons(server: ServeProcess
     assert job["result"]["agatston"]["LAD"] == pytest.approx(expected.agatston["LAD"], abs=0.01)
     assert job["result"]["agatston"]["total"] > 0
 
-    assert "contrast agent given" in _job(server, contrast[0].SeriesInstanceUID)["reason"]
+    assert _job(server, contrast[0].SeriesInstanceUID)["reason"] == (
+        "not scored: contrast-enhanced (ContrastBolusAgent is set)"
+    )
     assert _job(server, mr[0].SeriesInstanceUID)["reason"] == "modality MR is not analysed"
     failed = _job(server, corrupt[0].SeriesInstanceUID)
     assert failed["state"] == "failed"

@@ -20,6 +20,7 @@ import numpy as np
 from pydantic import BaseModel
 from pydicom.dataset import Dataset
 
+from cardiogate.analyses import contrast
 from cardiogate.analyses.calcium import (
     ARTERIES,
     CalciumScores,
@@ -268,7 +269,9 @@ def analyze_ct_with_labels(
     """:func:`analyze_ct`, also returning the volume and the scored pixels by artery.
 
     A lesion peaking below ``review_peak_hu``, or whose artery the model gives a mean
-    probability below ``min_artery_probability``, flags the result ``needs_review``.
+    probability below ``min_artery_probability``, flags the result ``needs_review``. A
+    contrast-enhanced series raises :class:`~cardiogate.errors.NotAnalysableError` before
+    the model runs (:mod:`cardiogate.analyses.contrast`).
 
     Returns
     -------
@@ -282,6 +285,7 @@ def analyze_ct_with_labels(
     """
     t0 = time.perf_counter()
     volume = load_ct_series(sources)
+    contrast.check_not_enhanced(volume)
     t1 = time.perf_counter()
     labels, probabilities = predict(volume, model, min_hu=threshold_hu)
     t2 = time.perf_counter()

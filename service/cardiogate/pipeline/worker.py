@@ -19,26 +19,27 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import pydicom
 from pydantic import BaseModel
 from pydicom.dataset import Dataset
 from sqlalchemy import Connection
 
 from cardiogate.analyses import review
 from cardiogate.analyses.calcium_ct import analyze_ct_with_labels
+from cardiogate.analyses.pixels import read_file
 from cardiogate.analyses.stenosis import analyze_xa
-from cardiogate.analyses.xa_cine import load_xa_cine
+from cardiogate.analyses.xa_cine import XACineError, load_xa_cine
 from cardiogate.config import Settings
 from cardiogate.dicom.outbox_files import OutboxFiles
 from cardiogate.dicom.spool import Spool
-from cardiogate.errors import CardiogateError
+from cardiogate.errors import CardiogateError, NotAnalysableError
 from cardiogate.inference import InferenceEngine, LoadedModel
 from cardiogate.metrics import JOB_SECONDS, JOB_TO_REPORT, JOBS
+from cardiogate.pipeline import reconstructions
 from cardiogate.pipeline.router import route
 from cardiogate.reports import Predecessor, build_calcium_objects, build_stenosis_objects
 from cardiogate.store import Store
@@ -83,7 +84,7 @@ def _calcium(paths: list[Path], model: LoadedModel, settings: Settings) -> Analy
 
 
 def _stenosis(paths: list[Path], model: LoadedModel, settings: Settings) -> Analysed:
-    datasets = [pydicom.dcmread(p) for p in paths]
+    datasets = [read_file(p, i, XACineError) for i, p in enumerate(paths)]
     result = analyze_xa(
         datasets,
         model,
@@ -114,6 +115,7 @@ class _Version:
     model_version: str
     predecessor: ReportVersionRow | None
     sr_uids: tuple[str, str, str, str] | None = None
+    warnings: list[str] = field(default_factory=list)  # repairs made building the objects
 
 
 class JobWorker:
@@ -147,21 +149,33 @@ class JobWorker:
 
     def route_completed(self, series_uids: list[str], *, only_new: bool = False) -> None:
         """Turn each complete series into a queued job or an ignored one (with reason);
-        ``only_new`` leaves series that have a job (another replica routed it meanwhile)."""
+        ``only_new`` leaves series that have a job (another replica routed it meanwhile).
+        A calcium candidate is weighed against its study's others (:mod:`.reconstructions`)."""
         tasks = {t for t in self.engine.models if t in self.analyses}
         for uid in series_uids:
             series = self.store.series_attributes(uid)
             if series is None:
                 continue
             decision = route(series, self.settings.routing, tasks)
-            if decision.task is None:
-                self.jobs.ignore(uid, series.StudyInstanceUID, decision.reason, only_new=only_new)
+            task, reason = decision.task, decision.reason
+            settled = reconstructions.Settlement(scored=True)
+            if task == reconstructions.ONE_PER_STUDY_TASK:
+                study = self.store.series_of_study_with_jobs(series.StudyInstanceUID)
+                settled = reconstructions.settle(uid, study)
+                if not settled.scored:
+                    task, reason = None, settled.reason
+            if task is None:
+                self.jobs.ignore(uid, series.StudyInstanceUID, reason, only_new=only_new)
                 JOBS.labels("none", "ignored").inc()
-                log.info("series %s ignored: %s", uid, decision.reason)
-            else:
-                self.jobs.enqueue(uid, series.StudyInstanceUID, decision.task, only_new=only_new)
-                JOBS.labels(decision.task, "queued").inc()
-                log.info("series %s queued for %s (%s)", uid, decision.task, decision.reason)
+                log.info("series %s ignored: %s", uid, reason)
+                continue
+            self.jobs.enqueue(uid, series.StudyInstanceUID, task, only_new=only_new, detail=reason)
+            JOBS.labels(task, "queued").inc()
+            log.info("series %s queued for %s (%s)", uid, task, reason)
+            for rival in settled.withdraw:  # a rival claimed meanwhile is left alone
+                if self.jobs.ignore_queued(rival, settled.reason):
+                    JOBS.labels(task, "ignored").inc()
+                    log.info("series %s ignored: %s", rival, settled.reason)
         if series_uids:
             self._wake.set()
 
@@ -184,6 +198,7 @@ class JobWorker:
     def _run(self, job: JobRecord) -> None:
         task = job.task or "none"
         started = time.perf_counter()
+        step = "analysis"
         try:
             model = self.engine.get(task)
             analysis = self.analyses[task]
@@ -191,14 +206,23 @@ class JobWorker:
                 self.spool.absolute(p) for p in self.store.instance_paths(job.SeriesInstanceUID)
             ]
             analysed = analysis(paths, model, self.settings)
+            step = "result objects"
             version = self._version(job, model.card.version) if self.destinations else None
             staged = self._write_objects(job, analysed, version) if version else []
+        except NotAnalysableError as e:
+            self._not_analysable(job, task, str(e))
+            return
         except CardiogateError as e:
             self._fail(job, task, str(e))
             return
-        except Exception as e:  # the guard: a bug fails this job, never the worker
-            log.exception("job %d (%s) failed unexpectedly", job.id, task)
-            self._fail(job, task, f"internal error ({type(e).__name__}); see the service log")
+        except Exception:  # the guard: a bug fails this job, never the worker
+            log.exception("job %d (%s) failed unexpectedly in its %s", job.id, task, step)
+            self._fail(
+                job,
+                task,
+                f"internal error in the {step} step: a fault of cardiogate, not of the series; "
+                f"the service log has the details of job {job.id}",
+            )
             return
         reported = self.jobs.finish(
             job,
@@ -210,6 +234,7 @@ class JobWorker:
             also=partial(self._stage, job=job, staged=staged, version=version)
             if staged and version
             else None,
+            warnings=version.warnings if version else (),
         )
         if not reported:
             log.info(
@@ -253,7 +278,9 @@ class JobWorker:
             study, series, sop, sop_class = version.predecessor.sr_uids
             predecessor = Predecessor(study, series, sop, sop_class)
         try:
-            objects = analysed.objects(version_index=version.index, predecessor=predecessor)
+            objects = analysed.objects(
+                version_index=version.index, predecessor=predecessor, warnings=version.warnings
+            )
         except CardiogateError as e:
             raise CardiogateError(f"result objects not built: {e}") from e
         srs = [o for o in objects if str(o.SOPClassUID) in SR_STORAGE]
@@ -299,6 +326,15 @@ class JobWorker:
         JOBS.labels(task, "failed").inc()
         log.warning(
             "job %d (%s) of series %s failed: %s", job.id, task, job.SeriesInstanceUID, reason
+        )
+
+    def _not_analysable(self, job: JobRecord, task: str, reason: str) -> None:
+        if not self.jobs.not_analysable(job, reason):
+            log.info("job %d was queued again or taken over while it ran", job.id)
+            return
+        JOBS.labels(task, "ignored").inc()
+        log.info(
+            "job %d (%s) of series %s ignored: %s", job.id, task, job.SeriesInstanceUID, reason
         )
 
     def _loop(self) -> None:

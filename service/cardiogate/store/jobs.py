@@ -303,6 +303,24 @@ class JobQueue:
                 also(conn, job_id)
         return bool(updated)
 
+    def ignore_queued(self, SeriesInstanceUID: str, reason: str) -> bool:
+        """Turn the series' job ``ignored`` for ``reason`` if it is still queued (another
+        reconstruction of its study is scored, say). One conditional update: a job that a
+        worker claimed meanwhile is left alone (False)."""
+        now = self.clock()
+        reason = reason[:2000]
+        with self.store.transaction() as conn:
+            job_id = conn.execute(
+                update(_jobs)
+                .where(_jobs.c.series_instance_uid == SeriesInstanceUID, _jobs.c.state == QUEUED)
+                .values(state=IGNORED, task=None, reason=reason, finished_at=now, updated_at=now)
+                .returning(_jobs.c.id)
+            ).scalar()
+            if job_id is None:
+                return False
+            events.record(conn, job_id, events.IGNORED, now, detail=reason)
+        return True
+
     def requeue(self, job_ids: list[int]) -> int:
         """Queue reported jobs again (their outbox must be rebuilt); returns how many."""
         if not job_ids:

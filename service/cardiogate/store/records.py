@@ -134,3 +134,14 @@ def job_record(row: Any) -> JobRecord:
         replica_id=m["replica_id"],
         claimed_by=m["claimed_by"],
     )
+
+
+@dataclass(frozen=True, slots=True)
+class StudySeries:
+    """A series of a study as routing compares it with the others: its attributes, its
+    SeriesNumber, and its job's task and state (both None before it is routed)."""
+
+    attributes: SeriesAttributes
+    SeriesNumber: int | None
+    task: str | None
+    job_state: str | None

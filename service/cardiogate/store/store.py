@@ -38,17 +38,19 @@ from cardiogate.store.records import (
     SeriesAttributes,
     SeriesSummary,
     StoredInstance,
+    StudySeries,
     StudySummary,
 )
 from cardiogate.store.replicas import Replica
 from cardiogate.store.schema import migrate
-from cardiogate.store.tables import Instance, Series, Study
+from cardiogate.store.tables import Instance, Job, Series, Study
 
 log = logging.getLogger(__name__)
 
 _studies: Table = Study.__table__  # type: ignore[assignment]
 _series: Table = Series.__table__  # type: ignore[assignment]
 _instances: Table = Instance.__table__  # type: ignore[assignment]
+_jobs: Table = Job.__table__  # type: ignore[assignment]
 
 
 def utcnow() -> datetime:
@@ -246,6 +248,40 @@ class Store:
             SliceThickness=m["slice_thickness"],
             instance_count=int(row[-1]),
         )
+
+    def series_of_study_with_jobs(self, StudyInstanceUID: str) -> list[StudySeries]:
+        """Every series of a study with its routing attributes and its job, if any (one
+        query): what the choice of one reconstruction per study compares."""
+        count = (
+            select(func.count())
+            .where(_instances.c.series_instance_uid == _series.c.series_instance_uid)
+            .scalar_subquery()
+        )
+        with self.transaction() as conn:
+            rows = conn.execute(
+                select(_series, count, _jobs.c.task, _jobs.c.state.label("job_state"))
+                .outerjoin(_jobs, _jobs.c.series_instance_uid == _series.c.series_instance_uid)
+                .where(_series.c.study_instance_uid == StudyInstanceUID)
+                .order_by(_series.c.series_number, _series.c.series_instance_uid)
+            ).all()
+        studied = []
+        for row in rows:
+            m = row._mapping
+            attributes = SeriesAttributes(
+                SeriesInstanceUID=m["series_instance_uid"],
+                StudyInstanceUID=m["study_instance_uid"],
+                Modality=m["modality"],
+                SOPClassUID=m["sop_class_uid"],
+                SeriesDescription=m["series_description"],
+                ProtocolName=m["protocol_name"],
+                BodyPartExamined=m["body_part_examined"],
+                ImageType=m["image_type"],
+                ContrastBolusAgent=m["contrast_bolus_agent"],
+                SliceThickness=m["slice_thickness"],
+                instance_count=int(row[-3]),
+            )
+            studied.append(StudySeries(attributes, m["series_number"], m["task"], m["job_state"]))
+        return studied
 
     def instance_paths(self, SeriesInstanceUID: str) -> list[str]:
         """Spool paths of a series' instances, in InstanceNumber order (geometry sorts later)."""

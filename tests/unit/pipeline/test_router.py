@@ -35,13 +35,11 @@ def test_calcium_scoring_ct_is_routed_to_calcium() -> None:
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        ({"ContrastBolusAgent": "Iomeprol 400"}, "contrast agent given"),
-        ({"SeriesDescription": "CTA Coronary 0.6"}, "contrast or angiography"),
-        ({"ProtocolName": "Cardiac angio"}, "contrast or angiography"),
+        ({"SeriesDescription": "CTA Coronary 0.6"}, "SeriesDescription matches"),
+        ({"ProtocolName": "Cardiac angio"}, "ProtocolName matches 'angio'"),
         ({"SliceThickness": "0.625"}, "slice thickness 0.625 mm is outside 2-3.5 mm"),
         ({"SliceThickness": "5"}, "outside"),
         ({"SliceThickness": None}, "SliceThickness is missing"),
-        ({"ImageType": "ORIGINAL\\PRIMARY\\LOCALIZER"}, "localizer"),
         ({"ImageType": "DERIVED\\SECONDARY\\REFORMATTED"}, "not an axial series"),
         ({"instance_count": 3}, "3 slices"),
         ({"SOPClassUID": "1.2.840.10008.5.1.4.1.1.2.1"}, "is not CT Image Storage"),
@@ -53,6 +51,81 @@ def test_other_series_are_ignored_with_a_reason(change: dict[str, object], reaso
     decision = route(replace(CALCIUM_CT, **change), RULES, TASKS)
     assert decision.task is None
     assert reason in decision.reason
+
+
+def test_header_evidence_of_contrast_reads_like_the_image_evidence() -> None:
+    given = route(replace(CALCIUM_CT, ContrastBolusAgent="Iomeprol 400"), RULES, TASKS)
+    assert (given.task, given.reason) == (
+        None,
+        "not scored: contrast-enhanced (ContrastBolusAgent is set)",
+    )
+    named = route(replace(CALCIUM_CT, SeriesDescription="Coronary CTA"), RULES, TASKS)
+    assert named.reason == (
+        "not scored: contrast-enhanced or angiography (SeriesDescription matches '\\bcta\\b')"
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "note"),
+    [
+        (
+            {"SOPClassUID": "1.2.840.10008.5.1.4.1.1.7", "Modality": "OT"},
+            "secondary capture (Secondary Capture Image): not analysed",
+        ),
+        (
+            {"SOPClassUID": "1.2.840.10008.5.1.4.1.1.7.4", "Modality": "CT"},
+            "secondary capture (Multi-frame True Color Secondary Capture Image): not analysed",
+        ),
+        (
+            {"SOPClassUID": "1.2.840.10008.5.1.4.1.1.88.67", "Modality": "SR"},
+            "dose report (X-Ray Radiation Dose SR): not analysed",
+        ),
+        (
+            {"SOPClassUID": "1.2.840.10008.5.1.4.1.1.88.22", "Modality": "SR"},
+            "report (Enhanced SR): not analysed",
+        ),
+        (
+            {"SOPClassUID": "1.2.840.10008.5.1.4.1.1.88.33", "Modality": "SR"},
+            "report (Comprehensive SR): not analysed",
+        ),
+        (
+            {"SOPClassUID": "1.2.840.10008.5.1.4.1.1.11.1", "Modality": "PR"},
+            "presentation state (Grayscale Softcopy Presentation State): not analysed",
+        ),
+        (
+            {"SOPClassUID": "1.2.840.10008.5.1.4.1.1.66", "Modality": "CT"},
+            "raw data (Raw Data): not analysed",
+        ),
+        (
+            {"SOPClassUID": "1.2.840.10008.5.1.4.1.1.104.1", "Modality": "DOC"},
+            "document (Encapsulated PDF): not analysed",
+        ),
+        (
+            {"SOPClassUID": "1.2.840.10008.5.1.4.1.1.66.4", "Modality": "SEG"},
+            "segmentation (Segmentation): not analysed",
+        ),
+        (
+            {"SOPClassUID": "1.2.840.10008.5.1.4.1.1.88.999", "Modality": "SR"},
+            "structured report (1.2.840.10008.5.1.4.1.1.88.999): not analysed",
+        ),
+        (
+            {"ImageType": "ORIGINAL\\PRIMARY\\LOCALIZER"},
+            "localizer (ImageType LOCALIZER): not analysed",
+        ),
+    ],
+)
+def test_objects_that_are_not_for_us_are_skipped_with_a_note(
+    change: dict[str, object], note: str
+) -> None:
+    decision = route(replace(CALCIUM_CT, **change), RULES, TASKS)
+    assert (decision.task, decision.reason) == (None, note)
+
+
+def test_a_secondary_capture_sent_as_xa_is_not_an_angiogram() -> None:
+    capture = replace(CALCIUM_CT, Modality="XA", SOPClassUID="1.2.840.10008.5.1.4.1.1.7")
+    assert route(capture, RULES, TASKS).reason == (
+        "secondary capture (Secondary Capture Image): not analysed"
+    )
 
 
 def test_contrast_agent_none_is_not_contrast() -> None:
