@@ -91,3 +91,24 @@ def test_analyze_of_nothing_fails_clearly(tmp_path: Path) -> None:
     result = _analyze(tmp_path / "missing", tmp_path)
     assert result.returncode == 2
     assert "no such file or folder" in result.stderr
+
+
+def test_analyze_ignores_a_cta_whose_header_says_nothing(tmp_path: Path) -> None:
+    """The image check (blood pool), not the header, finds this CTA: ``ignored`` with the
+    evidence, as the service does, not ``failed``."""
+    models = tmp_path / "models"
+    write_threshold_model(models / "calcium")
+    cta = make_ct_series(
+        62, contrast=True, n_slices=16, rows=128, columns=128, pixel_spacing_mm=1.5
+    )
+    for ds in cta.datasets:
+        del ds.ContrastBolusAgent, ds.ContrastBolusRoute, ds.ContrastBolusVolume
+        ds.SeriesDescription, ds.ProtocolName = "Heart 3.0mm", "Cardiac"
+    write_series(cta, tmp_path / "study" / "cta")
+
+    result = _analyze(tmp_path / "study", models, "--json")
+    assert result.returncode == 0, result.stderr
+    entry = json.loads(result.stdout)  # one series: one object
+    assert entry["SeriesInstanceUID"] == cta.datasets[0].SeriesInstanceUID
+    assert (entry["state"], entry["task"]) == ("ignored", "calcium")
+    assert entry["reason"].startswith("not scored: contrast-enhanced (blood pool median ")

@@ -15,7 +15,7 @@ from pydicom.errors import InvalidDicomError
 
 from cardiogate.config import Settings
 from cardiogate.dicom.ingest import header_text
-from cardiogate.errors import CardiogateError
+from cardiogate.errors import CardiogateError, NotAnalysableError
 from cardiogate.inference import InferenceEngine
 from cardiogate.pipeline.router import route
 from cardiogate.pipeline.worker import ANALYSES
@@ -68,6 +68,9 @@ def analyze_folder(root: Path, settings: Settings, engine: InferenceEngine) -> l
             continue
         try:
             result = ANALYSES[decision.task](paths, engine.get(decision.task), settings).result
+        except NotAnalysableError as e:  # valid, but not what the task is made for
+            entries.append({**entry, "task": decision.task, "state": "ignored", "reason": str(e)})
+            continue
         except CardiogateError as e:
             entries.append({**entry, "task": decision.task, "state": "failed", "reason": str(e)})
             continue
