@@ -19,6 +19,7 @@ from cardiogate.analyses.ct_volume import CTVolume
 from cardiogate.analyses.stenosis import StenosisResult, analyze_xa
 from cardiogate.analyses.xa_cine import XACine, load_xa_cine
 from cardiogate.inference.engine import load_model
+from cardiogate.reports.common import SERIES
 from cardiogate.synthetic import make_ct_series, make_xa_cine, write_series
 from tiny_model import write_dark_spot_model, write_threshold_model
 
@@ -79,14 +80,17 @@ def stenosis_inputs(folder: Path) -> StenosisInputs:
 
 
 def write_objects(objects: Sequence[Dataset], folder: Path) -> dict[str, Path]:
-    """Each object to a Part 10 file named by its modality (SEG, SR, OT)."""
+    """Each object to a Part 10 file named by its kind: SEG, SR, KEY, SUMMARY; a second
+    object of a kind gets ``-2`` (``KEY-2``: the second artery's key image), and so on."""
+    kind_of_series = {number: kind for (_, kind), (number, _) in SERIES.items()}
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {}
+    paths: dict[str, Path] = {}
     for ds in objects:
-        path = folder / f"{ds.Modality}.dcm"
-        assert ds.Modality not in paths, "two objects of one modality"
-        ds.save_as(path, enforce_file_format=True)
-        paths[str(ds.Modality)] = path
+        kind = kind_of_series[int(ds.SeriesNumber)].upper()
+        before = sum(1 for name in paths if name.split("-")[0] == kind)
+        name = f"{kind}-{before + 1}" if before else kind
+        paths[name] = folder / f"{name}.dcm"
+        ds.save_as(paths[name], enforce_file_format=True)
     return paths
 
 

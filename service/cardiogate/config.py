@@ -11,6 +11,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote, urlsplit
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
@@ -30,6 +31,7 @@ ENV_PREFIX = "CARDIOGATE_"
 _AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")
 # a replica id names a directory when the data directory is shared: a host name fits
 _REPLICA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+STUDY_PLACEHOLDER = "{StudyInstanceUID}"
 
 
 def _check_ae_title(value: str) -> str:
@@ -37,6 +39,28 @@ def _check_ae_title(value: str) -> str:
     if not stripped or not _AE_TITLE.match(value):
         raise ValueError("an AE title is 1-16 printable characters without a backslash")
     return stripped
+
+
+def check_viewer_url_template(value: str) -> str:
+    """``value`` if it is an http(s) URL with ``{StudyInstanceUID}`` in it and no other
+    braces (it goes into links on the status page and in the API)."""
+    if STUDY_PLACEHOLDER not in value:
+        raise ValueError(f"a viewer URL template must contain {STUDY_PLACEHOLDER}")
+    if "{" in value.replace(STUDY_PLACEHOLDER, "") or "}" in value.replace(STUDY_PLACEHOLDER, ""):
+        raise ValueError(f"a viewer URL template has no braces but {STUDY_PLACEHOLDER}")
+    url = urlsplit(value.replace(STUDY_PLACEHOLDER, "1.2.3"))
+    if url.scheme not in ("http", "https") or not url.netloc:
+        raise ValueError("a viewer URL template is an http:// or https:// URL with a host")
+    if any(c.isspace() or ord(c) < 0x20 for c in value):
+        raise ValueError("a viewer URL template has no spaces or control characters")
+    return value
+
+
+def viewer_url(template: str | None, study_instance_uid: str) -> str | None:
+    """The study in the viewer: ``template`` with its Study Instance UID; None unset."""
+    if template is None:
+        return None
+    return template.replace(STUDY_PLACEHOLDER, quote(study_instance_uid, safe=""))
 
 
 def check_replica_id(value: str) -> str:
@@ -157,6 +181,14 @@ class Settings(BaseSettings):
         ]
     )
     destinations: list[Destination] = Field(default_factory=list)
+    viewer_url_template: str | None = Field(
+        default=None,
+        description=(
+            "A link to a study in the reader's viewer, with {StudyInstanceUID} where the "
+            "study goes, e.g. OHIF's https://pacs.example/ohif/viewer?StudyInstanceUIDs="
+            "{StudyInstanceUID}; the status page and the API link each finished job to it"
+        ),
+    )
 
     # Delivery (the outbox): retry after initial * 2**(attempt - 1) seconds, capped at the
     # maximum and jittered; after max_attempts failures an object is a dead letter
@@ -188,6 +220,13 @@ class Settings(BaseSettings):
         if value is not None and len(value) < 16:
             raise ValueError("an API token must be at least 16 characters (or unset)")
         return value
+
+    @field_validator("viewer_url_template")
+    @classmethod
+    def _check_viewer_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return check_viewer_url_template(value.strip())
 
     @field_validator("stenosis_review_band")
     @classmethod

@@ -77,12 +77,15 @@ class Receiver:
 
 
 def _kind(ds: Dataset) -> str:
-    """``SR``, ``SEG`` or ``KEY`` (the key images are Secondary Captures)."""
+    """``SR``, ``SEG``, ``SUMMARY`` or ``KEY`` (the summary page and the key images are
+    Secondary Captures, told apart by their series description)."""
     name = str(getattr(ds.SOPClassUID, "name", ""))
     if "SR" in name or ds.get("Modality") == "SR":
         return "SR"
     if ds.get("Modality") == "SEG":
         return "SEG"
+    if "summary" in str(ds.get("SeriesDescription", "")).lower():
+        return "SUMMARY"
     return "KEY"
 
 
@@ -157,7 +160,7 @@ def _summary(studies: list[DemoStudy], jobs: dict[str, Any], received: Path) -> 
     calcium = json.loads(jobs[ct.SeriesInstanceUID].result)
     stenosis = json.loads(jobs[xa.SeriesInstanceUID].result)
     truth_ct, truth_xa = ct.series.truth, xa.series.truth
-    files: dict[str, list[str]] = {"SR": [], "SEG": [], "KEY": []}
+    files: dict[str, list[str]] = {"SR": [], "SEG": [], "KEY": [], "SUMMARY": []}
     for path in sorted(received.glob("*.dcm")):
         files[path.name.split("_", 1)[0]].append(str(path))
     return {
@@ -213,7 +216,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         )
     gone = " (removed at exit: --keep DIR keeps them)" if "removed" in summary else ""
     lines += ["", f"Received by the demo PACS{gone}"]
-    for kind, label in (("SR", "SR"), ("SEG", "SEG"), ("KEY", "key image")):
+    for kind, label in (("SR", "SR"), ("SEG", "SEG"), ("KEY", "key image"), ("SUMMARY", "summary")):
         lines += [f"  {label:<10}{path}" for path in summary["received"][kind]]
     lines += ["", summary["notice"]]
     return "\n".join(lines)

@@ -42,9 +42,11 @@ def test_reported_jobs_are_delivered_into_the_source_study(
     xa_study = {s.Modality for s in pacs.store.series_of_study(xa[0].StudyInstanceUID)}
     assert {"SR", "SEG"} <= ct_study
     assert "SR" in xa_study
-    assert len(rows) == 5  # calcium: SEG, SR, key image; stenosis (a lesion): SR, key image
+    # calcium: SEG, SR, a key image per artery with calcium (one here), summary page;
+    # stenosis (a lesion): SR, key image, summary page
+    assert len(rows) == 7
 
     metrics = httpx.get(server.base_url + "/metrics", timeout=5).text
     label = f'destination="PACS@127.0.0.1:{pacs.port}"'
-    assert f'cardiogate_delivery_objects_total{{{label},outcome="sent"}} 5.0' in metrics
+    assert f'cardiogate_delivery_objects_total{{{label},outcome="sent"}} 7.0' in metrics
     assert "cardiogate_delivery_dead_letters 0.0" in metrics

@@ -85,7 +85,7 @@ def test_objects_reach_a_tls_destination(tmp_path: Path, tls_pacs: tuple[TlsPacs
         ct = _send_a_ct_until_delivered(server)
     finally:
         assert stop_serve(server) == 0
-    assert sorted(ds.Modality for ds in pacs.received) == ["OT", "SEG", "SR"]
+    assert sorted(ds.Modality for ds in pacs.received) == ["OT", "OT", "SEG", "SR"]
     assert {ds.StudyInstanceUID for ds in pacs.received} == {ct[0].StudyInstanceUID}
 
 
@@ -146,5 +146,5 @@ def test_objects_reach_dcmtk_storescp_over_mutual_tls(tmp_path: Path) -> None:
         storescp.terminate()
         _, err = storescp.communicate(timeout=10)
     stored = [pydicom.dcmread(f) for f in received.iterdir()]
-    assert sorted(ds.Modality for ds in stored) == ["OT", "SEG", "SR"], err.decode()
+    assert sorted(ds.Modality for ds in stored) == ["OT", "OT", "SEG", "SR"], err.decode()
     assert {ds.StudyInstanceUID for ds in stored} == {ct[0].StudyInstanceUID}

@@ -39,7 +39,12 @@ def test_demo_runs_end_to_end_and_matches_the_truth(tmp_path: Path) -> None:
     assert severe[0]["grade"].startswith("70-99%")
 
     received = summary["received"]
-    assert {kind: len(paths) for kind, paths in received.items()} == {"SR": 2, "SEG": 1, "KEY": 2}
+    assert {kind: len(paths) for kind, paths in received.items()} == {
+        "SR": 2,
+        "SEG": 1,
+        "KEY": 3,
+        "SUMMARY": 2,
+    }
     for kind, modality in (("SR", "SR"), ("SEG", "SEG")):
         for path in received[kind]:
             assert Path(path).parent == kept / "received"

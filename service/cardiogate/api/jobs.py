@@ -8,9 +8,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BeforeValidator
 
-from cardiogate.api.deps import JobIdPath, Limit, Offset, StoreDep, require_token
+from cardiogate.api.deps import JobIdPath, Limit, Offset, SettingsDep, StoreDep, require_token
 from cardiogate.api.errors import error_responses
 from cardiogate.api.schemas import JobDetailOut, JobPage, JobSummaryOut, RetryOut
+from cardiogate.config import Settings
 from cardiogate.store.events import timeline
 from cardiogate.store.jobs import JobQueue
 from cardiogate.store.operations import reset_dead, versions_of_job
@@ -48,23 +49,27 @@ router = APIRouter(
 @router.get("/jobs", response_model=JobPage)
 def list_jobs(
     store: StoreDep,
+    settings: SettingsDep,
     state: JobState | None = None,
     task: Task | None = None,
     since: Since = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> JobPage:
-    """Jobs newest first, with the total that match."""
+    """Jobs newest first, with the total that match; each reported or delivered job with a
+    link to its study in the viewer when ``CARDIOGATE_VIEWER_URL_TEMPLATE`` is set."""
     if since is not None and since.tzinfo is not None:
         since = since.astimezone(UTC).replace(tzinfo=None)  # the store keeps naive UTC
     jobs, total = JobQueue(store).page(limit, offset, state=state, task=task, since=since)
-    return JobPage(
-        total=total, limit=limit, offset=offset, items=[JobSummaryOut.of(j) for j in jobs]
-    )
+    template = _viewer_template(settings)
+    items = [JobSummaryOut.of(j, template) for j in jobs]
+    return JobPage(total=total, limit=limit, offset=offset, items=items)
 
 
 @router.get("/jobs/{job_id}", response_model=JobDetailOut, responses=error_responses(404))
-def get_job(job_id: JobIdPath, store: StoreDep) -> JobDetailOut:
+def get_job(job_id: JobIdPath, store: StoreDep, settings: SettingsDep) -> JobDetailOut:
+    """A job in full: timeline, result, delivered objects, report versions, errors, and
+    the link to its study in the viewer when it has results and the viewer is configured."""
     job = JobQueue(store).get(job_id)
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such job")
@@ -73,7 +78,12 @@ def get_job(job_id: JobIdPath, store: StoreDep) -> JobDetailOut:
         Outbox(store).rows_of_job(job_id),
         versions_of_job(store, job_id),
         timeline(store, job_id),
+        _viewer_template(settings),
     )
+
+
+def _viewer_template(settings: Settings | None) -> str | None:
+    return None if settings is None else settings.viewer_url_template
 
 
 @router.post("/jobs/{job_id}/retry", response_model=RetryOut, responses=error_responses(404, 409))

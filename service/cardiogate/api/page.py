@@ -60,11 +60,13 @@ def show_status(
     store: StoreDep,
     health: HealthDep,
     models: ModelsDep,
+    settings: SettingsDep,
 ) -> HTMLResponse:
     """The status page, or the login form (401) without a session or bearer token."""
     if not authenticated(request, credentials):
         return _html(login_page(), status.HTTP_401_UNAUTHORIZED)
-    view = collect(store, health, models)
+    template = None if settings is None else settings.viewer_url_template
+    view = collect(store, health, models, viewer_url_template=template)
     return _html(status_page(view, logout=request.app.state.api_token is not None))
 
 

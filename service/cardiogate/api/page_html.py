@@ -93,7 +93,16 @@ def _review(view: StatusView) -> str:
     )
 
 
-def _job(job: JobLine) -> str:
+def _viewer(job: JobLine) -> str:
+    if job.viewer_url is None:
+        return "<td></td>"
+    return (
+        f'<td><a class="viewer" href="{escape(job.viewer_url)}" target="_blank" '
+        f'rel="noopener noreferrer">open study</a></td>'
+    )
+
+
+def _job(job: JobLine, viewer: bool) -> str:
     thumb = (
         f'<img class="thumb" src="/jobs/{job.id}/thumbnail.png" alt="key image of job {job.id}">'
         if job.has_key_image
@@ -106,19 +115,21 @@ def _job(job: JobLine) -> str:
         f'<td><a href="/api/v1/jobs/{job.id}">{job.id}</a></td>'
         f'<td>{escape(job.task or "")}</td><td class="state">{escape(job.state)}</td>'
         f"<td>{escape(job.modality or '')}</td><td>{when}</td>"
-        f'<td class="summary">{escape(job.summary)}{flag}</td><td>{thumb}</td></tr>'
+        f'<td class="summary">{escape(job.summary)}{flag}</td><td>{thumb}</td>'
+        f"{_viewer(job) if viewer else ''}</tr>"
     )
 
 
 def _jobs(view: StatusView) -> str:
     if not view.jobs:
         return '<section id="jobs"><h2>Recent jobs</h2><p>No job yet.</p></section>'
-    rows = "".join(_job(j) for j in view.jobs)
+    rows = "".join(_job(j, view.viewer) for j in view.jobs)
+    viewer = "<th>Viewer</th>" if view.viewer else ""
     return (
         f'<section id="jobs"><h2>Recent jobs</h2><p class="muted">the latest {len(view.jobs)} '
         f'of {view.jobs_total}; <a href="/api/v1/jobs">all as JSON</a></p><table><tr>'
         "<th>Job</th><th>Task</th><th>State</th><th>Modality</th><th>Created</th>"
-        f"<th>Result</th><th>Key image</th></tr>{rows}</table></section>"
+        f"<th>Result</th><th>Key image</th>{viewer}</tr>{rows}</table></section>"
     )
 
 

@@ -1,7 +1,8 @@
 """What the status page shows, read from the store, the health probe and the engine.
 
-Job lines carry ids, tasks, states, modalities, times and result summaries: never patient
-names, IDs or birth dates (the store holds none of them anyway)."""
+Job lines carry ids, tasks, states, modalities, times, result summaries and the link to the
+study in the viewer: never patient names, IDs or birth dates (the store holds none of them
+anyway)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from typing import Any
 
 from cardiogate.api.deps import HealthProbe, ModelsProbe
 from cardiogate.api.thumbnail import key_image_path
+from cardiogate.config import viewer_url
 from cardiogate.store import Store
-from cardiogate.store.jobs import FAILED, IGNORED, JobQueue, JobRecord
+from cardiogate.store.jobs import DELIVERED, FAILED, IGNORED, REPORTED, JobQueue, JobRecord
 from cardiogate.store.outbox import Outbox
 from cardiogate.store.reviews import review_queue
 
@@ -31,6 +33,7 @@ class JobLine:
     summary: str
     review: str | None  # why the result needs a reviewer
     has_key_image: bool
+    viewer_url: str | None = None  # its study in the viewer, once its results are written
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,7 @@ class StatusView:
     jobs: list[JobLine]
     jobs_total: int
     review_total: int
+    viewer: bool = False  # a viewer URL template is set
 
 
 def result_summary(task: str | None, result: Mapping[str, Any]) -> str:
@@ -75,7 +79,7 @@ def result_summary(task: str | None, result: Mapping[str, Any]) -> str:
     return ""
 
 
-def _line(store: Store, outbox: Outbox, job: JobRecord) -> JobLine:
+def _line(store: Store, outbox: Outbox, job: JobRecord, viewer_url_template: str | None) -> JobLine:
     series = store.get_series(job.SeriesInstanceUID)
     result: dict[str, Any] = json.loads(job.result) if job.result else {}
     if job.state in (FAILED, IGNORED):
@@ -91,12 +95,23 @@ def _line(store: Store, outbox: Outbox, job: JobRecord) -> JobLine:
         summary=summary,
         review=job.review_reason,
         has_key_image=key_image_path(outbox.rows_of_job(job.id)) is not None,
+        viewer_url=(
+            viewer_url(viewer_url_template, job.StudyInstanceUID)
+            if job.state in (REPORTED, DELIVERED)
+            else None
+        ),
     )
 
 
 def collect(
-    store: Store, health: HealthProbe, models: ModelsProbe, limit: int = RECENT_JOBS
+    store: Store,
+    health: HealthProbe,
+    models: ModelsProbe,
+    limit: int = RECENT_JOBS,
+    viewer_url_template: str | None = None,
 ) -> StatusView:
+    """What the page shows; with ``viewer_url_template``, each job with results links to
+    its study in the viewer."""
     checks, details = health.readiness()
     jobs, total = JobQueue(store).page(limit, 0)
     outbox = Outbox(store)
@@ -109,7 +124,8 @@ def collect(
             ModelLine(task, m.card.name, m.card.version, m.provider)
             for task, m in sorted(models.loaded_models().items())
         ],
-        jobs=[_line(store, outbox, job) for job in jobs],
+        jobs=[_line(store, outbox, job, viewer_url_template) for job in jobs],
         jobs_total=total,
         review_total=waiting,
+        viewer=viewer_url_template is not None,
     )

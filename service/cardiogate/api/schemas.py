@@ -8,11 +8,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from cardiogate.config import Destination
+from cardiogate.config import Destination, viewer_url
 from cardiogate.inference.engine import LoadedModel
 from cardiogate.store import SeriesSummary, StudySummary
 from cardiogate.store.events import JobEventRecord, warnings_of_latest_run
-from cardiogate.store.jobs import FAILED, JobRecord
+from cardiogate.store.jobs import DELIVERED, FAILED, REPORTED, JobRecord
 from cardiogate.store.operations import VersionRecord
 from cardiogate.store.outbox import DEAD, PENDING, SENT, OutboxRow
 
@@ -85,7 +85,9 @@ class JobOut(_Timestamps):
 
 
 class JobSummaryOut(_Timestamps):
-    """One job in a page of jobs."""
+    """One job in a page of jobs; ``viewer_url`` opens its study in the reader's viewer
+    once its results are written (reported or delivered), when
+    ``CARDIOGATE_VIEWER_URL_TEMPLATE`` is set."""
 
     id: int
     SeriesInstanceUID: str
@@ -98,10 +100,16 @@ class JobSummaryOut(_Timestamps):
     model_version: str | None
     created_at: datetime
     finished_at: datetime | None
+    viewer_url: str | None = Field(
+        default=None, description="the job's study in the viewer; null when not configured"
+    )
 
     @classmethod
-    def of(cls, job: JobRecord) -> JobSummaryOut:
-        return cls.model_validate(job, from_attributes=True)
+    def of(cls, job: JobRecord, viewer_url_template: str | None = None) -> JobSummaryOut:
+        summary = cls.model_validate(job, from_attributes=True)
+        if job.state in (REPORTED, DELIVERED):
+            summary.viewer_url = viewer_url(viewer_url_template, job.StudyInstanceUID)
+        return summary
 
 
 class JobPage(BaseModel):
@@ -176,6 +184,7 @@ class JobDetailOut(JobSummaryOut):
         rows: list[OutboxRow],
         versions: list[VersionRecord],
         events: list[JobEventRecord],
+        viewer_url_template: str | None = None,
     ) -> JobDetailOut:
         errors = [job.reason] if job.state == FAILED and job.reason else []
         errors += [
@@ -184,7 +193,7 @@ class JobDetailOut(JobSummaryOut):
             if r.last_error and r.state != SENT
         ]
         return cls(
-            **JobSummaryOut.of(job).model_dump(),
+            **JobSummaryOut.of(job, viewer_url_template).model_dump(),
             provider=job.provider,
             started_at=job.started_at,
             replica_id=job.replica_id,

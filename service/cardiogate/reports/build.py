@@ -35,14 +35,16 @@ from cardiogate.reports.calcium_sr import build_calcium_sr
 from cardiogate.reports.common import (
     ModelIdentity,
     ObjectIdentity,
+    Part,
     Predecessor,
     ReportError,
     object_identity,
     source_series,
 )
-from cardiogate.reports.key_images import calcium_key_image, stenosis_key_image
+from cardiogate.reports.key_images import calcium_key_images, stenosis_key_image
 from cardiogate.reports.source_header import cleaned_sources
 from cardiogate.reports.stenosis_sr import build_stenosis_sr
+from cardiogate.reports.summary_page import calcium_summary_page, stenosis_summary_page
 
 
 def build_calcium_objects(
@@ -55,8 +57,8 @@ def build_calcium_objects(
     predecessor: Predecessor | None = None,
     warnings: list[str] | None = None,
 ) -> list[Dataset]:
-    """The SEG (when there is calcium), the SR and the key image (when there is calcium) of
-    a calcium job, from ``analyze_ct_with_labels``'s outputs.
+    """The SEG (when there is calcium), the SR, a key image per artery with calcium and the
+    summary page of a calcium job, from ``analyze_ct_with_labels``'s outputs.
 
     Parameters
     ----------
@@ -84,8 +86,8 @@ def build_calcium_objects(
     model = ModelIdentity(result.model.name, result.model.version)
     series_uid = str(reference.SeriesInstanceUID)
 
-    def identity(kind: str) -> ObjectIdentity:
-        return object_identity(series_uid, "calcium", kind, model, version_index)
+    def identity(kind: str, part: Part | None = None) -> ObjectIdentity:
+        return object_identity(series_uid, "calcium", kind, model, version_index, part)
 
     objects: list[Dataset] = []
     with _refusals("calcium"):
@@ -94,8 +96,10 @@ def build_calcium_objects(
             seg = build_calcium_seg(slices, labels, result, identity("seg"))
             objects.append(seg.dataset)
         objects.append(build_calcium_sr(slices, result, seg, identity("sr"), predecessor))
-        if seg is not None:
-            objects.append(calcium_key_image(slices, volume, labels, result, identity("key")))
+        objects += calcium_key_images(
+            slices, volume, labels, result, lambda part: identity("key", part)
+        )
+        objects.append(calcium_summary_page(slices, result, identity("summary")))
     return objects
 
 
@@ -108,7 +112,8 @@ def build_stenosis_objects(
     predecessor: Predecessor | None = None,
     warnings: list[str] | None = None,
 ) -> list[Dataset]:
-    """The SR and (when a lesion was found) the key image of a stenosis job.
+    """The SR, the key image (when a lesion was found) and the summary page of a stenosis
+    job.
 
     Parameters are as for :func:`build_calcium_objects`; ``cine`` is the cine that
     :func:`~cardiogate.analyses.stenosis.analyze_xa` analysed (``load_xa_cine``).
@@ -130,6 +135,7 @@ def build_stenosis_objects(
         objects.append(build_stenosis_sr(datasets, result, cine, identity("sr"), predecessor))
         if result.most_severe is not None:
             objects.append(stenosis_key_image(datasets, result, cine, identity("key")))
+        objects.append(stenosis_summary_page(datasets, result, cine, identity("summary")))
     return objects
 
 

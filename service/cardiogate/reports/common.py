@@ -38,9 +38,11 @@ NOT_FOR_DIAGNOSTIC_USE = "AI - not for diagnostic use"
 SERIES: dict[tuple[str, str], tuple[int, str]] = {
     ("calcium", "sr"): (9501, "Coronary calcium score SR"),
     ("calcium", "seg"): (9502, "Coronary calcium segmentation"),
-    ("calcium", "key"): (9503, "Coronary calcium key image"),
+    ("calcium", "key"): (9503, "Coronary calcium key images"),
+    ("calcium", "summary"): (9504, "Coronary calcium results summary"),
     ("stenosis", "sr"): (9601, "Coronary stenosis SR"),
     ("stenosis", "key"): (9603, "Coronary stenosis key image"),
+    ("stenosis", "summary"): (9604, "Coronary stenosis results summary"),
 }
 
 
@@ -78,6 +80,16 @@ class ModelIdentity:
 
 
 @dataclass(frozen=True)
+class Part:
+    """One of several objects of one kind in one series (a key image per artery): its name,
+    its place (1-based, the same in every version) and how many places there are."""
+
+    name: str
+    number: int
+    of: int
+
+
+@dataclass(frozen=True)
 class ObjectIdentity:
     """Where one output object sits: its series and instance, numbered and described."""
 
@@ -89,18 +101,28 @@ class ObjectIdentity:
 
 
 def object_identity(
-    source_series_uid: str, task: str, kind: str, model: ModelIdentity, version_index: int
+    source_series_uid: str,
+    task: str,
+    kind: str,
+    model: ModelIdentity,
+    version_index: int,
+    part: Part | None = None,
 ) -> ObjectIdentity:
-    """The deterministic identity of the ``kind`` object of ``task`` on a source series."""
+    """The deterministic identity of the ``kind`` object of ``task`` on a source series;
+    with ``part``, of that part: its own instance, numbered after its place, so that the
+    parts of a version sort in their order and after those of the versions before."""
     if version_index < 0:
         raise ReportError(f"version_index must be 0 or more, got {version_index}")
     number, description = SERIES[(task, kind)]
     base = (source_series_uid, task, kind, model.version)
+    instance = (str(version_index),) if part is None else (str(version_index), part.name)
+    if part is not None and not 1 <= part.number <= part.of:
+        raise ReportError(f"part {part.name} is number {part.number} of {part.of}")
     return ObjectIdentity(
         SeriesInstanceUID=derived_uid(*base, "series"),
-        SOPInstanceUID=derived_uid(*base, "instance", str(version_index)),
+        SOPInstanceUID=derived_uid(*base, "instance", *instance),
         SeriesNumber=number,
-        InstanceNumber=version_index + 1,
+        InstanceNumber=version_index + 1 if part is None else version_index * part.of + part.number,
         SeriesDescription=f"{description} - {NOT_FOR_DIAGNOSTIC_USE}",
     )
 

@@ -1,26 +1,31 @@
-"""Key images: one RGB Secondary Capture per job with the findings burned in (PS3.3 A.8.1),
-for viewers that show no SR or SEG.
+"""Key images: RGB Secondary Captures with the findings burned in (PS3.3 A.8.1), for
+viewers that show no SR or SEG, pointing where the viewer points (image and frame numbers
+as the viewer shows them, :mod:`cardiogate.reports.capture`).
 
 - Stenosis: the frame of the most severe lesion, each lesion's vessel course drawn and
-  labelled with its % and grade (``"75% 4A"``; a lesion found on another frame says which).
-- Calcium: the slice with the most scored calcium, at W 800 / L 200, the scored pixels
-  coloured by artery (the SEG's colours) with a legend.
+  labelled with its number on the summary page, % and grade (``"1: 75% 4A"``; a lesion
+  found on another frame says which).
+- Calcium: one image per artery with calcium, on the slice where that artery's Agatston
+  score is largest, at W 800 / L 200. Every scored lesion on the slice is outlined in its
+  artery's colour (the SEG's colours) so that the calcium itself stays visible; the artery's
+  lesions are labelled with its score on the slice, and a legend gives every artery's total.
 
-Both carry the AI notice in the image and in Image Comments, BurnedInAnnotation YES, and
-reference the source image (Source Image Sequence). Small images are enlarged by pixel
-repetition so that the text stays legible.
+Each carries the AI notice in the image and in Image Comments, BurnedInAnnotation YES, and
+references the source image (Source Image Sequence). Small images are enlarged by pixel
+repetition so that outlines and text stay legible at the viewer's zoom.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import highdicom as hd
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 from pydicom.dataset import Dataset
-from pydicom.uid import ExplicitVRLittleEndian
+from scipy import ndimage
 
 from cardiogate.analyses.calcium import ARTERIES
 from cardiogate.analyses.calcium_ct import CalciumResult
@@ -28,30 +33,31 @@ from cardiogate.analyses.ct_volume import CTVolume
 from cardiogate.analyses.stenosis import StenosisResult
 from cardiogate.analyses.xa_cine import XACine
 from cardiogate.reports.calcium_seg import ARTERY_COLOURS
+from cardiogate.reports.capture import (
+    RGB,
+    Colour,
+    font,
+    frame_label,
+    image_label,
+    secondary_capture,
+    source_reference,
+    text_box,
+    windowed,
+)
 from cardiogate.reports.common import (
     NOT_FOR_DIAGNOSTIC_USE,
     ModelIdentity,
     ObjectIdentity,
+    Part,
     ReportError,
-    equipment,
 )
 
 CT_WINDOW = (200.0, 800.0)  # (level, width) in HU
 MIN_SIDE_PX = 512
 SIGNIFICANT_PERCENT = 50.0
-SIGNIFICANT_COLOUR = (255, 64, 64)
-OTHER_COLOUR = (255, 220, 0)
-TEXT_COLOUR = (255, 255, 255)
-
-RGB = np.ndarray[Any, np.dtype[np.uint8]]
-
-
-def windowed(pixels: np.ndarray[Any, Any], level: float, width: float) -> RGB:
-    """Greyscale ``pixels`` through a linear window, as an RGB uint8 image."""
-    low = level - width / 2.0
-    grey = np.clip((pixels.astype(np.float32) - low) / max(width, 1e-6), 0.0, 1.0) * 255.0
-    out: RGB = np.repeat(np.rint(grey).astype(np.uint8)[..., None], 3, axis=2)
-    return out
+SIGNIFICANT_COLOUR: Colour = (255, 64, 64)
+OTHER_COLOUR: Colour = (255, 220, 0)
+OUTLINE_GAP_PX = 1  # between the calcium and its outline, in source pixels' worth at least
 
 
 def enlarge(image: RGB) -> tuple[RGB, int]:
@@ -61,26 +67,14 @@ def enlarge(image: RGB) -> tuple[RGB, int]:
     return big, factor
 
 
-def _font(height: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    return ImageFont.load_default(size=max(12, height // 32))
+def label_size(height: int) -> int:
+    """The text size of labels on a key image ``height`` pixels high."""
+    return max(14, height // 28)
 
 
-def _text(
-    draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, size: tuple[int, int]
-) -> None:
-    """White text on a black box, legible over any image, moved inside the picture of
-    ``size`` (width, height) if need be."""
-    width, height = size
-    font = _font(height)
-    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-    x = min(max(xy[0], 2.0), width - (right - left) - 4.0)
-    y = min(max(xy[1], 2.0), height - (bottom - top) - 4.0)
-    box = draw.textbbox((x, y), text, font=font)
-    draw.rectangle((box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2), fill=(0, 0, 0))
-    draw.text((x, y), text, fill=TEXT_COLOUR, font=font)
-
-
-def stenosis_picture(result: StenosisResult, cine: XACine) -> tuple[RGB, int]:
+def stenosis_picture(
+    result: StenosisResult, cine: XACine, sources: Sequence[Dataset]
+) -> tuple[RGB, int]:
     """The most severe lesion's frame with every lesion drawn; returns (image, index)."""
     if result.most_severe is None:
         raise ReportError("no lesion: a stenosis key image needs one")
@@ -91,7 +85,8 @@ def stenosis_picture(result: StenosisResult, cine: XACine) -> tuple[RGB, int]:
     image, factor = enlarge(windowed(frame, level, width))
     picture = Image.fromarray(image, mode="RGB")
     draw = ImageDraw.Draw(picture)
-    for lesion in result.lesions:
+    face = font(label_size(picture.height))
+    for number, lesion in enumerate(result.lesions, start=1):
         colour = (
             SIGNIFICANT_COLOUR if lesion.percent_stenosis >= SIGNIFICANT_PERCENT else OTHER_COLOUR
         )
@@ -101,127 +96,142 @@ def stenosis_picture(result: StenosisResult, cine: XACine) -> tuple[RGB, int]:
         if len(points) >= 2:
             draw.line(points, fill=colour, width=max(2, factor))
         x, y = (lesion.x_px + 0.5) * factor, (lesion.y_px + 0.5) * factor
-        radius = 6 * factor
-        draw.ellipse((x - radius, y - radius, x + radius, y + radius), outline=colour, width=2)
-        label = f"{lesion.percent_stenosis:.0f}% {lesion.cad_rads}"
+        radius = max(12, 9 * factor)
+        ring = max(2, factor + 1)
+        draw.ellipse((x - radius, y - radius, x + radius, y + radius), outline=colour, width=ring)
+        label = f"{number}: {lesion.percent_stenosis:.0f}% {lesion.cad_rads}"
         if lesion.frame != result.most_severe.frame:
-            label += f" (frame {lesion.frame})"
-        _text(draw, (x + radius + 4, y - radius), label, picture.size)
-    _text(draw, (8, 8), f"Frame {index + 1} - {NOT_FOR_DIAGNOSTIC_USE}", picture.size)
+            label += f" ({frame_label(sources, cine.frame_sources[lesion.frame - 1])})"
+        text_box(draw, (x + radius + 4, y - radius), label, face)
+    shown = frame_label(sources, cine.frame_sources[index])
+    text_box(draw, (8, 8), f"{shown.capitalize()} - {NOT_FOR_DIAGNOSTIC_USE}", face)
     return np.asarray(picture, dtype=np.uint8), index
+
+
+def key_slices(result: CalciumResult) -> dict[str, int]:
+    """For each artery with calcium, the slice (volume index) where its Agatston score is
+    largest (the lowest index on a tie), in the order of :data:`ARTERIES`."""
+    scores: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
+    for lesion in result.lesions:
+        scores[lesion.artery][lesion.slice_index] += lesion.agatston
+    return {
+        artery: min(scores[artery], key=lambda index: (-scores[artery][index], index))
+        for artery in ARTERIES
+        if scores.get(artery)
+    }
+
+
+def outline(mask: np.ndarray[Any, Any], factor: int) -> np.ndarray[Any, Any]:
+    """A ring just outside ``mask`` (enlarged by ``factor``): the calcium stays visible."""
+    big = np.repeat(np.repeat(mask, factor, axis=0), factor, axis=1)
+    gap = max(1, OUTLINE_GAP_PX * factor // 2)
+    width = max(2, factor // 2)
+    inner = ndimage.binary_dilation(big, iterations=gap)
+    ring: np.ndarray[Any, Any] = ndimage.binary_dilation(inner, iterations=width) & ~inner
+    return ring
+
+
+def largest_component(mask: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], ...]:
+    """The (rows, columns) of the largest 8-connected region of ``mask`` (empty if none)."""
+    regions, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    if count == 0:
+        return np.nonzero(mask)
+    sizes = np.bincount(regions.ravel())[1:]
+    return np.nonzero(regions == int(np.argmax(sizes)) + 1)
 
 
 def calcium_picture(
-    volume: CTVolume, labels: np.ndarray[Any, Any], result: CalciumResult
-) -> tuple[RGB, int]:
-    """The slice with the most scored calcium, coloured by artery; returns (image, index)."""
-    counts = (labels > 0).reshape(len(labels), -1).sum(axis=1)
-    if not counts.any():
-        raise ReportError("no scored calcium: a calcium key image needs some")
-    index = int(np.argmax(counts))
-    image = windowed(volume.hu[index], *CT_WINDOW)
-    for number, artery in enumerate(ARTERIES, start=1):
-        image[labels[index] == number] = ARTERY_COLOURS[artery]
-    image, _ = enlarge(image)
+    volume: CTVolume,
+    labels: np.ndarray[Any, Any],
+    result: CalciumResult,
+    artery: str,
+    index: int,
+    shown: str,
+) -> RGB:
+    """Slice ``index`` with each scored lesion outlined by artery, ``artery``'s labelled
+    with its score on this slice, and a legend of every artery's total. ``shown`` names the
+    slice as the viewer does."""
+    image, factor = enlarge(windowed(volume.hu[index], *CT_WINDOW))
+    for name in sorted(ARTERIES, key=lambda name: name == artery):  # ``artery``'s on top
+        image[outline(labels[index] == ARTERIES.index(name) + 1, factor)] = ARTERY_COLOURS[name]
     picture = Image.fromarray(image, mode="RGB")
     draw = ImageDraw.Draw(picture)
-    total = result.agatston["total"]
-    _text(draw, (8, 8), f"Slice {index + 1} - {NOT_FOR_DIAGNOSTIC_USE}", picture.size)
-    _text(draw, (8, picture.height // 16 + 8), f"Agatston total {total:.0f}", picture.size)
-    x = 8.0
-    font = _font(picture.height)
-    for artery in ARTERIES:
-        y = picture.height - picture.height // 16 - 8
-        draw.text((x, y), artery, fill=ARTERY_COLOURS[artery], font=font)
-        x = draw.textbbox((x, y), artery + "  ", font=font)[2]
-    return np.asarray(picture, dtype=np.uint8), index
-
-
-def _secondary_capture(
-    picture: RGB,
-    source: Dataset,
-    identity: ObjectIdentity,
-    model: ModelIdentity,
-    orientation: tuple[str, str] | None,
-    description: str,
-    frame_number: int | None,
-) -> hd.sc.SCImage:
-    """An RGB SC in the source's study, patient and study modules copied from it."""
-    sc = hd.sc.SCImage(
-        pixel_array=picture,
-        photometric_interpretation=hd.PhotometricInterpretationValues.RGB,
-        bits_allocated=8,
-        coordinate_system=hd.CoordinateSystemNames.PATIENT,
-        study_instance_uid=str(source.StudyInstanceUID),
-        series_instance_uid=identity.SeriesInstanceUID,
-        series_number=identity.SeriesNumber,
-        sop_instance_uid=identity.SOPInstanceUID,
-        instance_number=identity.InstanceNumber,
-        # highdicom requires an orientation for PATIENT; XA has none to give (type 2)
-        patient_orientation=orientation or ("L", "F"),
-        transfer_syntax_uid=ExplicitVRLittleEndian,
-        series_description=identity.SeriesDescription,
-        # the copied names are encoded in it (PS3.3 C.12.1.1.2); the SR and SEG copy it too
-        specific_character_set=source.get("SpecificCharacterSet"),
-        **equipment(model),
+    face = font(label_size(picture.height))
+    line = picture.height // 20
+    on_slice = sum(
+        lesion.agatston
+        for lesion in result.lesions
+        if lesion.artery == artery and lesion.slice_index == index
     )
-    if orientation is None:
-        sc.PatientOrientation = source.get("PatientOrientation", "")
-    # patient names are checked (and may be refused) by SCImage: copy them instead
-    sc.copy_patient_and_study_information(source)
-    if "BodyPartExamined" in source:  # without it, Laterality (type 2C) would be due
-        sc.BodyPartExamined = source.BodyPartExamined
-    sc.BurnedInAnnotation = "YES"
-    sc.ImageComments = f"{description}. {NOT_FOR_DIAGNOSTIC_USE}."
-    sc.DerivationDescription = description
-    reference = Dataset()
-    reference.ReferencedSOPClassUID = source.SOPClassUID
-    reference.ReferencedSOPInstanceUID = source.SOPInstanceUID
-    if frame_number is not None:
-        reference.ReferencedFrameNumber = frame_number
-    sc.SourceImageSequence = [reference]
-    return sc
+    rows, columns = largest_component(labels[index] == ARTERIES.index(artery) + 1)
+    if rows.size:  # the label beside the artery's largest lesion on this slice
+        x = (float(columns.max()) + 1.5) * factor + 6
+        y = (float(rows.min()) - 0.5) * factor - line
+        text_box(draw, (x, y), f"{artery} {on_slice:.0f}", face, ARTERY_COLOURS[artery])
+    text_box(draw, (8, 8), f"{artery}: {shown} - {NOT_FOR_DIAGNOSTIC_USE}", face)
+    text_box(
+        draw,
+        (8, 8 + line),
+        f"Agatston {artery} {on_slice:.0f} on this image, "
+        f"{result.agatston.get(artery, 0.0):.0f} in all",
+        face,
+    )
+    x, y = 8.0, float(picture.height - line - 8)
+    for name in (*ARTERIES, "total"):
+        colour = ARTERY_COLOURS.get(name, (255, 255, 255))
+        text = f"{name.capitalize() if name == 'total' else name} {result.agatston[name]:.0f}"
+        box = text_box(draw, (x, y), text, face, colour)
+        x = box[2] + 8
+    return np.asarray(picture, dtype=np.uint8)
 
 
 def stenosis_key_image(
     sources: Sequence[Dataset], result: StenosisResult, cine: XACine, identity: ObjectIdentity
 ) -> hd.sc.SCImage:
     """The stenosis key image (see the module's docstring)."""
-    picture, index = stenosis_picture(result, cine)
+    picture, index = stenosis_picture(result, cine, sources)
     sop, frame_number = cine.frame_sources[index]
     source = next((ds for ds in sources if str(ds.SOPInstanceUID) == sop), None)
     if source is None:
         raise ReportError("the key frame's instance is not among the sources")
     multi_frame = int(source.get("NumberOfFrames", 1) or 1) > 1
-    return _secondary_capture(
+    return secondary_capture(
         picture,
         source,
         identity,
         ModelIdentity(result.model["name"], result.model["version"]),
-        None,
         "Coronary stenoses found by AI, drawn on the most severe lesion's frame",
-        frame_number if multi_frame else None,
+        orientation=None,
+        references=[source_reference(source, frame_number if multi_frame else None)],
     )
 
 
-def calcium_key_image(
+def calcium_key_images(
     slices: Sequence[Dataset],
     volume: CTVolume,
     labels: np.ndarray[Any, Any],
     result: CalciumResult,
-    identity: ObjectIdentity,
-) -> hd.sc.SCImage:
-    """The calcium key image (see the module's docstring); ``slices`` in volume order."""
-    picture, index = calcium_picture(volume, labels, result)
-    return _secondary_capture(
-        picture,
-        slices[index],
-        identity,
-        ModelIdentity(result.model.name, result.model.version),
-        orientation_letters(volume.orientation),
-        "Coronary calcium scored by AI, coloured by artery, W 800 L 200",
-        None,
-    )
+    identity: Callable[[Part], ObjectIdentity],
+) -> list[hd.sc.SCImage]:
+    """One key image per artery with calcium (see the module's docstring), in the order of
+    :data:`ARTERIES`; ``slices`` in volume order, ``identity`` gives each artery's."""
+    model = ModelIdentity(result.model.name, result.model.version)
+    images = []
+    for artery, index in key_slices(result).items():
+        shown = image_label(slices[index])
+        images.append(
+            secondary_capture(
+                calcium_picture(volume, labels, result, artery, index, shown),
+                slices[index],
+                identity(Part(artery, ARTERIES.index(artery) + 1, len(ARTERIES))),
+                model,
+                f"Coronary calcium scored by AI: {artery} on {shown}, outlined by artery, "
+                "W 800 L 200",
+                orientation=orientation_letters(volume.orientation),
+                references=[source_reference(slices[index])],
+            )
+        )
+    return images
 
 
 def orientation_letters(orientation: np.ndarray[Any, Any]) -> tuple[str, str]:

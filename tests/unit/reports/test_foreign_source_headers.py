@@ -90,7 +90,7 @@ def test_a_ct_without_type_2_patient_and_study_attributes_is_reported(
     """Until source_header, highdicom read these by name: AttributeError, job failed."""
     paths = rewritten(calcium.sources, tmp_path / "ct", _without_type_2)
     objects, notes = built_calcium(calcium, paths, tmp_path / "out")
-    assert sorted(objects) == ["OT", "SEG", "SR"]
+    assert sorted(objects) == ["KEY", "SEG", "SR", "SUMMARY"]
     for ds in objects.values():
         for keyword in TYPE_2:
             assert keyword in ds, (ds.Modality, keyword)
@@ -103,7 +103,7 @@ def test_an_xa_without_type_2_patient_and_study_attributes_is_reported(
 ) -> None:
     paths = rewritten(stenosis.sources, tmp_path / "xa", _without_type_2)
     objects, notes = built_stenosis(stenosis, paths, tmp_path / "out")
-    assert sorted(objects) == ["OT", "SR"]
+    assert sorted(objects) == ["KEY", "SR", "SUMMARY"]
     for ds in objects.values():
         assert all(ds[keyword].value in ("", None) for keyword in TYPE_2), ds.Modality
     assert sorted(notes) == sorted(f"{keyword} absent: written empty" for keyword in TYPE_2)
@@ -164,7 +164,7 @@ def test_a_ct_with_many_non_conformant_values_gets_its_seg_sr_and_key_image(
 
     paths = rewritten(calcium.sources, tmp_path / "ct", foreign)
     objects, notes = built_calcium(calcium, paths, tmp_path / "out")
-    assert sorted(objects) == ["OT", "SEG", "SR"]
+    assert sorted(objects) == ["KEY", "SEG", "SR", "SUMMARY"]
     for ds in objects.values():
         assert (ds.PatientSex, ds.StudyTime, ds.StudyDate) == ("F", "112000", ""), ds.Modality
         assert ds.PatientBirthDate == "19610704"

@@ -37,8 +37,8 @@ PATIENT_AND_STUDY = (
     "AccessionNumber",
     "ReferringPhysicianName",
 )
-OBJECTS = [("calcium", "SEG"), ("calcium", "SR"), ("calcium", "OT")]
-OBJECTS += [("stenosis", "SR"), ("stenosis", "OT")]
+OBJECTS = [("calcium", "SEG"), ("calcium", "SR"), ("calcium", "KEY"), ("calcium", "SUMMARY")]
+OBJECTS += [("stenosis", "SR"), ("stenosis", "KEY"), ("stenosis", "SUMMARY")]
 
 
 @pytest.fixture
@@ -126,7 +126,7 @@ def test_the_same_input_gives_the_same_uids(
     calcium: CalciumInputs, files: dict[str, dict[str, Path]]
 ) -> None:
     again = build_calcium_objects(calcium.sources, calcium.result, calcium.volume, calcium.labels)
-    first = [pydicom.dcmread(files["calcium"][modality]) for modality in ("SEG", "SR", "OT")]
+    first = [pydicom.dcmread(files["calcium"][kind]) for kind in ("SEG", "SR", "KEY", "SUMMARY")]
     assert _uids(again) == _uids(first)
 
 
@@ -143,18 +143,18 @@ def test_a_new_model_version_or_report_version_changes_the_uids(
     assert not {u for o in first for u in o[1:]} & {u for o in other_model for u in o[1:]}
     assert [o[1] for o in _uids(revised)] == [o[1] for o in first]  # same series
     assert not {o[2] for o in _uids(revised)} & {o[2] for o in first}  # new instances
-    assert [ds.InstanceNumber for ds in revised] == [2, 2]
+    assert [ds.InstanceNumber for ds in revised] == [2, 2, 2]
 
 
 def test_a_revision_names_its_predecessor(stenosis: StenosisInputs, tmp_path: Path) -> None:
     job = (stenosis.sources, stenosis.result, stenosis.cine)
-    [first_sr, _] = build_stenosis_objects(*job)
+    [first_sr, *_] = build_stenosis_objects(*job)
     earlier = Predecessor(
         StudyInstanceUID=first_sr.StudyInstanceUID,
         SeriesInstanceUID=first_sr.SeriesInstanceUID,
         SOPInstanceUID=first_sr.SOPInstanceUID,
     )
-    [sr, _] = build_stenosis_objects(*job, version_index=1, predecessor=earlier)
+    [sr, *_] = build_stenosis_objects(*job, version_index=1, predecessor=earlier)
     sr.save_as(tmp_path / "sr.dcm", enforce_file_format=True)
     [study] = pydicom.dcmread(tmp_path / "sr.dcm").PredecessorDocumentsSequence
     assert study.StudyInstanceUID == first_sr.StudyInstanceUID
@@ -170,14 +170,16 @@ def dciodvfy_errors(path: Path) -> list[str]:
     return [line for line in dciodvfy(path) if line.startswith("Error")]
 
 
-def test_no_calcium_gives_a_report_of_zero_and_nothing_to_show(tmp_path: Path) -> None:
+def test_no_calcium_gives_a_report_of_zero_and_a_summary_that_says_so(tmp_path: Path) -> None:
     job = calcium_inputs(tmp_path, above_hu=5000.0)  # the rule labels nothing
     assert job.result.agatston["total"] == 0
     assert not job.labels.any()
-    [sr] = build_calcium_objects(job.sources, job.result, job.volume, job.labels)
+    [sr, summary] = build_calcium_objects(job.sources, job.result, job.volume, job.labels)
     assert sr.Modality == "SR"
-    sr.save_as(tmp_path / "sr.dcm", enforce_file_format=True)
-    assert not dciodvfy_errors(tmp_path / "sr.dcm")
+    assert summary.SeriesNumber == 9504  # no SEG, no key image: the summary page says 0
+    for name, ds in (("sr", sr), ("summary", summary)):
+        ds.save_as(tmp_path / f"{name}.dcm", enforce_file_format=True)
+        assert not dciodvfy_errors(tmp_path / f"{name}.dcm")
 
 
 def test_patient_data_stays_out_of_logs_and_errors(
@@ -190,7 +192,7 @@ def test_patient_data_stays_out_of_logs_and_errors(
     caplog.set_level(logging.DEBUG)
     with warnings.catch_warnings(record=True) as warned:
         objects = build_stenosis_objects(sources, stenosis.result, stenosis.cine)
-    assert [ds.PatientName for ds in objects] == ["Doe John", "Doe John"]
+    assert [ds.PatientName for ds in objects] == ["Doe John"] * 3
     other = copy.deepcopy(sources[0])
     other.SeriesInstanceUID = "1.2.3.4"
     with pytest.raises(ReportError) as refused:
