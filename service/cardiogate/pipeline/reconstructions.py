@@ -99,3 +99,16 @@ def settle(new: str, study: Sequence[StudySeries]) -> Settlement:
         return Settlement(scored=False, reason=other_reason(chosen))
     queued = tuple(s.attributes.SeriesInstanceUID for s in rivals if s.job_state == "queued")
     return Settlement(scored=True, reason=other_reason(candidate), withdraw=queued)
+
+
+def passed_over(chosen: str, study: Sequence[StudySeries]) -> list[str]:
+    """The series ignored because ``chosen`` (a SeriesInstanceUID of ``study``) was to be
+    scored: when ``chosen`` turns out not analysable (a CTA whose header said nothing),
+    these are routed again, so the study still gets its score."""
+    [series] = [s for s in study if s.attributes.SeriesInstanceUID == chosen]
+    reason = other_reason(series)
+    return [
+        s.attributes.SeriesInstanceUID
+        for s in study
+        if s.job_state == "ignored" and s.job_reason == reason
+    ]

@@ -28,7 +28,9 @@ against the study's other candidates that are routed already (queued, running, r
 delivered). A new series that loses is ignored ("another reconstruction of this study is
 scored: series 3, 3 mm"). A new series that wins is queued, and a loser still queued is
 turned into ignored with that reason; a loser already running or reported is left alone
-(its result stands, so that study then has two calcium results).
+(its result stands, so that study then has two calcium results). When the chosen series
+turns out not analysable (a CTA whose header said nothing, found by its pixels), the worker
+routes the series passed over for it again (:func:`.reconstructions.passed_over`).
 """
 
 from __future__ import annotations

@@ -147,9 +147,16 @@ class JobWorker:
         self._held: dict[int, JobRecord] = {}  # the claims the heartbeat renews
         self._held_lock = threading.Lock()
 
-    def route_completed(self, series_uids: list[str], *, only_new: bool = False) -> None:
+    def route_completed(
+        self,
+        series_uids: list[str],
+        *,
+        only_new: bool = False,
+        again: str = "series completed again",
+    ) -> None:
         """Turn each complete series into a queued job or an ignored one (with reason);
-        ``only_new`` leaves series that have a job (another replica routed it meanwhile).
+        ``only_new`` leaves series that have a job (another replica routed it meanwhile);
+        ``again`` says on a re-routed job's timeline why it is routed again.
         A calcium candidate is weighed against its study's others (:mod:`.reconstructions`)."""
         tasks = {t for t in self.engine.models if t in self.analyses}
         for uid in series_uids:
@@ -169,7 +176,9 @@ class JobWorker:
                 JOBS.labels("none", "ignored").inc()
                 log.info("series %s ignored: %s", uid, reason)
                 continue
-            self.jobs.enqueue(uid, series.StudyInstanceUID, task, only_new=only_new, detail=reason)
+            self.jobs.enqueue(
+                uid, series.StudyInstanceUID, task, only_new=only_new, detail=reason, again=again
+            )
             JOBS.labels(task, "queued").inc()
             log.info("series %s queued for %s (%s)", uid, task, reason)
             for rival in settled.withdraw:  # a rival claimed meanwhile is left alone
@@ -336,6 +345,14 @@ class JobWorker:
         log.info(
             "job %d (%s) of series %s ignored: %s", job.id, task, job.SeriesInstanceUID, reason
         )
+        if task == reconstructions.ONE_PER_STUDY_TASK:  # its study's other reconstructions
+            study = self.store.series_of_study_with_jobs(job.StudyInstanceUID)
+            passed = reconstructions.passed_over(job.SeriesInstanceUID, study)
+            if passed:
+                log.info("job %d: routing %d passed-over series again", job.id, len(passed))
+                self.route_completed(
+                    passed, again=f"the series chosen instead was not analysable: {reason}"
+                )
 
     def _loop(self) -> None:
         while not self._stop.is_set():

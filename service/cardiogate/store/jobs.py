@@ -77,13 +77,13 @@ class JobQueue:
         SeriesInstanceUID: str,
         StudyInstanceUID: str,
         only_new: bool,
-        event: tuple[str, str | None],
+        event: tuple[str, str | None, str],
         **values: Any,
     ) -> None:
         """Insert the series' job or reset it to ``values``, in one statement (replicas
         routing the same series at once cannot both insert), and add ``event`` (name,
-        detail) to its timeline; a job that existed is ``re-queued`` rather than
-        ``queued``. The job belongs to the replica that holds the series' instances."""
+        detail, why again) to its timeline; a job that existed is ``re-queued`` rather than
+        ``queued``, its detail prefixed with why. The job belongs to the replica that holds the series' instances."""
         now = self.clock()
         owner = (
             select(_series.c.replica_id)
@@ -112,7 +112,7 @@ class JobQueue:
             if only_new
             else stmt.on_conflict_do_update(index_elements=["series_instance_uid"], set_=values)
         ).returning(_jobs.c.id)
-        name, detail = event
+        name, detail, again = event
         with self.store.transaction() as conn:
             existed = conn.execute(
                 select(_jobs.c.id).where(_jobs.c.series_instance_uid == SeriesInstanceUID)
@@ -122,7 +122,7 @@ class JobQueue:
                 return
             if existed is not None and name == events.QUEUED:
                 name = events.REQUEUED
-                detail = f"series completed again; {detail}" if detail else detail
+                detail = f"{again}; {detail}" if detail else again
             events.record(conn, job_id, name, now, detail=detail)
 
     def enqueue(
@@ -133,15 +133,16 @@ class JobQueue:
         *,
         only_new: bool = False,
         detail: str | None = None,
+        again: str = "series completed again",
     ) -> None:
         """Queue (or re-queue, for a series completed again) the analysis of a series;
         ``only_new`` leaves an existing job alone; ``detail`` (the routing rule that
-        matched) goes on the timeline."""
+        matched) goes on the timeline, after ``again`` (why) for a job queued again."""
         self._upsert(
             SeriesInstanceUID,
             StudyInstanceUID,
             only_new,
-            (events.QUEUED, detail),
+            (events.QUEUED, detail, again),
             task=task,
             state=QUEUED,
             reason=None,
@@ -155,7 +156,7 @@ class JobQueue:
             SeriesInstanceUID,
             StudyInstanceUID,
             only_new,
-            (events.IGNORED, reason),
+            (events.IGNORED, reason, ""),
             task=None,
             state=IGNORED,
             reason=reason,

@@ -139,9 +139,10 @@ def job_record(row: Any) -> JobRecord:
 @dataclass(frozen=True, slots=True)
 class StudySeries:
     """A series of a study as routing compares it with the others: its attributes, its
-    SeriesNumber, and its job's task and state (both None before it is routed)."""
+    SeriesNumber, and its job's task, state and reason (all None before it is routed)."""
 
     attributes: SeriesAttributes
     SeriesNumber: int | None
     task: str | None
     job_state: str | None
+    job_reason: str | None = None

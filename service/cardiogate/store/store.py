@@ -256,10 +256,17 @@ class Store:
             select(func.count())
             .where(_instances.c.series_instance_uid == _series.c.series_instance_uid)
             .scalar_subquery()
+            .label("instance_count")
         )
         with self.transaction() as conn:
             rows = conn.execute(
-                select(_series, count, _jobs.c.task, _jobs.c.state.label("job_state"))
+                select(
+                    _series,
+                    count,
+                    _jobs.c.task,
+                    _jobs.c.state.label("job_state"),
+                    _jobs.c.reason.label("job_reason"),
+                )
                 .outerjoin(_jobs, _jobs.c.series_instance_uid == _series.c.series_instance_uid)
                 .where(_series.c.study_instance_uid == StudyInstanceUID)
                 .order_by(_series.c.series_number, _series.c.series_instance_uid)
@@ -278,9 +285,13 @@ class Store:
                 ImageType=m["image_type"],
                 ContrastBolusAgent=m["contrast_bolus_agent"],
                 SliceThickness=m["slice_thickness"],
-                instance_count=int(row[-3]),
+                instance_count=int(m["instance_count"]),
             )
-            studied.append(StudySeries(attributes, m["series_number"], m["task"], m["job_state"]))
+            studied.append(
+                StudySeries(
+                    attributes, m["series_number"], m["task"], m["job_state"], m["job_reason"]
+                )
+            )
         return studied
 
     def instance_paths(self, SeriesInstanceUID: str) -> list[str]:

@@ -10,10 +10,11 @@ import pytest
 
 from cardiogate.config import load_settings
 from cardiogate.dicom.spool import Spool
+from cardiogate.errors import NotAnalysableError
 from cardiogate.inference import InferenceEngine
 from cardiogate.inference.engine import load_model
 from cardiogate.pipeline.router import RoutingRules
-from cardiogate.pipeline.worker import JobWorker
+from cardiogate.pipeline.worker import Analysed, JobWorker
 from cardiogate.store import Store
 from cardiogate.store.events import timeline
 from cardiogate.store.jobs import IGNORED, QUEUED, RUNNING, JobQueue
@@ -47,7 +48,7 @@ def _receive(worker: JobWorker, series: str, number: int, thickness: str) -> str
                 ImageType="ORIGINAL\\PRIMARY\\AXIAL",
                 SliceThickness=thickness,
                 InstanceNumber=i + 1,
-                path=f"{series}/{i + 1}.dcm",
+                path=f"{STUDY}/{series}/{series}.{i + 1}.dcm",
             )
         )
     return series
@@ -120,3 +121,32 @@ def test_the_study_query_gives_each_series_with_its_job(worker: JobWorker) -> No
     assert [r.attributes.SliceThickness for r in rows] == ["3", "2.5"]
     assert [r.attributes.instance_count for r in rows] == [12, 12]
     assert worker.store.series_of_study_with_jobs("1.2.826.0.1.8") == []
+
+
+def test_when_the_chosen_one_is_not_analysable_the_passed_over_ones_are_routed_again(
+    worker: JobWorker,
+) -> None:
+    """A CTA whose header said nothing can win the choice (3 mm) and then be found
+    contrast-enhanced by its pixels: the calcium series it displaced gets routed again, so
+    the study still gets its score."""
+    cta = _receive(worker, "1.2.826.0.1.7.3", 3, "3")
+    thin = _receive(worker, "1.2.826.0.1.7.4", 4, "2.5")
+    worker.route_completed([cta, thin])
+    assert _state(worker, thin) == (IGNORED, CHOSEN)
+    reason = "not scored: contrast-enhanced (blood pool median 320 HU over 40 mL)"
+
+    def contrast_enhanced(*_: object) -> Analysed:
+        raise NotAnalysableError(reason)
+
+    worker.analyses = {"calcium": contrast_enhanced}  # what the blood-pool check raises
+    assert worker.run_once()
+    assert _state(worker, cta) == (IGNORED, reason)
+    assert _state(worker, thin) == (QUEUED, None)
+    job = worker.jobs.for_series(thin)
+    assert job is not None
+    last = timeline(worker.store, job.id)[-1]
+    assert (last.event, last.detail) == (
+        "re-queued",
+        f"the series chosen instead was not analysable: {reason}; "
+        "non-contrast axial CT, 2.5 mm slices",
+    )
