@@ -83,7 +83,8 @@ class JobQueue:
         """Insert the series' job or reset it to ``values``, in one statement (replicas
         routing the same series at once cannot both insert), and add ``event`` (name,
         detail, why again) to its timeline; a job that existed is ``re-queued`` rather than
-        ``queued``, its detail prefixed with why. The job belongs to the replica that holds the series' instances."""
+        ``queued``, its detail prefixed with why. The job belongs to the replica that holds
+        the series' instances."""
         now = self.clock()
         owner = (
             select(_series.c.replica_id)
