@@ -39,7 +39,7 @@ def _sr_total(orthanc: OrthancPeer, instance_id: str, folder: Path) -> float:
     path = folder / f"{instance_id}.dcm"
     path.write_bytes(orthanc.get(f"/instances/{instance_id}/file"))
     sr = hd.sr.srread(path)
-    for group in sr.content.get_image_measurement_groups():
+    for group in sr.content.get_planar_roi_measurement_groups():
         if group.finding_sites[0].value == CORONARY_ARTERY:
             [score] = group.get_measurements(name=CALCIUM_SCORE)
             return float(score.value)

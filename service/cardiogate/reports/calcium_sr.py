@@ -1,17 +1,32 @@
-"""The calcium SR: a Comprehensive 3D SR holding a TID 1500 Measurement Report.
+"""The calcium SR: a Comprehensive SR holding a TID 1500 Measurement Report that viewers
+draw (``shared/reference/viewers-and-codes.md`` section 1, recipe 3: one SR, every group
+on an image).
 
-Content (``shared/reference/sr-and-scoring.md`` section 4, "CT calcium report"):
+OHIF reads each measurement group (DCM 125007 in DCM 126010) and looks up the image of its
+first SCOORD; a group without one stopped the whole SR from loading. So every group is a
+TID 1410 planar ROI group with a 2D SCOORD selected from a slice:
 
-- one TID 1501 group per artery (LM, LAD, LCX, RCA) and one for the whole coronary tree,
-  each with the Agatston score (SCT 450360000, method DCM 112055, unit 1), the calcium
-  volume (DCM 122660, mm3) and, only when a calibration factor was known, the calcium
-  mass (DCM 122661, mg); the total's group also carries the classic and CAC-DRS
-  categories as qualitative evaluations in the local scheme;
-- one TID 1411 volumetric ROI group per lesion, referencing its artery's segment in the
-  SEG and the lesion's slice as that segment's source image, with the lesion's Agatston
-  score, volume and area;
-- the algorithm (model name, version, scoring parameters) in every group, cardiogate as
-  the observing device, and the AI notice as a comment.
+- one group per lesion (the slice regions of one artery that overlap from slice to slice,
+  :mod:`cardiogate.reports.sr_calcium_regions`): its outline, a closed POLYLINE along the
+  pixel edges on the slice where it is largest; finding calcified atheromatous plaque (SCT
+  29483008) at its artery (CID 3016); its Agatston score (SCT 450360000, method DCM 112055,
+  unit 1) and calcium volume (DCM 122660, mm3), the sums over its slices;
+- one group per artery with calcium and one for the whole tree (SCT 41801008), each a
+  POINT whose geometric purpose is "Representative point" (DCM 128140), on the highest
+  scoring region of the slice where that artery (the tree) scores most: the Agatston score,
+  volume and, when calibrated, mass (DCM 122661, mg) of all its calcium; the tree's group
+  also has the classic and CAC-DRS categories and the algorithm with its parameters;
+- the Qualitative Evaluations container (TID 1500 row 12), which viewers leave alone: each
+  artery without calcium as "calcified atheromatous plaque: Absent" at that artery (the
+  tree too, and the categories, when there is no calcium at all), the AI notice and the
+  scoring conventions;
+- a compact Image Library (:mod:`cardiogate.reports.sr_content`) of the slices drawn on,
+  which are also the evidence: this report is not the procedure's final report, so its
+  evidence is what its content references (PS3.3 C.17.2.3); all slices without calcium.
+
+Mass per lesion is not reported: the result carries a region's volume but not its mean HU.
+The SR is a Comprehensive SR (88.33), not 3D (88.34): it holds no SCOORD3D, and readers
+that take TID 1500 (Orthanc Stone, OHIF's 2D SR path) take 88.33.
 """
 
 from __future__ import annotations
@@ -21,30 +36,12 @@ from collections.abc import Sequence
 import highdicom as hd
 from pydicom.dataset import Dataset
 from pydicom.sr.coding import Code
-from pydicom.uid import Comprehensive3DSRStorage
+from pydicom.uid import ComprehensiveSRStorage
 
 from cardiogate.analyses.calcium import ARTERIES
-from cardiogate.analyses.calcium_ct import CalciumLesion, CalciumResult
+from cardiogate.analyses.calcium_ct import CalciumResult
+from cardiogate.reports import codes as c
 from cardiogate.reports.calcium_seg import CalciumSegmentation
-from cardiogate.reports.codes import (
-    AGATSTON_METHOD,
-    AREA,
-    ARTERY_SITES,
-    CAC_DRS,
-    CALCIFIED_PLAQUE,
-    CALCIUM_MASS,
-    CALCIUM_SCORE,
-    CALCIUM_VOLUME,
-    CLASSIC_CATEGORY,
-    CORONARY_ARTERY,
-    CT_PROCEDURE,
-    CUBIC_MILLIMETRE,
-    MILLIGRAM,
-    NO_UNITS,
-    SQUARE_MILLIMETRE,
-    cac_drs_value,
-    classic_value,
-)
 from cardiogate.reports.common import (
     ModelIdentity,
     ObjectIdentity,
@@ -55,27 +52,43 @@ from cardiogate.reports.common import (
     observation_context,
     tracking_uid,
 )
+from cardiogate.reports.sr_calcium_regions import (
+    Footprint,
+    Lesion,
+    footprints,
+    key_lesion,
+    lesions_across_slices,
+)
+from cardiogate.reports.sr_content import (
+    add_evaluations,
+    evaluation,
+    image_library,
+    insert_library,
+    measurement_report,
+)
+from cardiogate.reports.sr_geometry import image_region
 
 SCORING_NOTE = (
-    "Agatston scores: lesions are 8-connected regions at or above the threshold on each "
-    "slice, weighted by peak HU (1-4) and scaled by slice increment / 3 mm. Calcium mass is "
-    "reported only when a calibration factor is known."
+    "Agatston: 8-connected regions at or above the threshold per slice, weighted by peak HU "
+    "(1-4), scaled by slice increment / 3 mm. Mass only with a calibration factor."
 )
 
 
 def algorithm(result: CalciumResult) -> hd.sr.AlgorithmIdentification:
-    """TID 4019 for the model and the scoring parameters that produced ``result``."""
+    """TID 4019 for the model and the scoring parameters, as one Algorithm Parameters item
+    of ``key=value`` pairs joined by ``"; "`` (dcmqi's tid1500reader reads the first item
+    only)."""
     geometry = result.geometry
-    parameters = [f"{key}={value:g}" for key, value in result.parameters.items()]
-    parameters += [
+    values = [f"{key}={value:g}" for key, value in result.parameters.items()]
+    values += [  # the weighting, slice scaling and mass rule are in SCORING_NOTE
         "connectivity=8",
-        "slice_norm=increment/3",
         f"slice_increment_mm={geometry.get('slice_increment_mm')}",
         f"slice_thickness_mm={geometry.get('slice_thickness_mm')}",
-        f"mass={'calibrated' if result.mass_mg is not None else 'not reported'}",
     ]
     return hd.sr.AlgorithmIdentification(
-        name=result.model.name, version=result.model.version, parameters=parameters
+        name=result.model.name,
+        version=result.model.version,
+        parameters=["; ".join(values)],
     )
 
 
@@ -87,16 +100,15 @@ def _concepts() -> dict[str, hd.sr.CodedConcept]:
     per document (fresh objects for each document: they become part of it).
     """
     found: dict[str, Code | hd.sr.CodedConcept] = {
-        "plaque": CALCIFIED_PLAQUE,
-        "score": CALCIUM_SCORE,
-        "no units": NO_UNITS,
-        "agatston": AGATSTON_METHOD,
-        "volume": CALCIUM_VOLUME,
-        "mm3": CUBIC_MILLIMETRE,
-        "mass": CALCIUM_MASS,
-        "mg": MILLIGRAM,
-        "area": AREA,
-        "mm2": SQUARE_MILLIMETRE,
+        "plaque": c.CALCIFIED_PLAQUE,
+        "score": c.CALCIUM_SCORE,
+        "no units": c.NO_UNITS,
+        "agatston": c.AGATSTON_METHOD,
+        "volume": c.CALCIUM_VOLUME,
+        "mm3": c.CUBIC_MILLIMETRE,
+        "mass": c.CALCIUM_MASS,
+        "mg": c.MILLIGRAM,
+        "point": c.REPRESENTATIVE_POINT,
     }
     return {
         key: code if isinstance(code, hd.sr.CodedConcept) else hd.sr.CodedConcept.from_code(code)
@@ -109,7 +121,6 @@ def _measurements(
     agatston: float,
     volume_mm3: float,
     mass_mg: float | None,
-    area_mm2: float | None = None,
 ) -> list[hd.sr.Measurement]:
     found = [
         hd.sr.Measurement(
@@ -122,40 +133,47 @@ def _measurements(
     ]
     if mass_mg is not None:
         found.append(hd.sr.Measurement(name=concepts["mass"], value=mass_mg, unit=concepts["mg"]))
-    if area_mm2 is not None:
-        found.append(hd.sr.Measurement(name=concepts["area"], value=area_mm2, unit=concepts["mm2"]))
     return found
 
 
+def _categories(result: CalciumResult) -> list[tuple[hd.sr.CodedConcept, hd.sr.CodedConcept]]:
+    return [
+        (c.CLASSIC_CATEGORY, c.classic_value(result.category["classic"])),
+        (c.CAC_DRS, c.cac_drs_value(result.category["cac_drs"])),
+    ]
+
+
 def artery_groups(
-    result: CalciumResult, series_uid: str
-) -> list[hd.sr.MeasurementsAndQualitativeEvaluations]:
-    """TID 1501 per artery, then for the whole coronary tree (with the categories)."""
+    result: CalciumResult, prints: Sequence[Footprint], series_uid: str
+) -> list[hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations]:
+    """TID 1410 per artery with calcium, then for the whole tree (with the categories),
+    each a POINT on its key slice region; none without calcium."""
     model = ModelIdentity(result.model.name, result.model.version)
-    algorithm_id = algorithm(result)
     concepts = _concepts()
     groups = []
     for key in (*ARTERIES, "total"):
-        site = CORONARY_ARTERY if key == "total" else ARTERY_SITES[key]
+        chosen = key_lesion(result, None if key == "total" else key)
+        if chosen is None:
+            continue
+        site = c.CORONARY_ARTERY if key == "total" else c.ARTERY_SITES[key]
         evaluations = (
-            [
-                hd.sr.QualitativeEvaluation(
-                    CLASSIC_CATEGORY, classic_value(result.category["classic"])
-                ),
-                hd.sr.QualitativeEvaluation(CAC_DRS, cac_drs_value(result.category["cac_drs"])),
-            ]
+            [hd.sr.QualitativeEvaluation(name, value) for name, value in _categories(result)]
             if key == "total"
             else None
         )
         groups.append(
-            hd.sr.MeasurementsAndQualitativeEvaluations(
+            hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
                 tracking_identifier=hd.sr.TrackingIdentifier(
                     uid=tracking_uid(series_uid, "calcium", model, f"artery {key}"),
                     identifier=f"Coronary calcium {key}",
                 ),
+                referenced_region=image_region(
+                    hd.sr.GraphicTypeValues.POINT, prints[chosen].point(), prints[chosen].image
+                ),
+                geometric_purpose=concepts["point"],
                 finding_type=concepts["plaque"],
                 finding_sites=[hd.sr.FindingSite(site)],
-                algorithm_id=algorithm_id,
+                algorithm_id=algorithm(result) if key == "total" else None,
                 measurements=_measurements(
                     concepts,
                     result.agatston[key],
@@ -169,64 +187,60 @@ def artery_groups(
 
 
 def lesion_groups(
-    result: CalciumResult, seg: CalciumSegmentation, series_uid: str
-) -> list[hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations]:
-    """TID 1411 per lesion, each referencing its artery's SEG frame on its slice.
+    result: CalciumResult,
+    prints: Sequence[Footprint],
+    lesions: Sequence[Lesion],
+    series_uid: str,
+) -> list[hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations]:
+    """TID 1410 per lesion: its outline on the slice where it is largest.
 
-    The algorithm (TID 4019) and the finding site of each artery are the same in every
-    lesion group, so they are built once and their content items shared between groups:
-    the written items are the same, and building them per lesion was a large part of the
-    time with hundreds of lesions.
+    The finding site of each artery is the same in every lesion group, so it is built once
+    and its content items shared between groups: the written items are the same, and
+    building them per lesion was a large part of the time with hundreds of lesions.
     """
     model = ModelIdentity(result.model.name, result.model.version)
-    algorithm_id = algorithm(result)
     concepts = _concepts()
-    sites = {artery: hd.sr.FindingSite(ARTERY_SITES[artery]) for artery in ARTERIES}
+    sites = {artery: hd.sr.FindingSite(c.ARTERY_SITES[artery]) for artery in ARTERIES}
     groups = []
-    for index, lesion in enumerate(result.lesions, start=1):
+    for number, lesion in enumerate(lesions, start=1):
+        drawn = prints[lesion.drawn]
+        where = slice_label(drawn.image, result.lesions[lesion.drawn].slice_index)
         groups.append(
-            hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
+            hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
                 tracking_identifier=hd.sr.TrackingIdentifier(
-                    uid=tracking_uid(series_uid, "calcium", model, f"lesion {index}"),
-                    identifier=f"Calcium lesion {index} {lesion.artery} slice "
-                    f"{lesion.slice_index + 1}",
+                    uid=tracking_uid(series_uid, "calcium", model, f"lesion {number}"),
+                    identifier=f"Calcium lesion {number} {lesion.artery} {where}",
                 ),
-                referenced_segment=_segment_reference(seg, lesion),
+                referenced_region=image_region(
+                    hd.sr.GraphicTypeValues.POLYLINE, drawn.outline(), drawn.image
+                ),
                 finding_type=concepts["plaque"],
                 finding_sites=[sites[lesion.artery]],
-                algorithm_id=algorithm_id,
-                measurements=_measurements(
-                    concepts, lesion.agatston, lesion.volume_mm3, None, area_mm2=lesion.area_mm2
-                ),
+                measurements=_measurements(concepts, lesion.agatston, lesion.volume_mm3, None),
             )
         )
     return groups
 
 
-def _segment_reference(seg: CalciumSegmentation, lesion: CalciumLesion) -> hd.sr.ReferencedSegment:
-    """The lesion's artery segment, with the lesion's slice as its source image.
+def slice_label(image: Dataset, slice_index: int) -> str:
+    """How a viewer names the slice: its Instance Number, else its place in the volume."""
+    number = image.get("InstanceNumber")
+    return f"image {number}" if number not in (None, "") else f"slice {slice_index + 1}"
 
-    A segment number and a frame number exclude each other in one reference (PS3.3
-    C.17.3.2.1, Image SOP Instance Reference Macro), so the slice, not the SEG frame, says
-    where the lesion is. Built by hand: highdicom 0.28's
-    ``ReferencedSegment.from_segmentation`` fails on a SEG with one segment, whose Segment
-    Identification is in the shared functional groups.
-    """
-    if (lesion.artery, lesion.SOPInstanceUID) not in seg.frames:
-        raise ReportError(  # the SEG was built from other labels than the result's
-            f"no {lesion.artery} segment frame on slice {lesion.slice_index} for a lesion"
-        )
-    return hd.sr.ReferencedSegment(
-        sop_class_uid=seg.dataset.SOPClassUID,
-        sop_instance_uid=seg.dataset.SOPInstanceUID,
-        segment_number=seg.segment_numbers[lesion.artery],
-        source_images=[
-            hd.sr.SourceImageForSegmentation(
-                referenced_sop_class_uid=seg.source_sop_class_uid,
-                referenced_sop_instance_uid=lesion.SOPInstanceUID,
-            )
-        ],
-    )
+
+def report_evaluations(result: CalciumResult) -> list[hd.sr.ContentItem]:
+    """TID 1500 row 13 items: each artery without calcium as plaque absent at that site;
+    without any calcium, the whole tree too and the categories (which the tree's group
+    carries otherwise)."""
+    items: list[hd.sr.ContentItem] = []
+    if not result.lesions:
+        items += [evaluation(name, value) for name, value in _categories(result)]
+    for key in (*ARTERIES, "total"):
+        if key_lesion(result, None if key == "total" else key) is not None:
+            continue
+        site = c.CORONARY_ARTERY if key == "total" else c.ARTERY_SITES[key]
+        items.append(evaluation(c.CALCIFIED_PLAQUE, c.ABSENT, site))
+    return items
 
 
 def build_calcium_sr(
@@ -235,69 +249,74 @@ def build_calcium_sr(
     seg: CalciumSegmentation | None,
     identity: ObjectIdentity,
     predecessor: Predecessor | None = None,
-) -> hd.sr.Comprehensive3DSR:
-    """The calcium SR over ``slices`` (the source CT, any order).
+) -> hd.sr.ComprehensiveSR:
+    """The calcium SR over ``slices`` (the source CT in the volume's order).
 
-    ``seg`` is the job's SEG, which the lesion groups reference; None only when there is
-    no lesion. ``predecessor`` names the SR this one replaces.
+    ``seg`` is the job's SEG, whose pixels outline the lesions; None only when there is no
+    lesion. ``predecessor`` names the SR this one replaces.
     """
     if result.lesions and seg is None:
-        raise ReportError(f"{len(result.lesions)} lesions but no segmentation to reference")
+        raise ReportError(f"{len(result.lesions)} lesions but no segmentation to outline them")
     series_uid = str(slices[0].SeriesInstanceUID)
     model = ModelIdentity(result.model.name, result.model.version)
-    groups: list[
-        hd.sr.MeasurementsAndQualitativeEvaluations
-        | hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations
-    ] = list(artery_groups(result, series_uid))
-    report = hd.sr.MeasurementReport(
-        observation_context=observation_context(model),
-        procedure_reported=CT_PROCEDURE,
-        imaging_measurements=groups,
+    prints = footprints(slices, result, seg) if seg is not None else []
+    lesions = lesions_across_slices(result, prints)
+    report = measurement_report(
+        observation_context(model), c.CT_PROCEDURE, artery_groups(result, prints, series_uid)
     )
     add_comments(report, [result.notice, SCORING_NOTE])
-    evidence = [*slices, seg.dataset] if seg is not None else list(slices)
-    sr = hd.sr.Comprehensive3DSR(
-        evidence=evidence,
+    add_evaluations(report, report_evaluations(result))
+    # the evidence of a report that is not the final one of the procedure is the images its
+    # content references (PS3.3 C.17.2.3): the slices drawn on, or all without calcium
+    drawn = {result.lesions[lesion.drawn].slice_index for lesion in lesions}
+    drawn |= {
+        result.lesions[i].slice_index
+        for key in (*ARTERIES, None)
+        if (i := key_lesion(result, key)) is not None
+    }
+    shown = [slices[z] for z in sorted(drawn)] or list(slices)
+    sr = hd.sr.ComprehensiveSR(
+        evidence=shown,
         content=report,
-        **document_fields(identity, model, predecessor, Comprehensive3DSRStorage),
+        performed_procedure_codes=[c.CT_PERFORMED],
+        **document_fields(identity, model, predecessor, ComprehensiveSRStorage),
     )
-    lesions = lesion_groups(result, seg, series_uid) if seg is not None else []
-    _complete(sr, hd.sr.ImageLibrary(list(slices)), lesions, evidence)
+    library = image_library([(ds, []) for ds in shown])
+    _complete(sr, library, lesion_groups(result, prints, lesions, series_uid), shown)
     return sr
 
 
 def _complete(
-    sr: hd.sr.Comprehensive3DSR,
-    library: hd.sr.ImageLibrary,
-    lesions: Sequence[hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations],
+    sr: hd.sr.ComprehensiveSR,
+    library: hd.sr.ContainerContentItem,
+    lesions: Sequence[hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations],
     evidence: Sequence[Dataset],
 ) -> None:
-    """Add the Image Library (TID 1500 row 5, before the Imaging Measurements) and the
+    """Add the Image Library (TID 1500 row 5) and the
     lesion groups (in the Imaging Measurements container, after the artery groups) to the
     document and to its ``content`` tree.
 
     highdicom's SR constructor deep-copies the whole content tree and walks it twice for
     its references (once per value type, making a content item per node); with hundreds
-    of lesion groups, or an image library of a hundred slices, that was most of the time
-    of a calcium job. The document is therefore built without them and they are added
-    here, which gives the same items in the same order as passing them to
-    MeasurementReport. The check that the constructor made on the references, that every
-    referenced instance is in the evidence (the Current Requested Procedure Evidence
-    Sequence), is made here.
+    of lesion groups that was most of the time of a calcium job. The document is therefore
+    built without them and they are added here, which gives the same items in the same
+    order as passing them to MeasurementReport. The check that the constructor made on the
+    references, that every referenced instance is in the evidence (the Current Requested
+    Procedure Evidence Sequence), is made here.
     """
     known = {str(ds.SOPInstanceUID) for ds in evidence}
-    for template in (library, *lesions):
-        if not _referenced(template[0]) <= known:
+    for item in (library, *(group[0] for group in lesions)):
+        if not _referenced(item) <= known:
             raise ReportError("the report references an instance that is not in the evidence")
     roots = [sr, sr.content[0]]
     if roots[0].ContentSequence is roots[1].ContentSequence:  # the constructor did not copy
         roots.pop()
     for root in roots:
-        container = _imaging_measurements(root)
-        for group in lesions:
-            container.ContentSequence.extend(group)
-        position = list(root.ContentSequence).index(container)
-        root.ContentSequence.insert(position, library[0])
+        if lesions:  # there are artery groups, hence the container
+            container = _imaging_measurements(root)
+            for group in lesions:
+                container.ContentSequence.extend(group)
+        insert_library(root, library)
 
 
 def _referenced(item: Dataset) -> set[str]:

@@ -44,10 +44,8 @@ CALCIUM_SCORE = codes.SCT.CoronaryArteryCalciumScore
 AGATSTON_METHOD = codes.DCM.AgatstonScoringMethod
 CALCIUM_VOLUME = codes.DCM.CalciumVolume
 CALCIUM_MASS = codes.DCM.CalciumMass
-AREA = codes.SCT.Area
 NO_UNITS = codes.UCUM.NoUnits
 CUBIC_MILLIMETRE = codes.UCUM.CubicMillimeter
-SQUARE_MILLIMETRE = codes.UCUM.SquareMillimeter
 PERCENT = codes.UCUM.Percent
 MILLIGRAM = hd.sr.CodedConcept(value="mg", scheme_designator="UCUM", meaning="milligram")
 
@@ -59,9 +57,29 @@ CERTAINTY = codes.DCM.CertaintyOfFinding
 YES: Code = codes.SCT.Yes
 NO: Code = codes.SCT.No
 
-# procedures (CID 100) and report parts
-CT_PROCEDURE = codes.LN.CTUnspecifiedBodyRegion
-XA_PROCEDURE = codes.SCT.Angiography
+# Procedure reported (TID 1500 row 4, DCID 100 "Quantitative Diagnostic Imaging Procedure").
+# Validators check it against the CID 100 of the PS3.16 edition they ship. SCT 77343006
+# Angiography and LN 43468-8 XR unspecified body region joined CID 100 after 2019a: dcmtk's
+# list (PS3.16 2019a) lacks both and PixelMed's validator rejects 77343006 (issue 16). So an
+# angiogram reports SCT 363679005 Imaging procedure, in every edition of CID 100 (as SRT
+# P0-0099A before SNOMED codes replaced SRT), and a CT LN 25045-6 CT unspecified body region.
+# The cardiac procedure, from CID 3757 "Cardiac Diagnostic Procedure", which CID 100 does not
+# include, goes in the SR header's Performed Procedure Code Sequence (PS3.3 C.17.2).
+CT_PROCEDURE = codes.LN.CTUnspecifiedBodyRegion  # LN 25045-6, CID 100
+XA_PROCEDURE = codes.SCT.ImagingProcedure  # SCT 363679005, CID 100
+CT_PERFORMED = codes.SCT.CardiacCTForCalciumScoring  # SCT 426005005, CID 3757
+XA_PERFORMED = codes.SCT.CardiacCatheterizationCoronaryAngiogram  # SCT 419416005, CID 3757
+MODALITIES: dict[str, Code] = {  # CID 29, for the Image Library's descriptors
+    "CT": codes.cid29.ComputedTomography,
+    "XA": codes.cid29.XRayAngiography,
+}
+
+# a point that stands for a finding: an artery's or the tree's calcium (TID 1410 "Geometric
+# purpose of region", CID 219)
+REPRESENTATIVE_POINT = codes.DCM.RepresentativePoint  # DCM 128140
+ABSENT = codes.SCT.Absent  # SCT 272519000: an artery without calcium
+
+# report parts
 QUALITATIVE_EVALUATIONS = hd.sr.CodedConcept(
     value="C0034375", scheme_designator="UMLS", meaning="Qualitative Evaluations"
 )

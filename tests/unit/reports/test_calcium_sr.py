@@ -1,20 +1,27 @@
-"""The calcium SR, read back with highdicom: TID 1500 groups per artery and per lesion."""
+"""The calcium SR, read back with highdicom: a TID 1410 group per lesion (its outline on a
+slice), per artery with calcium and for the whole tree (a point on the key slice), and the
+report-level statements that have no place on an image."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
-from types import SimpleNamespace
+from typing import Any
 
 import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
+from pydicom.dataset import Dataset
+from pydicom.sr._cid_dict import cid_concepts
+from pydicom.sr.codedict import codes
+from scipy import ndimage
 
-from cardiogate.analyses.calcium import ARTERIES, score_lesions
-from cardiogate.analyses.calcium_ct import describe
+from cardiogate.analyses.calcium import ARTERIES
 from cardiogate.dicom.uids import DEVICE_OBSERVER_UID
 from cardiogate.reports import build_calcium_objects
 from cardiogate.reports.codes import (
+    ABSENT,
     AGATSTON_METHOD,
     ARTERY_SITES,
     CAC_DRS,
@@ -24,141 +31,259 @@ from cardiogate.reports.codes import (
     CALCIUM_VOLUME,
     CLASSIC_CATEGORY,
     CORONARY_ARTERY,
+    CT_PERFORMED,
+    CT_PROCEDURE,
     CUBIC_MILLIMETRE,
     NO_UNITS,
+    REPRESENTATIVE_POINT,
 )
-from reporting_jobs import CalciumInputs, calcium_inputs, texts, write_objects
+from reporting_jobs import CalciumInputs, calcium_inputs, content_items, texts, write_objects
 
 SITE_KEYS = {ARTERY_SITES[a].value: a for a in ARTERIES} | {CORONARY_ARTERY.value: "total"}
+Group = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations
 
 
-def _groups_by_key(
-    sr: hd.sr.Comprehensive3DSR,
-) -> dict[str, hd.sr.MeasurementsAndQualitativeEvaluations]:
-    groups = sr.content.get_image_measurement_groups()
-    return {SITE_KEYS[group.finding_sites[0].value.value]: group for group in groups}
+@pytest.fixture(scope="module")
+def arteries_files(
+    calcium_arteries: CalciumInputs, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    """LAD, LCX and RCA calcium with a mass factor, as files (LM has none)."""
+    job = calcium_arteries
+    objects = build_calcium_objects(job.sources, job.result, job.volume, job.labels)
+    return write_objects(objects, tmp_path_factory.mktemp("arteries"))
 
 
-def _value(group: hd.sr.MeasurementsAndQualitativeEvaluations, name: object) -> float:
+def _split(sr: hd.sr.ComprehensiveSR) -> tuple[dict[str, Group], list[Group]]:
+    """The summary groups by artery (or "total"), and the lesion groups in order."""
+    summaries: dict[str, Group] = {}
+    lesions = []
+    for group in sr.content.get_planar_roi_measurement_groups():
+        if str(group.tracking_identifier).startswith("Coronary calcium "):
+            summaries[SITE_KEYS[group.finding_sites[0].value.value]] = group
+        else:
+            lesions.append(group)
+    return summaries, lesions
+
+
+def _value(group: Group, name: object) -> float:
     [measurement] = group.get_measurements(name=name)
     return float(measurement.value)
 
 
-def test_scores_per_artery_and_total_equal_the_result(
-    calcium: CalciumInputs, calcium_files: dict[str, Path]
+def _slice_of(group: Group, job: CalciumInputs) -> int:
+    [source] = group.roi.ContentSequence[0].ReferencedSOPSequence
+    assert "ReferencedFrameNumber" not in source  # single-frame CT
+    return job.volume.sop_instance_uids.index(source.ReferencedSOPInstanceUID)
+
+
+def _purpose(group: Group) -> str | None:
+    for item in group[0].ContentSequence:
+        if item.ConceptNameCodeSequence[0].CodeValue == "130400":  # Geometric purpose
+            return str(item.ConceptCodeSequence[0].CodeValue)
+    return None
+
+
+def test_each_artery_with_calcium_and_the_total_are_points_with_their_scores(
+    calcium_arteries: CalciumInputs, arteries_files: dict[str, Path]
 ) -> None:
-    sr = hd.sr.srread(calcium_files["SR"])
-    groups = _groups_by_key(sr)
-    assert set(groups) == {*ARTERIES, "total"}
-    for key, group in groups.items():
+    job = calcium_arteries
+    summaries, _ = _split(hd.sr.srread(arteries_files["SR"]))
+    assert set(summaries) == {"LAD", "LCX", "RCA", "total"}  # LM has no calcium: no point
+    assert job.result.mass_mg is not None
+    for key, group in summaries.items():
         assert group.finding_type == CALCIFIED_PLAQUE
-        assert _value(group, CALCIUM_SCORE) == calcium.result.agatston[key]
-        assert _value(group, CALCIUM_VOLUME) == calcium.result.volume_mm3[key]
+        assert _value(group, CALCIUM_SCORE) == job.result.agatston[key]
+        assert _value(group, CALCIUM_VOLUME) == job.result.volume_mm3[key]
+        assert _value(group, CALCIUM_MASS) == job.result.mass_mg[key]
         [score] = group.get_measurements(name=CALCIUM_SCORE)
-        assert score.unit == NO_UNITS
-        assert score.method == AGATSTON_METHOD
+        assert (score.unit, score.method) == (NO_UNITS, AGATSTON_METHOD)
         [volume] = group.get_measurements(name=CALCIUM_VOLUME)
         assert volume.unit == CUBIC_MILLIMETRE
-        assert group.get_measurements(name=CALCIUM_MASS) == []  # no calibration factor
-    assert calcium.result.agatston["LAD"] > 0  # the rule labels LAD: a real check above
+        [mass] = group.get_measurements(name=CALCIUM_MASS)
+        assert (mass.unit.value, mass.unit.scheme_designator) == ("mg", "UCUM")
+        assert group.roi.graphic_type == hd.sr.GraphicTypeValues.POINT
+        assert _purpose(group) == REPRESENTATIVE_POINT.value
+        # the point is on a scored pixel of that artery (of any artery for the total)
+        z = _slice_of(group, job)
+        [(x, y)] = group.roi.value
+        label = int(job.labels[z, int(y), int(x)])
+        assert label > 0
+        if key != "total":
+            assert label == ARTERIES.index(key) + 1
 
 
-def test_categories_are_on_the_total_group_only(
-    calcium: CalciumInputs, calcium_files: dict[str, Path]
+def test_the_total_is_drawn_on_the_slice_that_scores_most(
+    calcium_arteries: CalciumInputs, arteries_files: dict[str, Path]
 ) -> None:
-    groups = _groups_by_key(hd.sr.srread(calcium_files["SR"]))
+    summaries, _ = _split(hd.sr.srread(arteries_files["SR"]))
+    per_slice: dict[int, float] = {}
+    for lesion in calcium_arteries.result.lesions:
+        per_slice[lesion.slice_index] = per_slice.get(lesion.slice_index, 0.0) + lesion.agatston
+    assert _slice_of(summaries["total"], calcium_arteries) == max(per_slice, key=per_slice.get)  # type: ignore[arg-type]
+
+
+def test_categories_are_on_the_total_and_arteries_without_calcium_are_absent(
+    calcium_arteries: CalciumInputs, arteries_files: dict[str, Path]
+) -> None:
+    sr = hd.sr.srread(arteries_files["SR"])
+    summaries, _ = _split(sr)
     evaluations = {
         (item.name.value, item.value.value)
-        for item in groups["total"].get_qualitative_evaluations()
+        for item in summaries["total"].get_qualitative_evaluations()
+        if item.name.value != "130400"  # the geometric purpose is read as one
     }
-    # the rule calls every bright pixel LAD, bones included: a large score, one vessel
-    assert calcium.result.category == {"classic": ">400", "cac_drs": "A3/N1"}
-    assert evaluations == {(CLASSIC_CATEGORY.value, "CAC-GT400"), (CAC_DRS.value, "CACDRS-A3/N1")}
-    assert all(not groups[a].get_qualitative_evaluations() for a in ARTERIES)
+    category = calcium_arteries.result.category
+    assert evaluations == {
+        (CLASSIC_CATEGORY.value, "CAC-GT400"),
+        (CAC_DRS.value, f"CACDRS-{category['cac_drs']}"),
+    }
+    assert category["cac_drs"].endswith("/N3")
+    assert statements(pydicom.dcmread(arteries_files["SR"])) == [
+        (CALCIFIED_PLAQUE.value, ABSENT.value, ARTERY_SITES["LM"].value)
+    ]
 
 
-def test_each_lesion_references_its_artery_segment_and_slice(
-    calcium: CalciumInputs, calcium_files: dict[str, Path]
+def statements(ds: Dataset) -> list[tuple[str, str, str | None]]:
+    """The CODE items of the report's Qualitative Evaluations container: (concept, value,
+    finding site)."""
+    [container] = [
+        item
+        for item in ds.ContentSequence
+        if item.ConceptNameCodeSequence[0].CodeValue == "C0034375"
+    ]
+    found = []
+    for item in container.ContentSequence:
+        if item.ValueType != "CODE":
+            continue
+        sites = [
+            child.ConceptCodeSequence[0].CodeValue for child in item.get("ContentSequence", [])
+        ]
+        found.append(
+            (
+                str(item.ConceptNameCodeSequence[0].CodeValue),
+                str(item.ConceptCodeSequence[0].CodeValue),
+                sites[0] if sites else None,
+            )
+        )
+    return found
+
+
+def _inside(polygon: np.ndarray[Any, Any], rows: int, columns: int) -> np.ndarray[Any, Any]:
+    """The pixels whose centres a closed polygon (SCOORD column, row) encloses (even-odd)."""
+    y, x = np.mgrid[0:rows, 0:columns] + 0.5
+    inside = np.zeros((rows, columns), dtype=bool)
+    for (x0, y0), (x1, y1) in itertools.pairwise(polygon):
+        crosses = (y0 > y) != (y1 > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            at = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
+        inside ^= crosses & (x < at)
+    return inside
+
+
+def test_each_lesion_is_outlined_exactly_on_the_slice_where_it_is_largest(
+    calcium_arteries: CalciumInputs, arteries_files: dict[str, Path]
 ) -> None:
-    sr = hd.sr.srread(calcium_files["SR"])
-    seg = pydicom.dcmread(calcium_files["SEG"])
-    segment_of = {
-        item.AnatomicRegionSequence[0].CodeValue: int(item.SegmentNumber)
-        for item in seg.SegmentSequence
-    }
-    groups = sr.content.get_volumetric_roi_measurement_groups()
-    assert len(groups) == len(calcium.result.lesions) > 0
-    for group, lesion in zip(groups, calcium.result.lesions, strict=True):
-        site = ARTERY_SITES[lesion.artery]
-        assert group.finding_sites[0].value == site
-        assert _value(group, CALCIUM_SCORE) == pytest.approx(lesion.agatston)
-        segment, source = (item.ReferencedSOPSequence[0] for item in group.referenced_segment)
-        assert segment.ReferencedSOPInstanceUID == seg.SOPInstanceUID
-        assert segment.ReferencedSegmentNumber == segment_of[site.value]
-        assert "ReferencedFrameNumber" not in segment  # excluded by a segment number
-        assert source.ReferencedSOPInstanceUID == lesion.SOPInstanceUID
-        assert calcium.labels[lesion.slice_index].max() == ARTERIES.index(lesion.artery) + 1
+    job = calcium_arteries
+    _, lesions = _split(hd.sr.srread(arteries_files["SR"]))
+    assert 0 < len(lesions) <= len(job.result.lesions)  # slice regions join into lesions
+    totals = dict.fromkeys(ARTERIES, 0.0)
+    for group in lesions:
+        artery = SITE_KEYS[group.finding_sites[0].value.value]
+        assert group.finding_type == CALCIFIED_PLAQUE
+        assert group.roi.graphic_type == hd.sr.GraphicTypeValues.POLYLINE
+        outline = np.asarray(group.roi.value)
+        np.testing.assert_array_equal(outline[0], outline[-1])  # closed
+        np.testing.assert_array_equal(outline, np.round(outline))  # along pixel edges
+        z = _slice_of(group, job)
+        pixels = _inside(outline, *job.labels.shape[1:])
+        # the outline holds exactly one 8-connected region of the artery's scored pixels
+        # (with its holes: only the outer boundary is traced)
+        regions, _ = ndimage.label(job.labels[z] == ARTERIES.index(artery) + 1, np.ones((3, 3)))
+        [region] = set(np.unique(regions[pixels])) - {0}
+        np.testing.assert_array_equal(pixels, ndimage.binary_fill_holes(regions == region))
+        # ... of the size of one of the result's regions there, and the lesion's largest
+        area = float((regions == region).sum()) * np.prod(job.volume.pixel_spacing_mm)
+        drawn = [
+            x
+            for x in job.result.lesions
+            if (x.slice_index, x.artery) == (z, artery) and abs(x.area_mm2 - area) < 1e-2
+        ]
+        assert drawn
+        score = _value(group, CALCIUM_SCORE)
+        assert score >= max(x.agatston for x in drawn)
+        totals[artery] += score
+        assert group.get_measurements(name=CALCIUM_MASS) == []  # no mean HU per lesion
+    for artery in ARTERIES:  # the lesions add up to each artery's score
+        assert totals[artery] == pytest.approx(job.result.agatston[artery], abs=0.01)
 
 
-def test_algorithm_observer_and_notice_are_in_the_report(
+def test_algorithm_observer_procedures_and_notice_are_in_the_report(
     calcium: CalciumInputs, calcium_files: dict[str, Path]
 ) -> None:
     ds = pydicom.dcmread(calcium_files["SR"])
     values = texts(ds)
     assert calcium.result.model.name in values
     assert calcium.result.model.version in values
-    assert {"threshold_hu=130", "min_area_mm2=1", "connectivity=8"} <= set(values)
+    [parameters] = [v for v in values if v.startswith("threshold_hu=")]
+    assert {"threshold_hu=130", "min_area_mm2=1", "connectivity=8"} <= set(parameters.split("; "))
     assert DEVICE_OBSERVER_UID in values
     assert calcium.result.notice in values
     assert "not for clinical use" in calcium.result.notice
-    assert ds.SOPClassUID == pydicom.uid.Comprehensive3DSRStorage
+    assert ds.SOPClassUID == pydicom.uid.ComprehensiveSRStorage  # no SCOORD3D in it
     assert [item.CodingSchemeDesignator for item in ds.CodingSchemeIdentificationSequence] == [
         "99CARDIO"
     ]
-
-
-def test_mass_is_reported_in_milligrams_when_calibrated(tmp_path: Path) -> None:
-    job = calcium_inputs(tmp_path, mass_factor=0.8)
-    assert job.result.mass_mg is not None
-    [sr_dataset] = [
-        ds
-        for ds in build_calcium_objects(job.sources, job.result, job.volume, job.labels)
-        if ds.Modality == "SR"
+    [procedure] = [
+        item for item in ds.ContentSequence if item.ConceptNameCodeSequence[0].CodeValue == "121058"
     ]
-    sr_dataset.save_as(tmp_path / "sr.dcm", enforce_file_format=True)
-    groups = _groups_by_key(hd.sr.srread(tmp_path / "sr.dcm"))
-    for key, group in groups.items():
-        [mass] = group.get_measurements(name=CALCIUM_MASS)
-        assert float(mass.value) == job.result.mass_mg[key]
-        assert mass.unit.value == "mg"
+    assert procedure.ConceptCodeSequence[0].CodeValue == CT_PROCEDURE.value == "25045-6"
+    assert "CTUnspecifiedBodyRegion" in cid_concepts[100]["LN"]  # TID 1500 row 4: CID 100
+    [performed] = ds.PerformedProcedureCodeSequence
+    assert performed.CodeValue == CT_PERFORMED.value == "426005005"
+    assert "CardiacCTForCalciumScoring" in cid_concepts[3757]["SCT"]
 
 
-def test_lesions_of_several_arteries_reference_their_own_segments(
-    calcium: CalciumInputs, tmp_path: Path
-) -> None:
-    # the rule's LAD labels split by image half: left of the patient (image right) LCX
-    labels = np.where(calcium.labels > 0, 2, 0).astype(np.uint8)
-    labels[:, :, 32:][labels[:, :, 32:] > 0] = 3
-    volume = calcium.volume
-    scores, scored = score_lesions(
-        volume.hu, labels, volume.pixel_spacing_mm, volume.slice_increment_mm
+def test_a_study_without_calcium_states_it_without_drawing(tmp_path: Path) -> None:
+    job = calcium_inputs(tmp_path, above_hu=5000.0)  # the rule calls nothing coronary
+    assert not job.result.lesions
+    paths = write_objects(
+        build_calcium_objects(job.sources, job.result, job.volume, job.labels), tmp_path / "out"
     )
-    model = SimpleNamespace(card=calcium.result.model, provider="CPUExecutionProvider")
-    result = describe(scores, volume, model, None, 130.0, 1.0, (0.0, 0.0, 0.0, 0.0))  # type: ignore[arg-type]
-    assert {lesion.artery for lesion in result.lesions} == {"LAD", "LCX"}
-    objects = build_calcium_objects(calcium.sources, result, volume, scored)
-    paths = write_objects(objects, tmp_path)
-    seg = pydicom.dcmread(paths["SEG"])
-    segment_of = {
-        item.AnatomicRegionSequence[0].CodeValue: int(item.SegmentNumber)
-        for item in seg.SegmentSequence
+    assert "SEG" not in paths
+    ds = pydicom.dcmread(paths["SR"])
+    parts = {item.ConceptNameCodeSequence[0].CodeValue: item for item in ds.ContentSequence}
+    assert "111028" in parts  # Image Library
+    assert "126010" not in parts  # no Imaging Measurements: nothing to measure
+    assert set(statements(ds)) == {
+        (CLASSIC_CATEGORY.value, "CAC-0", None),
+        (CAC_DRS.value, "CACDRS-A0", None),
+        *((CALCIFIED_PLAQUE.value, ABSENT.value, ARTERY_SITES[a].value) for a in ARTERIES),
+        (CALCIFIED_PLAQUE.value, ABSENT.value, CORONARY_ARTERY.value),
     }
-    assert len(segment_of) == 2
-    groups = hd.sr.srread(paths["SR"]).content.get_volumetric_roi_measurement_groups()
-    for group, lesion in zip(groups, result.lesions, strict=True):
-        site = ARTERY_SITES[lesion.artery].value
-        [segment, _] = (item.ReferencedSOPSequence[0] for item in group.referenced_segment)
-        assert segment.ReferencedSegmentNumber == segment_of[site]
-    by_key = _groups_by_key(hd.sr.srread(paths["SR"]))
-    assert _value(by_key["LCX"], CALCIUM_SCORE) == result.agatston["LCX"] > 0
-    assert by_key["total"].get_qualitative_evaluations()[1].value.value.endswith("/N2")
+    listed = [
+        str(item.ReferencedSOPSequence[0].ReferencedSOPInstanceUID)
+        for item in content_items(ds)
+        if item.ValueType == "IMAGE"
+    ]
+    assert sorted(listed) == sorted(job.volume.sop_instance_uids)  # nothing drawn: all
+
+
+def test_tracking_uids_stay_from_one_version_to_the_next(
+    calcium_arteries: CalciumInputs, tmp_path: Path
+) -> None:
+    job = calcium_arteries
+    uids = []
+    for version in (0, 1):
+        objects = build_calcium_objects(
+            job.sources, job.result, job.volume, job.labels, version_index=version
+        )
+        paths = write_objects(objects, tmp_path / str(version))
+        groups = hd.sr.srread(paths["SR"]).content.get_planar_roi_measurement_groups()
+        uids.append([(g.tracking_identifier, g.tracking_uid) for g in groups])
+    assert uids[0] == uids[1]
+    assert len({uid for _, uid in uids[0]}) == len(uids[0])
+
+
+def test_the_finding_sites_are_major_coronary_arteries() -> None:
+    major = {getattr(codes.SCT, keyword).value for keyword in cid_concepts[3016]["SCT"]}
+    assert {code.value for code in ARTERY_SITES.values()} <= major

@@ -1,7 +1,8 @@
-"""The calcium SR of a job with a hundred lesions: the lesion groups are added to the
-document after highdicom's constructor (cardiogate.reports.calcium_sr._complete),
-so check that the document, its in-memory content tree and the file read back all hold
-every group, in order, with its references in the evidence."""
+"""The calcium SR of a job with a hundred slice regions (the rule calls bone calcium too):
+the lesion groups are added to the document after highdicom's constructor
+(cardiogate.reports.calcium_sr._complete), so check that the document, its in-memory
+content tree and the file read back all hold every group, in order, with its references in
+the evidence and the Image Library."""
 
 from __future__ import annotations
 
@@ -16,8 +17,12 @@ from cardiogate.analyses.calcium import ARTERIES
 from cardiogate.analyses.calcium_ct import analyze_ct_with_labels
 from cardiogate.inference.engine import load_model
 from cardiogate.reports import build_calcium_objects
+from cardiogate.reports.calcium_sr import _complete
 from cardiogate.reports.codes import ARTERY_SITES, CALCIUM_SCORE
+from cardiogate.reports.common import ReportError
+from cardiogate.reports.sr_content import image_library
 from delivery_peers import calcium_ct
+from reporting_jobs import content_items
 from tiny_model import write_threshold_model
 
 
@@ -52,26 +57,35 @@ def _tracking_ids(container: Dataset) -> list[str]:
     return ids
 
 
-def test_every_lesion_has_its_group_after_the_artery_groups(many: dict[str, Any]) -> None:
+def _referenced(ds: Dataset) -> set[str]:
+    return {
+        str(item.ReferencedSOPSequence[0].ReferencedSOPInstanceUID)
+        for item in content_items(ds)
+        if item.ValueType == "IMAGE"
+    }
+
+
+def test_the_lesion_groups_follow_the_artery_groups_and_add_up(many: dict[str, Any]) -> None:
     result = many["result"]
     assert len(result.lesions) > 100  # the case that was slow
     read = hd.sr.srread(many["path"])
     ids = _tracking_ids(_container(read))
-    expected = [f"Coronary calcium {key}" for key in (*ARTERIES, "total")] + [
-        f"Calcium lesion {index} {lesion.artery} slice {lesion.slice_index + 1}"
-        for index, lesion in enumerate(result.lesions, start=1)
-    ]
-    assert ids == expected
-    groups = read.content.get_volumetric_roi_measurement_groups()
-    assert len(groups) == len(result.lesions)
-    for group, lesion in zip(groups, result.lesions, strict=True):
-        assert group.finding_sites[0].value == ARTERY_SITES[lesion.artery]
+    scored = [a for a in ARTERIES if result.agatston[a] > 0]
+    summaries = [f"Coronary calcium {key}" for key in (*scored, "total")]
+    assert ids[: len(summaries)] == summaries
+    lesions = ids[len(summaries) :]
+    assert 0 < len(lesions) < len(result.lesions)  # slice regions joined across slices
+    assert [name.split()[2] for name in lesions] == [str(n) for n in range(1, len(lesions) + 1)]
+    groups = read.content.get_planar_roi_measurement_groups()[len(summaries) :]
+    total = 0.0
+    for group in groups:
+        artery = group.tracking_identifier.split()[3]
+        assert group.finding_sites[0].value == ARTERY_SITES[artery]
         [score] = group.get_measurements(name=CALCIUM_SCORE)
-        assert float(score.value) == pytest.approx(lesion.agatston)
-        assert len(group.get_measurements()) == 3  # score, volume, area
-        names = [item.ConceptNameCodeSequence[0].CodeValue for item in group[0].ContentSequence]
-        assert names.count("111001") == 1  # Algorithm Name (TID 4019)
-        assert group.referenced_segment is not None
+        total += float(score.value)
+        assert len(group.get_measurements()) == 2  # score, volume
+        assert group.roi.graphic_type == hd.sr.GraphicTypeValues.POLYLINE
+    assert total == pytest.approx(result.agatston["total"], abs=0.01 * len(groups))
 
 
 def test_the_content_tree_is_the_document(many: dict[str, Any]) -> None:
@@ -85,7 +99,7 @@ def test_the_content_tree_is_the_document(many: dict[str, Any]) -> None:
         assert sr[keyword].to_json_dict(None, 1024) == expected
 
 
-def test_every_referenced_instance_is_evidence(many: dict[str, Any]) -> None:
+def test_the_evidence_is_what_the_content_references(many: dict[str, Any]) -> None:
     sr = pydicom.dcmread(many["path"])
     evidence = {
         str(instance.ReferencedSOPInstanceUID)
@@ -93,32 +107,19 @@ def test_every_referenced_instance_is_evidence(many: dict[str, Any]) -> None:
         for series in study.ReferencedSeriesSequence
         for instance in series.ReferencedSOPSequence
     }
-    seg = next(o for o in many["objects"] if o.Modality == "SEG")
-    assert evidence == {str(ds.SOPInstanceUID) for ds in many["slices"]} | {seg.SOPInstanceUID}
-    referenced: set[str] = set()
-
-    def walk(node: Dataset) -> None:
-        for item in node.get("ContentSequence", []):
-            if item.ValueType in ("IMAGE", "COMPOSITE"):
-                referenced.add(str(item.ReferencedSOPSequence[0].ReferencedSOPInstanceUID))
-            walk(item)
-
-    walk(sr)
-    assert seg.SOPInstanceUID in referenced
-    assert referenced <= evidence
+    referenced = _referenced(sr)
+    assert evidence == referenced
+    assert referenced < {str(ds.SOPInstanceUID) for ds in many["slices"]}
 
 
 def test_a_slice_that_is_not_evidence_is_refused(many: dict[str, Any]) -> None:
-    from cardiogate.reports.calcium_sr import _complete
-    from cardiogate.reports.common import ReportError
-
-    sr = hd.sr.Comprehensive3DSR.from_dataset(many["sr"])
-    groups = sr.content.get_volumetric_roi_measurement_groups()[:1]
-    with pytest.raises(ReportError):
-        _complete(sr, hd.sr.ImageLibrary(many["slices"]), groups, [])
+    sr = hd.sr.ComprehensiveSR.from_dataset(many["sr"])
+    groups = sr.content.get_planar_roi_measurement_groups()[-1:]
+    with pytest.raises(ReportError, match="not in the evidence"):
+        _complete(sr, image_library([(many["slices"][0], [])]), groups, [])
 
 
-def test_the_image_library_lists_every_slice_before_the_measurements(
+def test_the_image_library_lists_each_drawn_slice_once_before_the_measurements(
     many: dict[str, Any],
 ) -> None:
     read = pydicom.dcmread(many["path"])
@@ -128,4 +129,13 @@ def test_the_image_library_lists_every_slice_before_the_measurements(
     [group] = read.ContentSequence[library].ContentSequence  # one Image Library Group
     images = [item for item in group.ContentSequence if item.ValueType == "IMAGE"]
     listed = [str(item.ReferencedSOPSequence[0].ReferencedSOPInstanceUID) for item in images]
-    assert sorted(listed) == sorted(str(ds.SOPInstanceUID) for ds in many["slices"])
+    assert len(listed) == len(set(listed))
+    assert set(listed) == _referenced(_container(read))  # the slices drawn on, no other
+    assert all("ContentSequence" not in item for item in images)  # no per-image descriptors
+    shared = {
+        item.ConceptNameCodeSequence[0].CodeValue: item
+        for item in group.ContentSequence
+        if item.ValueType != "IMAGE"
+    }
+    assert shared["121139"].ConceptCodeSequence[0].CodeValue == "CT"  # Modality
+    assert many["slices"][0].FrameOfReferenceUID == shared["112227"].UID

@@ -1,12 +1,25 @@
-"""The local codes fit their VRs and name every category the analyses produce."""
+"""The local codes fit their VRs and name every category the analyses produce; the
+procedure codes are from the context groups their places name."""
 
 from __future__ import annotations
 
 import pytest
+from pydicom.sr._cid_dict import cid_concepts
+from pydicom.sr.codedict import codes
+from pydicom.sr.coding import Code
 
 from cardiogate.analyses.calcium import cac_drs, classic_category
 from cardiogate.analyses.stenosis_geometry import grade
-from cardiogate.reports.codes import LOCAL_SCHEME, cac_drs_value, classic_value, grade_value
+from cardiogate.reports.codes import (
+    CT_PERFORMED,
+    CT_PROCEDURE,
+    LOCAL_SCHEME,
+    XA_PERFORMED,
+    XA_PROCEDURE,
+    cac_drs_value,
+    classic_value,
+    grade_value,
+)
 
 
 @pytest.mark.parametrize("total", [0.0, 5.0, 50.0, 250.0, 1000.0])
@@ -42,3 +55,44 @@ def test_grade_codes_fit_and_name_the_cad_rads_band(percent: float) -> None:
     assert len(code.value) <= 16
     assert len(code.meaning) <= 64
     assert code.meaning.startswith("CAD-RADS ")
+
+
+# CID 100 as dcmtk ships it (PS3.16 2019a, dcmsr/libcmr/cid100.cc), the SRT codes by their
+# SNOMED CT successors: what validators built on an older edition accept. It has neither
+# SCT 77343006 Angiography nor LN 43468-8 XR unspecified body region.
+CID_100_2019A = {
+    ("SCT", "363679005"),  # P0-0099A Imaging procedure
+    ("SCT", "258177008"),  # P5-09051 Magnetic resonance imaging guidance
+    ("SCT", "433139009"),  # P5-0907F
+    ("SCT", "446315002"),  # P5-70694
+    ("SCT", "443271005"),  # P5-080FF
+    ("SCT", "764704008"),  # P5-08118
+    ("DCM", "126020"),
+    ("DCM", "126021"),
+    ("DCM", "126022"),
+    ("LN", "25045-6"),
+    ("LN", "25056-3"),
+    ("LN", "49118-3"),
+    ("LN", "44136-0"),
+    ("LN", "44139-4"),
+    ("LN", "39142-5"),
+    ("LN", "39632-5"),
+    ("RADLEX", "RPID5427"),
+}
+
+
+@pytest.mark.parametrize("code", [CT_PROCEDURE, XA_PROCEDURE])
+def test_procedures_reported_are_in_cid_100_old_and_new(code: Code) -> None:
+    assert (code.scheme_designator, code.value) in CID_100_2019A
+    current = {
+        (scheme, getattr(getattr(codes, scheme), keyword).value)
+        for scheme, keywords in cid_concepts[100].items()
+        for keyword in keywords
+    }
+    assert (code.scheme_designator, code.value) in current
+
+
+@pytest.mark.parametrize("code", [CT_PERFORMED, XA_PERFORMED])
+def test_performed_procedures_are_cardiac_procedures(code: Code) -> None:
+    cardiac = {getattr(codes.SCT, keyword).value for keyword in cid_concepts[3757]["SCT"]}
+    assert code.value in cardiac

@@ -1,4 +1,5 @@
-"""The stenosis SR, read back with highdicom: one planar ROI per lesion and a summary."""
+"""The stenosis SR, read back with highdicom: one planar ROI per lesion on its frame, and a
+summary drawn as a point on the most severe one."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
+from pydicom.sr._cid_dict import cid_concepts
 
 from cardiogate.analyses.stenosis import analyze_xa
 from cardiogate.analyses.xa_cine import load_xa_cine
@@ -21,26 +23,37 @@ from cardiogate.reports.codes import (
     NEEDS_REVIEW,
     NO,
     PERCENT,
+    REPRESENTATIVE_POINT,
     SIGNIFICANT_STENOSIS,
     STENOSIS,
     STENOSIS_GRADE,
+    XA_PERFORMED,
+    XA_PROCEDURE,
     YES,
 )
-from reporting_jobs import StenosisInputs, texts
+from reporting_jobs import StenosisInputs, content_items, texts
 from tiny_model import write_dark_spot_model
 from xa_datasets import single_frame_xa
 
+Group = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations
+SUMMARY = "Stenosis series summary"
 
-def _measurement(group: object, name: object) -> hd.sr.Measurement:
-    [measurement] = group.get_measurements(name=name)  # type: ignore[attr-defined]
+
+def _measurement(group: Group, name: object) -> hd.sr.Measurement:
+    [measurement] = group.get_measurements(name=name)
     return measurement
+
+
+def _split(path: Path) -> tuple[Group | None, list[Group]]:
+    groups = hd.sr.srread(path).content.get_planar_roi_measurement_groups()
+    summaries = [g for g in groups if g.tracking_identifier == SUMMARY]
+    return (summaries[0] if summaries else None), [g for g in groups if g not in summaries]
 
 
 def test_percent_stenosis_and_grade_per_lesion_equal_the_result(
     stenosis: StenosisInputs, stenosis_files: dict[str, Path]
 ) -> None:
-    sr = hd.sr.srread(stenosis_files["SR"])
-    groups = sr.content.get_planar_roi_measurement_groups()
+    _, groups = _split(stenosis_files["SR"])
     assert len(groups) == len(stenosis.result.lesions) > 0
     for group, lesion in zip(groups, stenosis.result.lesions, strict=True):
         assert group.finding_type == STENOSIS
@@ -65,10 +78,8 @@ def test_percent_stenosis_and_grade_per_lesion_equal_the_result(
 def test_polylines_are_on_the_lesion_frame_in_dicom_image_coordinates(
     stenosis: StenosisInputs, stenosis_files: dict[str, Path]
 ) -> None:
-    sr = hd.sr.srread(stenosis_files["SR"])
-    for group, lesion in zip(
-        sr.content.get_planar_roi_measurement_groups(), stenosis.result.lesions, strict=True
-    ):
+    _, groups = _split(stenosis_files["SR"])
+    for group, lesion in zip(groups, stenosis.result.lesions, strict=True):
         region = group.roi
         assert region.graphic_type == hd.sr.GraphicTypeValues.POLYLINE
         # SCOORD (0, 0) is the top left corner of the top left pixel; the result's is its centre
@@ -80,11 +91,11 @@ def test_polylines_are_on_the_lesion_frame_in_dicom_image_coordinates(
         assert source.ReferencedSOPClassUID == pydicom.uid.XRayAngiographicImageStorage
 
 
-def test_the_series_summary_says_significant_and_whether_to_review(
+def test_the_summary_is_a_point_on_the_most_severe_lesion_with_the_run_flags(
     stenosis: StenosisInputs, stenosis_files: dict[str, Path]
 ) -> None:
-    sr = hd.sr.srread(stenosis_files["SR"])
-    [summary] = sr.content.get_image_measurement_groups()
+    summary, _ = _split(stenosis_files["SR"])
+    assert summary is not None
     [significant] = summary.get_qualitative_evaluations(name=SIGNIFICANT_STENOSIS)
     [review] = summary.get_qualitative_evaluations(name=NEEDS_REVIEW)
     assert significant.value == (YES if stenosis.result.significant else NO)
@@ -93,19 +104,64 @@ def test_the_series_summary_says_significant_and_whether_to_review(
     assert float(_measurement(summary, CERTAINTY).value) == pytest.approx(
         stenosis.result.probability * 100, abs=0.01
     )
-    [source] = summary.source_images
-    assert source.referenced_frame_numbers == stenosis.result.frames_used
+    worst = stenosis.result.most_severe
+    assert summary.roi.graphic_type == hd.sr.GraphicTypeValues.POINT
+    np.testing.assert_allclose(summary.roi.value, [[worst.x_px + 0.5, worst.y_px + 0.5]])
+    [source] = summary.roi.ContentSequence[0].ReferencedSOPSequence
+    assert (source.ReferencedSOPInstanceUID, source.ReferencedFrameNumber) == (
+        worst.SOPInstanceUID,
+        worst.referenced_frame,
+    )
+    purposes = [
+        item.ConceptCodeSequence[0].CodeValue
+        for item in summary[0].ContentSequence
+        if item.ConceptNameCodeSequence[0].CodeValue == "130400"
+    ]
+    assert purposes == [REPRESENTATIVE_POINT.value]
+    frames = ", ".join(map(str, stenosis.result.frames_used))  # one instance: its frames
+    assert f"Frames analysed: {frames}." in texts(pydicom.dcmread(stenosis_files["SR"]))
 
 
-def test_notice_convention_and_algorithm_are_in_the_report(
+def test_notice_convention_algorithm_and_procedures_are_in_the_report(
     stenosis: StenosisInputs, stenosis_files: dict[str, Path]
 ) -> None:
     ds = pydicom.dcmread(stenosis_files["SR"])
     values = texts(ds)
     assert stenosis.result.notice in values
     assert any(stenosis.result.grading_convention in text for text in values)
-    assert {"dark-spot-rule", "0.0.1", "max_frames=8"} <= set(values)
+    assert {"dark-spot-rule", "0.0.1"} <= set(values)
+    [parameters] = {v for v in values if v.startswith("max_frames=")}  # the same in each group
+    assert "max_frames=8" in parameters.split("; ")
     assert ds.SOPClassUID == pydicom.uid.ComprehensiveSRStorage
+    [procedure] = [
+        item for item in ds.ContentSequence if item.ConceptNameCodeSequence[0].CodeValue == "121058"
+    ]
+    # in CID 100 of every edition (SCT 77343006 Angiography joined it late)
+    assert procedure.ConceptCodeSequence[0].CodeValue == XA_PROCEDURE.value == "363679005"
+    assert "ImagingProcedure" in cid_concepts[100]["SCT"]
+    [performed] = ds.PerformedProcedureCodeSequence
+    assert performed.CodeValue == XA_PERFORMED.value == "419416005"
+    assert "CardiacCatheterizationCoronaryAngiogram" in cid_concepts[3757]["SCT"]
+
+
+def test_the_image_library_and_evidence_are_the_frames_drawn_on(
+    stenosis: StenosisInputs, stenosis_files: dict[str, Path]
+) -> None:
+    ds = pydicom.dcmread(stenosis_files["SR"])
+    [library] = [
+        i for i in ds.ContentSequence if i.ConceptNameCodeSequence[0].CodeValue == "111028"
+    ]
+    [group] = library.ContentSequence
+    [image] = [i for i in group.ContentSequence if i.ValueType == "IMAGE"]  # one multi-frame
+    [reference] = image.ReferencedSOPSequence
+    assert reference.ReferencedSOPInstanceUID == stenosis.sources[0].SOPInstanceUID
+    frames = [int(f) for f in np.atleast_1d(reference.ReferencedFrameNumber)]
+    assert frames == sorted({lesion.referenced_frame for lesion in stenosis.result.lesions})
+    [study] = ds.CurrentRequestedProcedureEvidenceSequence
+    [series] = study.ReferencedSeriesSequence
+    assert [i.ReferencedSOPInstanceUID for i in series.ReferencedSOPSequence] == [
+        stenosis.sources[0].SOPInstanceUID
+    ]
 
 
 def test_single_frame_instances_are_referenced_by_instance(tmp_path: Path) -> None:
@@ -118,7 +174,7 @@ def test_single_frame_instances_are_referenced_by_instance(tmp_path: Path) -> No
     [lesion] = result.lesions
     objects = build_stenosis_objects(sources, result, load_xa_cine(sources))
     objects[0].save_as(tmp_path / "sr.dcm", enforce_file_format=True)
-    [group] = hd.sr.srread(tmp_path / "sr.dcm").content.get_planar_roi_measurement_groups()
+    _, [group] = _split(tmp_path / "sr.dcm")
     [source] = group.roi.ContentSequence[0].ReferencedSOPSequence
     assert source.ReferencedSOPInstanceUID == lesion.SOPInstanceUID
     assert source.ReferencedSOPInstanceUID == sources[lesion.frame - 1].SOPInstanceUID
@@ -126,3 +182,48 @@ def test_single_frame_instances_are_referenced_by_instance(tmp_path: Path) -> No
     key = objects[1]
     assert key.SourceImageSequence[0].ReferencedSOPInstanceUID == lesion.SOPInstanceUID
     assert "ReferencedFrameNumber" not in key.SourceImageSequence[0]
+    frames_note = next(t for t in texts(objects[0]) if t.startswith("Frames analysed"))
+    assert "cine order" in frames_note  # one frame per instance
+
+
+def statements(ds: pydicom.Dataset) -> set[tuple[str, str]]:
+    """(concept, value) of the CODE items in the report's Qualitative Evaluations."""
+    [container] = [
+        item
+        for item in ds.ContentSequence
+        if item.ConceptNameCodeSequence[0].CodeValue == "C0034375"
+    ]
+    return {
+        (item.ConceptNameCodeSequence[0].CodeValue, item.ConceptCodeSequence[0].CodeValue)
+        for item in container.ContentSequence
+        if item.ValueType == "CODE"
+    }
+
+
+def test_a_run_without_a_lesion_states_its_flags_without_drawing(tmp_path: Path) -> None:
+    frames = np.full((6, 256, 256), 200, dtype=np.uint8)
+    frames[:, 40:220, 128] = 120  # a vessel, no dark spot
+    sources = single_frame_xa(frames)
+    model = load_model(write_dark_spot_model(tmp_path / "dark"), ["CPUExecutionProvider"])
+    result = analyze_xa(sources, model)
+    assert not result.lesions
+    assert not result.significant
+    [sr] = [
+        o
+        for o in build_stenosis_objects(sources, result, load_xa_cine(sources))
+        if o.Modality == "SR"
+    ]
+    sr.save_as(tmp_path / "sr.dcm", enforce_file_format=True)
+    ds = pydicom.dcmread(tmp_path / "sr.dcm")
+    parts = {item.ConceptNameCodeSequence[0].CodeValue: item for item in ds.ContentSequence}
+    assert "126010" not in parts  # no Imaging Measurements: nothing for a viewer to trip on
+    assert statements(ds) == {
+        (SIGNIFICANT_STENOSIS.value, NO.value),
+        (NEEDS_REVIEW.value, YES.value if result.needs_review else NO.value),
+    }
+    listed = {
+        str(item.ReferencedSOPSequence[0].ReferencedSOPInstanceUID)
+        for item in content_items(ds)
+        if item.ValueType == "IMAGE"
+    }
+    assert listed == {str(s.SOPInstanceUID) for s in sources}  # nothing drawn: every instance
