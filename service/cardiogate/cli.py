@@ -1,4 +1,4 @@
-"""Command line: ``cardiogate serve | analyze | synth | demo | review export``.
+"""Command line: ``cardiogate serve | analyze | route explain | synth | demo | review export``.
 
 Flags override environment variables, which override the YAML file named by
 ``--config`` / ``CARDIOGATE_CONFIG``.
@@ -10,35 +10,45 @@ import argparse
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cardiogate import __version__
-from cardiogate.config import ENV_PREFIX, load_settings
+from cardiogate.config import ENV_PREFIX, Settings, load_settings
 from cardiogate.errors import CardiogateError, ConfigurationError
 from cardiogate.logs import setup_logging
 
+if TYPE_CHECKING:
+    from cardiogate.pipeline.explain import Explained
+
 log = logging.getLogger("cardiogate")
 
-# flag -> setting name; every flag is optional and only overrides when given
-_SERVE_FLAGS: dict[str, tuple[str, type]] = {
-    "--ae-title": ("ae_title", str),
-    "--dicom-host": ("dicom_host", str),
-    "--dicom-port": ("dicom_port", int),
-    "--http-host": ("http_host", str),
-    "--http-port": ("http_port", int),
-    "--data-dir": ("data_dir", Path),
-    "--database-url": ("database_url", str),
-    "--models-dir": ("models_dir", Path),
-    "--quiet-seconds": ("quiet_seconds", float),
-    "--listener-processes": ("listener_processes", int),
-    "--max-associations": ("max_associations", int),
-    "--min-free-disk-mb": ("min_free_disk_mb", int),
-    "--log-level": ("log_level", str),
+# flag -> (setting name, type, what it sets); every flag is optional and only overrides
+# when given
+_SERVE_FLAGS: dict[str, tuple[str, type, str]] = {
+    "--ae-title": ("ae_title", str, "our AE title"),
+    "--dicom-host": ("dicom_host", str, "the address the DICOM listener binds"),
+    "--dicom-port": ("dicom_port", int, "the DICOM listener's port"),
+    "--http-host": ("http_host", str, "the address the HTTP API binds"),
+    "--http-port": ("http_port", int, "the HTTP API's port"),
+    "--data-dir": ("data_dir", Path, "the spool, outbox and SQLite database"),
+    "--database-url": ("database_url", str, "SQLite or PostgreSQL instead of the data dir's"),
+    "--models-dir": ("models_dir", Path, "the model folders (model.onnx + card.json)"),
+    "--quiet-seconds": ("quiet_seconds", float, "a series is complete after this long quiet"),
+    "--listener-processes": ("listener_processes", int, "processes accepting associations"),
+    "--max-associations": ("max_associations", int, "concurrent associations in all"),
+    "--min-free-disk-mb": ("min_free_disk_mb", int, "refuse associations below this free disk"),
+    "--log-level": ("log_level", str, "DEBUG, INFO, WARNING or ERROR"),
 }
+UID = re.compile(r"[0-9]+(\.[0-9]+)*")  # what a StudyInstanceUID looks like (PS3.5 9.1)
+
+
+def _env(name: str) -> str:
+    return f"{ENV_PREFIX}{name.upper()}"
 
 
 def _stenosis(text: str) -> dict[str, Any]:
@@ -68,25 +78,53 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the DICOM listener, pipeline and HTTP API")
-    serve.add_argument("--config", type=Path, help=f"YAML settings file ({ENV_PREFIX}CONFIG)")
-    for flag, (name, kind) in _SERVE_FLAGS.items():
-        serve.add_argument(
-            flag, dest=name, type=kind, default=None, help=f"{ENV_PREFIX}{name.upper()}"
-        )
+    serve.add_argument("--config", type=Path, help=f"YAML settings file ({_env('config')})")
+    for flag, (name, kind, text) in _SERVE_FLAGS.items():
+        serve.add_argument(flag, dest=name, type=kind, default=None, help=f"{text} ({_env(name)})")
 
     analyze = sub.add_parser("analyze", help="analyse the DICOM files in a folder, offline")
     analyze.add_argument("path", type=Path, help="a folder (searched recursively) or one file")
-    analyze.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    analyze.add_argument("--models-dir", type=Path, default=None, help=f"{ENV_PREFIX}MODELS_DIR")
+    analyze.add_argument(
+        "--json", action="store_true", help="print a JSON list (one entry per series)"
+    )
+    analyze.add_argument(
+        "--models-dir", type=Path, default=None, help=f"the model folders ({_env('models_dir')})"
+    )
+
+    route = sub.add_parser("route", help="the routing rules: which series are analysed and why")
+    route_sub = route.add_subparsers(dest="route_command", required=True)
+    explain = route_sub.add_parser(
+        "explain",
+        help="for each series of a folder or a stored study: the rule that routes it, or why "
+        "none does, with the current settings",
+    )
+    explain.add_argument(
+        "target",
+        help="a folder (searched recursively) or one file, or the StudyInstanceUID of a study "
+        "the service has stored",
+    )
+    explain.add_argument("--json", action="store_true", help="print a JSON list")
+    explain.add_argument("--config", type=Path, help=f"YAML settings file ({_env('config')})")
+    explain.add_argument(
+        "--models-dir", type=Path, default=None, help=f"the model folders ({_env('models_dir')})"
+    )
+    explain.add_argument(
+        "--data-dir", type=Path, default=None, help=f"the service's data ({_env('data_dir')})"
+    )
+    explain.add_argument(
+        "--database-url", default=None, help=f"the service's database ({_env('database_url')})"
+    )
 
     synth = sub.add_parser("synth", help="write a synthetic DICOM series and its truth.json")
-    synth.add_argument("kind", choices=["ct", "xa"])
-    synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--out", type=Path, required=True)
+    synth.add_argument(
+        "kind", choices=["ct", "xa"], help="ct: a cardiac CT series; xa: an angiography cine"
+    )
+    synth.add_argument("--seed", type=int, default=0, help="the same seed writes the same series")
+    synth.add_argument("--out", type=Path, required=True, help="the folder to write")
     synth.add_argument("--slices", type=int, default=64, help="CT: number of slices")
     synth.add_argument("--frames", type=int, default=30, help="XA: number of frames")
-    synth.add_argument("--rows", type=int, default=512)
-    synth.add_argument("--columns", type=int, default=512)
+    synth.add_argument("--rows", type=int, default=512, help="image rows (height in pixels)")
+    synth.add_argument("--columns", type=int, default=512, help="image columns (width in pixels)")
     synth.add_argument("--contrast", action="store_true", help="CT: a contrast-enhanced series")
     lesions = synth.add_mutually_exclusive_group()
     lesions.add_argument(
@@ -105,8 +143,12 @@ def _parser() -> argparse.ArgumentParser:
         "export", help="write the verdicts as JSON lines (the model output judged, verdict, note)"
     )
     export.add_argument("out", type=Path, help="the JSON lines file to write")
-    export.add_argument("--data-dir", type=Path, default=None, help=f"{ENV_PREFIX}DATA_DIR")
-    export.add_argument("--database-url", default=None, help=f"{ENV_PREFIX}DATABASE_URL")
+    export.add_argument(
+        "--data-dir", type=Path, default=None, help=f"the service's data ({_env('data_dir')})"
+    )
+    export.add_argument(
+        "--database-url", default=None, help=f"the service's database ({_env('database_url')})"
+    )
 
     demo = sub.add_parser(
         "demo", help="run the service on two synthetic studies, end to end, and stop"
@@ -116,13 +158,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _use_config(path: Path | None) -> None:
+    if path is not None:
+        os.environ[_env("config")] = str(path)
+
+
 def _serve(args: argparse.Namespace) -> int:
     from cardiogate.app import Application
     from cardiogate.dicom.listener import freeze_startup_heap
 
-    if args.config is not None:
-        os.environ[f"{ENV_PREFIX}CONFIG"] = str(args.config)
-    overrides: dict[str, Any] = {name: getattr(args, name) for name, _ in _SERVE_FLAGS.values()}
+    _use_config(args.config)
+    overrides: dict[str, Any] = {name: getattr(args, name) for name, *_ in _SERVE_FLAGS.values()}
     settings = load_settings(**overrides)
     setup_logging(settings.log_level, settings.log_format)
 
@@ -141,7 +187,12 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from cardiogate.analyses.offline import analyze_folder, format_table
+    from cardiogate.analyses.offline import (
+        analyze_folder,
+        format_skipped,
+        format_table,
+        scan_folder,
+    )
     from cardiogate.inference import InferenceEngine
 
     settings = load_settings(models_dir=args.models_dir)
@@ -149,13 +200,76 @@ def _analyze(args: argparse.Namespace) -> int:
     if not args.path.exists():
         raise ConfigurationError(f"no such file or folder: {args.path}")
     engine = InferenceEngine.from_directory(settings.models_dir, settings.providers)
-    entries = analyze_folder(args.path, settings, engine)
-    if args.json:
-        body: object = entries[0] if len(entries) == 1 else entries
-        sys.stdout.write(json.dumps(body, indent=2) + "\n")
-    else:
-        sys.stdout.write(format_table(entries) + "\n")
+    scan = scan_folder(args.path)
+    entries = analyze_folder(scan, settings, engine)
+    _write(json.dumps(entries, indent=2) if args.json else format_table(entries))
+    _note(format_skipped(scan), args.json)
     return 0 if entries else 1
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _note(text: str, json_out: bool) -> None:
+    """Diagnostics after the output: on stdout under a table, on stderr beside JSON."""
+    if text:
+        (sys.stderr if json_out else sys.stdout).write(("" if json_out else "\n") + text + "\n")
+
+
+def _route_explain(args: argparse.Namespace) -> int:
+    from cardiogate.analyses.offline import format_skipped, scan_folder
+    from cardiogate.pipeline.explain import (
+        as_json,
+        explain_folder,
+        format_explanations,
+        model_tasks,
+    )
+    from cardiogate.pipeline.worker import ANALYSES
+
+    _use_config(args.config)
+    settings = load_settings(
+        models_dir=args.models_dir, data_dir=args.data_dir, database_url=args.database_url
+    )
+    setup_logging("WARNING", settings.log_format)
+    tasks = model_tasks(settings.models_dir, tuple(ANALYSES))
+    target = Path(args.target)
+    notes = []
+    if not tasks:
+        notes.append(
+            f"no model in {settings.models_dir} ({_env('models_dir')}): nothing can be routed"
+        )
+    if target.exists():
+        scan = scan_folder(target)
+        items, stored = explain_folder(scan, settings.routing, tasks), False
+        notes.append(format_skipped(scan))
+    elif UID.fullmatch(args.target):
+        items, stored = _explain_stored(args.target, settings, tasks), True
+    else:
+        raise ConfigurationError(f"no such file or folder, and not a StudyInstanceUID: {target}")
+    _write(
+        json.dumps(as_json(items, stored), indent=2)
+        if args.json
+        else format_explanations(items, stored)
+    )
+    _note("\n".join(n for n in notes if n), args.json)
+    return 0 if items else 1
+
+
+def _explain_stored(uid: str, settings: Settings, tasks: set[str]) -> list[Explained]:
+    from cardiogate.pipeline.explain import explain_study
+    from cardiogate.store import Store
+
+    if not settings.database_url and not (settings.data_dir / "cardiogate.db").is_file():
+        raise ConfigurationError(f"no database in {settings.data_dir} ({_env('data_dir')})")
+    store = Store(settings.effective_database_url)
+    try:
+        items = explain_study(store, uid, settings.routing, tasks)
+    finally:
+        store.dispose()
+    if not items:
+        raise ConfigurationError(f"the database has no study {uid}")
+    return items
 
 
 def _review_export(args: argparse.Namespace) -> int:
@@ -211,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(args)
         if args.command == "analyze":
             return _analyze(args)
+        if args.command == "route":
+            return _route_explain(args)
         if args.command == "review":
             return _review_export(args)
         if args.command == "demo":

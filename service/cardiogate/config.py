@@ -189,6 +189,13 @@ class Settings(BaseSettings):
             "{StudyInstanceUID}; the status page and the API link each finished job to it"
         ),
     )
+    status_page_show_patient: bool = Field(
+        default=False,
+        description=(
+            "Show each job's PatientName and PatientID, read from its first instance in the "
+            "spool, on the status page; they never reach the API, logs or metrics"
+        ),
+    )
 
     # Delivery (the outbox): retry after initial * 2**(attempt - 1) seconds, capped at the
     # maximum and jittered; after max_attempts failures an object is a dead letter

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -68,7 +69,7 @@ def test_analyze_reports_stenosis_in_the_shape_of_the_truth(tmp_path: Path) -> N
 
     result = _analyze(tmp_path / "xa", models, "--json")
     assert result.returncode == 0, result.stderr
-    entry = json.loads(result.stdout)  # one series: the object itself, like truth.json
+    [entry] = json.loads(result.stdout)  # a list, even of one series
     assert entry["state"] == "reported"
     assert entry["task"] == "stenosis"
     assert set(entry) >= {"significant", "lesions", "frames_used", "needs_review", "model"}
@@ -108,7 +109,35 @@ def test_analyze_ignores_a_cta_whose_header_says_nothing(tmp_path: Path) -> None
 
     result = _analyze(tmp_path / "study", models, "--json")
     assert result.returncode == 0, result.stderr
-    entry = json.loads(result.stdout)  # one series: one object
+    [entry] = json.loads(result.stdout)  # one series: a list of one
     assert entry["SeriesInstanceUID"] == cta.datasets[0].SeriesInstanceUID
     assert (entry["state"], entry["task"]) == ("ignored", "calcium")
     assert entry["reason"].startswith("not scored: contrast-enhanced (blood pool median ")
+
+
+def test_analyze_lists_the_files_it_skipped_and_counts_in_good_english(tmp_path: Path) -> None:
+    """One file that is no DICOM, one instance without a series, and a one-instance series:
+    the table says "1 instance" and names each skipped file with its reason; beside
+    ``--json`` (a list) the same note goes to stderr."""
+    one = make_ct_series(63, n_slices=1, rows=32, columns=32, keep_phantom=False)
+    write_series(one, tmp_path / "study")  # and its truth.json, which is no DICOM
+    orphan = copy.deepcopy(one.datasets[0])
+    del orphan.SeriesInstanceUID
+    orphan.save_as(tmp_path / "study" / "orphan.dcm", enforce_file_format=True)
+
+    table = _analyze(tmp_path / "study", tmp_path / "no-models")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0] == f"series {one.datasets[0].SeriesInstanceUID} (1 instance): ignored"
+    assert "instances" not in table.stdout
+    assert "skipped 2 files:" in lines
+    assert "  1 file: not a DICOM file (no DICM prefix, PS3.10 7.1)" in lines
+    assert "    truth.json" in lines
+    assert "  1 file: no SeriesInstanceUID" in lines
+    assert "    orphan.dcm" in lines
+
+    result = _analyze(tmp_path / "study", tmp_path / "no-models", "--json")
+    assert result.returncode == 0, result.stderr
+    [entry] = json.loads(result.stdout)
+    assert (entry["state"], entry["instances"]) == ("ignored", 1)
+    assert "skipped 2 files:" in result.stderr

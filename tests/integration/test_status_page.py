@@ -4,6 +4,7 @@ limits, logout, and what the page says about jobs, models, health and the review
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,11 +12,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydicom.dataset import Dataset
 
 from cardiogate.analyses.review import review_reason
 from cardiogate.api import create_api
+from cardiogate.config import Settings, load_settings
 from cardiogate.store import InstanceRecord, Store
 from cardiogate.store.jobs import JobQueue
+from cardiogate.synthetic import make_ct_series
 
 STUDY = "1.2.826.0.1.3680043.10.7"
 TOKEN = "a-test-token-0123456789"
@@ -197,3 +201,182 @@ def test_with_auth_off_the_page_opens_and_offers_no_logout(env: Env) -> None:
     assert page.status_code == 200
     assert "Log out" not in page.text
     assert _login(open_api, "anything").status_code == 303
+
+
+# -- what a job line says: study date, series, lesions, timeline, and the patient on demand
+
+PATIENT_NAME, PATIENT_ID = "Müller^Jürgen", "PID-4711"
+OHIF = "https://pacs.example/ohif/viewer?StudyInstanceUIDs={StudyInstanceUID}"
+
+
+@dataclass
+class Spooled:
+    store: Store
+    settings: Settings
+    reported: int
+    ignored: int
+    ct: Dataset
+
+
+def _spool(store: Store, settings: Settings, ds: Dataset) -> None:
+    """Record ``ds`` as received and write it where the spool keeps it."""
+    path = f"{ds.StudyInstanceUID}/{ds.SeriesInstanceUID}/{ds.SOPInstanceUID}.dcm"
+    (settings.spool_dir / path).parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(settings.spool_dir / path, enforce_file_format=True)
+    fields: dict[str, Any] = dict.fromkeys(InstanceRecord.__dataclass_fields__)
+    fields.update(
+        {k: ds.get(k) for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")},
+        SOPClassUID=ds.SOPClassUID,
+        TransferSyntaxUID=ds.file_meta.TransferSyntaxUID,
+        Modality=ds.Modality,
+        SeriesNumber=int(ds.SeriesNumber),
+        SeriesDescription=ds.SeriesDescription,
+        InstanceNumber=int(ds.InstanceNumber),
+        NumberOfFrames=1,
+        path=path,
+        size_bytes=1,
+    )
+    store.record_instance(InstanceRecord(**fields))
+
+
+def _spooled(tmp_path: Path, show_patient: bool) -> Spooled:
+    settings = Settings(
+        data_dir=tmp_path, viewer_url_template=OHIF, status_page_show_patient=show_patient
+    )
+    store = Store(settings.effective_database_url)
+    store.create_schema()
+    ct = make_ct_series(8, n_slices=2, rows=16, columns=16, keep_phantom=False).datasets
+    for ds in ct:
+        ds.SpecificCharacterSet = "ISO_IR 100"
+        ds.PatientName, ds.PatientID = PATIENT_NAME, PATIENT_ID
+        _spool(store, settings, ds)
+    scout = make_ct_series(
+        9, n_slices=1, rows=16, columns=16, keep_phantom=False, study_instance_uid=STUDY
+    ).datasets[0]
+    scout.SeriesNumber, scout.SeriesDescription = 1, "Topogram"
+    _spool(store, settings, scout)
+    queue = JobQueue(store)
+    queue.enqueue(ct[0].SeriesInstanceUID, ct[0].StudyInstanceUID, "calcium")
+    job = queue.claim()
+    assert job is not None
+    result = {
+        **CALCIUM,
+        "lesions": [
+            {"artery": "RCA", "peak_hu": 180.0, "agatston": 3.2},
+            {"artery": "LAD", "peak_hu": 420.0, "agatston": 39.26},
+        ],
+    }
+    assert queue.finish(job.id, json.dumps(result), "calcium-model", "1.0.0", "CPU")
+    queue.ignore(scout.SeriesInstanceUID, STUDY, "localizer (ImageType LOCALIZER): not analysed")
+    ignored = queue.for_series(scout.SeriesInstanceUID)
+    assert ignored is not None
+    return Spooled(store, settings, job.id, ignored.id, ct[0])
+
+
+def _page(spooled: Spooled) -> str:
+    api = TestClient(create_api(spooled.store, FakeHealth(), TOKEN, settings=spooled.settings))
+    return str(api.get("/", headers=BEARER).text)
+
+
+def _row_of(page: str, job_id: int) -> str:
+    start = page.index(f'<tr id="job-{job_id}"')
+    return page[start : page.index("</tr>", start)]
+
+
+def test_a_job_line_says_when_what_and_what_was_found(tmp_path: Path) -> None:
+    spooled = _spooled(tmp_path, show_patient=False)
+    try:
+        page = _page(spooled)
+    finally:
+        spooled.store.dispose()
+    row = _row_of(page, spooled.reported)
+    date = spooled.ct.StudyDate
+    assert f'<td class="study-date">{date[:4]}-{date[4:6]}-{date[6:]}</td>' in row
+    series = f'<span class="muted">{spooled.ct.SeriesNumber}</span> {spooled.ct.SeriesDescription}'
+    assert f'<td class="series">{series}</td>' in row
+    assert ">CT<" in row
+    assert "Agatston 42.5 (classic 11-100, CAC-DRS A1/N1)" in row
+    lesions = row[row.index('<ul class="lesions">') : row.index("</ul>")]
+    assert lesions.index("LAD: Agatston 39.3, peak 420 HU") < lesions.index(
+        "RCA: Agatston 3.2, peak 180 HU"
+    )  # the highest score first
+    assert "timeline, 3 events" in row
+    for event in ("queued", "started (attempt 1)", "reported: calcium-model 1.0.0 on CPU"):
+        assert f" {event}</li>" in row
+    assert 'class="viewer"' in row
+    assert "<th>Patient</th>" not in page
+    assert "Jürgen" not in page  # off unless the setting says so
+    assert PATIENT_ID not in page
+
+
+def test_series_not_analysed_have_a_section_with_the_reason(tmp_path: Path) -> None:
+    spooled = _spooled(tmp_path, show_patient=False)
+    try:
+        page = _page(spooled)
+    finally:
+        spooled.store.dispose()
+    ignored = page[page.index('<section id="ignored">') :]
+    row = _row_of(ignored, spooled.ignored)
+    assert '<td class="reason">localizer (ImageType LOCALIZER): not analysed</td>' in row
+    assert '<td class="series"><span class="muted">1</span> Topogram</td>' in row
+    assert "the latest 1 of 1" in ignored
+    jobs = page[page.index('<section id="jobs">') : page.index('<section id="ignored">')]
+    assert f'id="job-{spooled.ignored}"' not in jobs  # not among the analysed jobs
+
+
+def test_the_patient_shows_on_the_page_only_when_the_setting_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    spooled = _spooled(tmp_path, show_patient=True)
+    api = TestClient(create_api(spooled.store, FakeHealth(), TOKEN, settings=spooled.settings))
+    try:
+        page = api.get("/", headers=BEARER).text
+        answers = [
+            api.get(path, headers=BEARER).text
+            for path in (
+                "/api/v1/jobs",
+                f"/api/v1/jobs/{spooled.reported}",
+                f"/api/v1/studies/{spooled.ct.StudyInstanceUID}",
+                f"/api/v1/series/{spooled.ct.SeriesInstanceUID}",
+                "/metrics",
+            )
+        ]
+    finally:
+        spooled.store.dispose()
+    assert "<th>Patient</th>" in page
+    cell = '<td class="patient">Müller^Jürgen<br><span class="muted">PID-4711</span></td>'
+    assert cell in _row_of(page, spooled.reported)
+    for text in [*answers, caplog.text]:
+        assert "rgen" not in text  # Jürgen, however encoded
+        assert PATIENT_ID not in text
+
+
+def test_a_study_in_the_api_gives_each_series_its_job_and_reason(tmp_path: Path) -> None:
+    spooled = _spooled(tmp_path, show_patient=False)
+    api = TestClient(create_api(spooled.store, FakeHealth(), TOKEN, settings=spooled.settings))
+    try:
+        study = api.get(f"/api/v1/studies/{STUDY}", headers=BEARER).json()
+        series = api.get(
+            f"/api/v1/series/{study['series'][0]['SeriesInstanceUID']}", headers=BEARER
+        )
+    finally:
+        spooled.store.dispose()
+    [scout] = study["series"]  # the reported CT is of the phantom's own study
+    assert scout["job"] == {
+        "id": spooled.ignored,
+        "task": None,
+        "state": "ignored",
+        "reason": "localizer (ImageType LOCALIZER): not analysed",
+    }
+    job = series.json()["job"]  # the series route had it already, in full
+    assert (job["state"], job["reason"]) == ("ignored", scout["job"]["reason"])
+
+
+def test_the_patient_setting_comes_from_the_environment_and_is_off_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings().status_page_show_patient is False
+    monkeypatch.setenv("CARDIOGATE_STATUS_PAGE_SHOW_PATIENT", "true")
+    assert load_settings().status_page_show_patient is True
+    assert "PatientName" in (Settings.model_fields["status_page_show_patient"].description or "")

@@ -118,6 +118,27 @@ def test_chromium_logs_in_and_sees_jobs_models_health_review_and_key_images(
                 f"CAC-DRS {category['cac_drs']})"
             )
         )
+        # what a person matches in the PACS: study date, modality, series
+        ct = served.ct[0]
+        date = ct.StudyDate
+        assert row.locator(".study-date").inner_text() == f"{date[:4]}-{date[4:6]}-{date[6:]}"
+        assert row.locator(".series").inner_text() == f"{ct.SeriesNumber} {ct.SeriesDescription}"
+        lesions = row.locator("ul.lesions li").all_inner_texts()
+        found = len(calcium["result"]["lesions"])
+        if found > 10:  # ten shown, the others counted
+            assert lesions.pop() == f"and {found - 10} more"
+        assert len(lesions) == min(found, 10)
+        assert all(line.split(":")[0] in {"LM", "LAD", "LCX", "RCA"} for line in lesions)
+        timeline = row.locator("details.timeline")
+        assert not timeline.locator("ol").is_visible()  # folded until asked for
+        timeline.locator("summary").click()
+        events = timeline.locator("li").all_inner_texts()
+        assert [e.split(" UTC ")[1].split(":")[0].split(" (")[0] for e in events][-3:] == [
+            "started",
+            "reported",
+            "delivered",
+        ]
+
         worst = stenosis["result"]["most_severe"]
         summary = page.locator(f"#job-{stenosis['id']} .summary").inner_text()
         assert summary.startswith(

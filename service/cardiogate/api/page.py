@@ -65,8 +65,17 @@ def show_status(
     """The status page, or the login form (401) without a session or bearer token."""
     if not authenticated(request, credentials):
         return _html(login_page(), status.HTTP_401_UNAUTHORIZED)
-    template = None if settings is None else settings.viewer_url_template
-    view = collect(store, health, models, viewer_url_template=template)
+    if settings is None:  # an API built without settings (tests, tools): no spool to read
+        view = collect(store, health, models)
+    else:
+        view = collect(
+            store,
+            health,
+            models,
+            viewer_url_template=settings.viewer_url_template,
+            spool_dir=settings.spool_dir,
+            show_patient=settings.status_page_show_patient,
+        )
     return _html(status_page(view, logout=request.app.state.api_token is not None))
 
 

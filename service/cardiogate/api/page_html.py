@@ -3,10 +3,12 @@ step, no script. Every value is escaped."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from html import escape
 
 from cardiogate import __version__
 from cardiogate.api.page_view import JobLine, StatusView
+from cardiogate.store.events import JobEventRecord
 
 NOTICE = "Research software, not for clinical use."
 REFRESH_SECONDS = 30
@@ -20,6 +22,8 @@ border-bottom:1px solid #ddd;vertical-align:middle}
 .ok{color:#176f2c;font-weight:600}.bad{color:#b00020;font-weight:600}
 .error{color:#b00020}.muted{color:#666}img.thumb{max-width:96px;max-height:96px}
 header{display:flex;justify-content:space-between;align-items:center;gap:1em}
+ul.lesions,ol.events{margin:.2em 0;padding-left:1.2em}details summary{cursor:pointer;color:#555}
+td.study-date{white-space:nowrap}
 """.strip()
 
 
@@ -102,39 +106,109 @@ def _viewer(job: JobLine) -> str:
     )
 
 
-def _job(job: JobLine, viewer: bool) -> str:
+def _when(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _series(job: JobLine) -> str:
+    """SeriesNumber (muted) and SeriesDescription: how the PACS lists the series."""
+    number = "" if job.series_number is None else f'<span class="muted">{job.series_number}</span> '
+    return f'<td class="series">{number}{escape(job.series_description or "")}</td>'
+
+
+def _patient(job: JobLine, show: bool) -> str:
+    if not show:
+        return ""
+    name, patient_id = job.header.patient_name or "", job.header.patient_id or ""
+    return (
+        f'<td class="patient">{escape(name)}<br>'
+        f'<span class="muted">{escape(patient_id)}</span></td>'
+    )
+
+
+def _event(e: JobEventRecord) -> str:
+    attempt = f" (attempt {e.attempt})" if e.attempt is not None else ""
+    detail = f": {escape(e.detail)}" if e.detail else ""
+    return f"<li>{_when(e.at)} {escape(e.event)}{attempt}{detail}</li>"
+
+
+def _timeline(job: JobLine) -> str:
+    if not job.timeline:
+        return ""
+    events = "".join(_event(e) for e in job.timeline)
+    count = f"{len(job.timeline)} event{'' if len(job.timeline) == 1 else 's'}"
+    return (
+        f'<details class="timeline"><summary>timeline, {count}'
+        f'</summary><ol class="events">{events}</ol></details>'
+    )
+
+
+def _job(job: JobLine, view: StatusView) -> str:
     thumb = (
         f'<img class="thumb" src="/jobs/{job.id}/thumbnail.png" alt="key image of job {job.id}">'
         if job.has_key_image
         else ""
     )
     flag = f' <span class="bad">needs review: {escape(job.review)}</span>' if job.review else ""
-    when = job.created_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    lesions = "".join(f"<li>{escape(text)}</li>" for text in job.lesions)
+    lesions = f'<ul class="lesions">{lesions}</ul>' if lesions else ""
     return (
         f'<tr id="job-{job.id}" data-state="{escape(job.state)}">'
         f'<td><a href="/api/v1/jobs/{job.id}">{job.id}</a></td>'
         f'<td>{escape(job.task or "")}</td><td class="state">{escape(job.state)}</td>'
-        f"<td>{escape(job.modality or '')}</td><td>{when}</td>"
-        f'<td class="summary">{escape(job.summary)}{flag}</td><td>{thumb}</td>'
-        f"{_viewer(job) if viewer else ''}</tr>"
+        f'<td class="study-date">{escape(job.header.study_date or "")}</td>'
+        f"<td>{escape(job.modality or '')}</td>{_series(job)}{_patient(job, view.show_patient)}"
+        f"<td>{_when(job.created_at)}</td>"
+        f'<td class="summary">{escape(job.summary)}{flag}{lesions}{_timeline(job)}</td>'
+        f"<td>{thumb}</td>{_viewer(job) if view.viewer else ''}</tr>"
     )
+
+
+def _columns(view: StatusView, *names: str) -> str:
+    patient = "<th>Patient</th>" if view.show_patient else ""
+    head = "<th>Study date</th><th>Modality</th><th>Series</th>" + patient
+    return "".join(head if n == "*" else f"<th>{n}</th>" for n in names)
 
 
 def _jobs(view: StatusView) -> str:
     if not view.jobs:
         return '<section id="jobs"><h2>Recent jobs</h2><p>No job yet.</p></section>'
-    rows = "".join(_job(j, view.viewer) for j in view.jobs)
-    viewer = "<th>Viewer</th>" if view.viewer else ""
+    rows = "".join(_job(j, view) for j in view.jobs)
+    viewer = ("Viewer",) if view.viewer else ()
+    header = _columns(view, "Job", "Task", "State", "*", "Created", "Result", "Key image", *viewer)
     return (
         f'<section id="jobs"><h2>Recent jobs</h2><p class="muted">the latest {len(view.jobs)} '
         f'of {view.jobs_total}; <a href="/api/v1/jobs">all as JSON</a></p><table><tr>'
-        "<th>Job</th><th>Task</th><th>State</th><th>Modality</th><th>Created</th>"
-        f"<th>Result</th><th>Key image</th>{viewer}</tr>{rows}</table></section>"
+        f"{header}</tr>{rows}</table></section>"
+    )
+
+
+def _not_analysed(job: JobLine, view: StatusView) -> str:
+    return (
+        f'<tr id="job-{job.id}" data-state="{escape(job.state)}">'
+        f'<td><a href="/api/v1/jobs/{job.id}">{job.id}</a></td>'
+        f'<td class="study-date">{escape(job.header.study_date or "")}</td>'
+        f"<td>{escape(job.modality or '')}</td>{_series(job)}{_patient(job, view.show_patient)}"
+        f'<td>{_when(job.created_at)}</td><td class="reason">{escape(job.summary)}</td></tr>'
+    )
+
+
+def _ignored(view: StatusView) -> str:
+    if not view.ignored:
+        return ""
+    rows = "".join(_not_analysed(j, view) for j in view.ignored)
+    return (
+        '<section id="ignored"><h2>Series not analysed</h2><p class="muted">the latest '
+        f"{len(view.ignored)} of {view.ignored_total}, each with the reason; "
+        '<a href="/api/v1/jobs?state=ignored">all as JSON</a>; '
+        "<code>cardiogate route explain</code> shows the rule each series meets</p><table><tr>"
+        f"{_columns(view, 'Job', '*', 'Completed', 'Why not')}</tr>{rows}</table></section>"
     )
 
 
 def status_page(view: StatusView, logout: bool) -> str:
-    """The page: health, models, review queue count and recent jobs; refreshes itself."""
+    """The page: health, models, review queue count, recent jobs and the series not
+    analysed; refreshes itself."""
     out = (
         '<form method="post" action="/logout"><button type="submit">Log out</button></form>'
         if logout
@@ -142,6 +216,6 @@ def status_page(view: StatusView, logout: bool) -> str:
     )
     body = (
         f'<header><h1>cardiogate <span class="muted">{escape(__version__)}</span></h1>{out}'
-        f"</header>{_health(view)}{_models(view)}{_review(view)}{_jobs(view)}"
+        f"</header>{_health(view)}{_models(view)}{_review(view)}{_jobs(view)}{_ignored(view)}"
     )
     return _document("cardiogate status", body, refresh=True)

@@ -1,26 +1,53 @@
-"""What the status page shows, read from the store, the health probe and the engine.
+"""What the status page shows, read from the store, the spool, the health probe and the
+engine.
 
-Job lines carry ids, tasks, states, modalities, times, result summaries and the link to the
-study in the viewer: never patient names, IDs or birth dates (the store holds none of them
-anyway)."""
+Job lines carry ids, tasks, states, the study date, modality and series, times, result
+summaries with their lesions, the timeline and the link to the study in the viewer. The
+study date is read from the series' first instance in the spool (the store keeps no dates),
+and with ``status_page_show_patient`` its PatientName and PatientID too: they appear on
+the page only, never in the API, a log line or a metric."""
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
+
+import pydicom
+from pydicom.errors import InvalidDicomError
 
 from cardiogate.api.deps import HealthProbe, ModelsProbe
 from cardiogate.api.thumbnail import key_image_path
 from cardiogate.config import viewer_url
+from cardiogate.dicom.spool import Spool
+from cardiogate.errors import SpoolError
 from cardiogate.store import Store
-from cardiogate.store.jobs import DELIVERED, FAILED, IGNORED, REPORTED, JobQueue, JobRecord
-from cardiogate.store.outbox import Outbox
+from cardiogate.store.events import JobEventRecord
+from cardiogate.store.jobs import DELIVERED, FAILED, IGNORED, REPORTED, JobRecord
+from cardiogate.store.outbox import Outbox, OutboxRow
+from cardiogate.store.page_reads import first_instance_paths, jobs_page, timelines
 from cardiogate.store.reviews import review_queue
 
+log = logging.getLogger(__name__)
+
 RECENT_JOBS = 25
+MAX_LESIONS = 10  # lesion lines shown per job; the others are counted
+_DATE = re.compile(r"\d{8}")  # DA, YYYYMMDD (PS3.5 6.2)
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """What the page reads from a series' first instance: StudyDate (YYYY-MM-DD), and
+    PatientName and PatientID when the setting shows them."""
+
+    study_date: str | None = None
+    patient_name: str | None = None
+    patient_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +61,11 @@ class JobLine:
     review: str | None  # why the result needs a reviewer
     has_key_image: bool
     viewer_url: str | None = None  # its study in the viewer, once its results are written
+    series_number: int | None = None
+    series_description: str | None = None
+    header: Header = Header()
+    lesions: tuple[str, ...] = ()  # one line per lesion, the most important first
+    timeline: tuple[JobEventRecord, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +82,13 @@ class StatusView:
     checks: dict[str, bool]
     details: dict[str, str | int | float]
     models: list[ModelLine]
-    jobs: list[JobLine]
+    jobs: list[JobLine]  # analysed: every state but ignored
     jobs_total: int
     review_total: int
     viewer: bool = False  # a viewer URL template is set
+    ignored: tuple[JobLine, ...] = ()  # series not analysed, each with its reason
+    ignored_total: int = 0
+    show_patient: bool = False
 
 
 def result_summary(task: str | None, result: Mapping[str, Any]) -> str:
@@ -79,7 +114,60 @@ def result_summary(task: str | None, result: Mapping[str, Any]) -> str:
     return ""
 
 
-def _line(store: Store, outbox: Outbox, job: JobRecord, viewer_url_template: str | None) -> JobLine:
+def lesion_lines(task: str | None, result: Mapping[str, Any]) -> tuple[str, ...]:
+    """One line per lesion: calcium by artery with its Agatston score and peak, the highest
+    score first; stenosis by vessel (its frame when the result names none) with percent
+    diameter stenosis, grade and CAD-RADS, the most severe first. At most MAX_LESIONS."""
+    lesions = [x for x in result.get("lesions") or [] if isinstance(x, Mapping)]
+    if task == "calcium":
+        lesions.sort(key=lambda x: -float(x.get("agatston") or 0.0))
+        lines = [
+            f"{x.get('artery', '?')}: Agatston {float(x.get('agatston') or 0.0):.1f}, "
+            f"peak {float(x.get('peak_hu') or 0.0):.0f} HU"
+            for x in lesions
+        ]
+    elif task == "stenosis":
+        lesions.sort(key=lambda x: -float(x.get("percent_stenosis") or 0.0))
+        lines = [
+            f"{x.get('vessel') or 'frame ' + str(x.get('frame', '?'))}: "
+            f"{float(x.get('percent_stenosis') or 0.0):.0f}% DS, grade {x.get('grade', '?')}, "
+            f"CAD-RADS {x.get('cad_rads', '?')}"
+            for x in lesions
+        ]
+    else:
+        return ()
+    if len(lines) > MAX_LESIONS:
+        lines = [*lines[:MAX_LESIONS], f"and {len(lines) - MAX_LESIONS} more"]
+    return tuple(lines)
+
+
+def read_header(spool: Spool, path: str, patient: bool) -> Header:
+    """StudyDate (and PatientName, PatientID when ``patient``) of a spool file; an empty
+    header when the file is not here (another replica's spool) or not readable."""
+    tags = ["SpecificCharacterSet", "StudyDate"] + (["PatientName", "PatientID"] if patient else [])
+    try:
+        ds = pydicom.dcmread(spool.absolute(path), stop_before_pixels=True, specific_tags=tags)
+        date = str(ds.get("StudyDate") or "")
+        name = str(ds.get("PatientName") or "") if patient else ""
+        patient_id = str(ds.get("PatientID") or "") if patient else ""
+    except (SpoolError, OSError, InvalidDicomError, ValueError):
+        log.debug("status page: the first instance of a series is not readable here")
+        return Header()
+    return Header(
+        study_date=f"{date[:4]}-{date[4:6]}-{date[6:]}" if _DATE.fullmatch(date) else None,
+        patient_name=name or None,
+        patient_id=patient_id or None,
+    )
+
+
+def _line(
+    store: Store,
+    job: JobRecord,
+    rows: list[OutboxRow],
+    header: Header,
+    events: list[JobEventRecord],
+    viewer_url_template: str | None,
+) -> JobLine:
     series = store.get_series(job.SeriesInstanceUID)
     result: dict[str, Any] = json.loads(job.result) if job.result else {}
     if job.state in (FAILED, IGNORED):
@@ -94,13 +182,45 @@ def _line(store: Store, outbox: Outbox, job: JobRecord, viewer_url_template: str
         created_at=job.created_at,
         summary=summary,
         review=job.review_reason,
-        has_key_image=key_image_path(outbox.rows_of_job(job.id)) is not None,
+        has_key_image=key_image_path(rows) is not None,
         viewer_url=(
             viewer_url(viewer_url_template, job.StudyInstanceUID)
             if job.state in (REPORTED, DELIVERED)
             else None
         ),
+        series_number=None if series is None else series.SeriesNumber,
+        series_description=None if series is None else series.SeriesDescription,
+        header=header,
+        lesions=lesion_lines(job.task, result) if job.state in (REPORTED, DELIVERED) else (),
+        timeline=tuple(events),
     )
+
+
+def _lines(
+    store: Store,
+    jobs: list[JobRecord],
+    spool: Spool | None,
+    show_patient: bool,
+    viewer_url_template: str | None,
+) -> list[JobLine]:
+    """The page's lines of ``jobs``, with the batched reads (outbox rows, first instances,
+    timelines) done once for all."""
+    ids = [j.id for j in jobs]
+    rows: dict[int, list[OutboxRow]] = {i: [] for i in ids}
+    for row in Outbox(store).rows_of_jobs(ids):
+        rows[row.job_id].append(row)
+    paths = first_instance_paths(store, [j.SeriesInstanceUID for j in jobs]) if spool else {}
+    events = timelines(store, ids)
+    lines = []
+    for job in jobs:
+        path = paths.get(job.SeriesInstanceUID)
+        header = (
+            Header() if spool is None or path is None else read_header(spool, path, show_patient)
+        )
+        lines.append(
+            _line(store, job, rows[job.id], header, events.get(job.id, []), viewer_url_template)
+        )
+    return lines
 
 
 def collect(
@@ -109,12 +229,18 @@ def collect(
     models: ModelsProbe,
     limit: int = RECENT_JOBS,
     viewer_url_template: str | None = None,
+    *,
+    spool_dir: Path | None = None,
+    show_patient: bool = False,
 ) -> StatusView:
-    """What the page shows; with ``viewer_url_template``, each job with results links to
-    its study in the viewer."""
+    """What the page shows: the latest ``limit`` analysed jobs and the latest ``limit``
+    series not analysed. With ``viewer_url_template``, each job with results links to its
+    study in the viewer; with ``spool_dir``, each line has its study date (and with
+    ``show_patient`` the patient's name and ID)."""
     checks, details = health.readiness()
-    jobs, total = JobQueue(store).page(limit, 0)
-    outbox = Outbox(store)
+    spool = None if spool_dir is None else Spool(spool_dir)
+    analysed, total = jobs_page(store, limit, ignored=False)
+    ignored, ignored_total = jobs_page(store, limit, ignored=True)
     _, waiting = review_queue(store, 1, 0)
     return StatusView(
         ready=all(checks.values()),
@@ -124,8 +250,11 @@ def collect(
             ModelLine(task, m.card.name, m.card.version, m.provider)
             for task, m in sorted(models.loaded_models().items())
         ],
-        jobs=[_line(store, outbox, job, viewer_url_template) for job in jobs],
+        jobs=_lines(store, analysed, spool, show_patient, viewer_url_template),
         jobs_total=total,
         review_total=waiting,
         viewer=viewer_url_template is not None,
+        ignored=tuple(_lines(store, ignored, spool, show_patient, None)),
+        ignored_total=ignored_total,
+        show_patient=show_patient,
     )

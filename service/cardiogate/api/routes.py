@@ -10,11 +10,13 @@ from cardiogate.api.deps import Limit, Offset, StoreDep, require_token
 from cardiogate.api.errors import error_responses
 from cardiogate.api.schemas import (
     JobOut,
+    JobStateOut,
     SeriesDetailOut,
     SeriesOut,
     StudyDetailOut,
     StudyOut,
     StudyPage,
+    StudySeriesOut,
 )
 from cardiogate.store.jobs import JobQueue
 
@@ -43,10 +45,19 @@ def list_studies(
     "/studies/{StudyInstanceUID}", response_model=StudyDetailOut, responses=error_responses(404)
 )
 def get_study(StudyInstanceUID: UIDPath, store: StoreDep) -> StudyDetailOut:
+    """A study with its series, each with its job's state and, when ignored or failed, the
+    reason (a series not routed says why here)."""
     study = store.get_study(StudyInstanceUID)
     if study is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such study")
-    series = [SeriesOut.of(s) for s in store.series_of_study(StudyInstanceUID)]
+    jobs = {j.SeriesInstanceUID: j for j in JobQueue(store).of_study(StudyInstanceUID)}
+    series = [
+        StudySeriesOut(
+            **SeriesOut.of(s).model_dump(),
+            job=JobStateOut.of(jobs[s.SeriesInstanceUID]) if s.SeriesInstanceUID in jobs else None,
+        )
+        for s in store.series_of_study(StudyInstanceUID)
+    ]
     return StudyDetailOut(**StudyOut.of(study).model_dump(), series=series)
 
 

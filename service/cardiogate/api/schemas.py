@@ -222,6 +222,26 @@ class SeriesDetailOut(SeriesOut):
     job: JobOut | None
 
 
+class JobStateOut(BaseModel):
+    """A series' job in brief: its id (for ``/jobs/{id}``), task, state, and the reason when
+    ignored (not routed, or another reconstruction is scored) or failed."""
+
+    id: int
+    task: str | None
+    state: str
+    reason: str | None
+
+    @classmethod
+    def of(cls, job: JobRecord) -> JobStateOut:
+        return cls(id=job.id, task=job.task, state=job.state, reason=job.reason)
+
+
+class StudySeriesOut(SeriesOut):
+    """A series of a study with its job: null until the series is complete and routed."""
+
+    job: JobStateOut | None
+
+
 class StudyOut(_Timestamps):
     StudyInstanceUID: str
     modalities: list[str]
@@ -237,7 +257,7 @@ class StudyOut(_Timestamps):
 
 
 class StudyDetailOut(StudyOut):
-    series: list[SeriesOut]
+    series: list[StudySeriesOut]
 
 
 class StudyPage(BaseModel):
