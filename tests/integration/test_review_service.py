@@ -60,7 +60,7 @@ def test_a_corrected_resend_is_reviewed_again(
     assert (job["SeriesInstanceUID"], job["task"], job["needs_review"]) == (series, "calcium", True)
     assert "whose artery is in doubt" in job["review_reason"]
     assert job["result"]["agatston"]["total"] > 0
-    assert len(job["objects"]) == 3  # SR, SEG, key image
+    assert len(job["objects"]) == 4  # SR, SEG, key image (one artery), summary page
     for obj in job["objects"]:
         [delivery] = obj["deliveries"]
         assert (delivery["destination"], delivery["state"]) == (
