@@ -127,6 +127,7 @@ class ResultObject:
     sop_instance_uid: str
     modality: str
     study_instance_uid: str
+    slot: tuple[str, str] = ("", "")  # (SeriesNumber, InstanceNumber): one object's place
 
 
 def orthanc_results(orthanc: OrthancPeer, sources: set[str]) -> list[ResultObject]:
@@ -136,13 +137,19 @@ def orthanc_results(orthanc: OrthancPeer, sources: set[str]) -> list[ResultObjec
         s["ID"]: s["MainDicomTags"]["StudyInstanceUID"] for s in orthanc.get("/studies?expand")
     }
     series = {
-        s["ID"]: (s["MainDicomTags"].get("Modality", ""), studies[s["ParentStudy"]])
+        s["ID"]: (
+            s["MainDicomTags"].get("Modality", ""),
+            studies[s["ParentStudy"]],
+            s["MainDicomTags"].get("SeriesNumber", ""),
+        )
         for s in orthanc.get("/series?expand")
     }
     found = []
     for instance in orthanc.get("/instances?expand"):
-        modality, study = series[instance["ParentSeries"]]
-        uid = instance["MainDicomTags"]["SOPInstanceUID"]
+        modality, study, number = series[instance["ParentSeries"]]
+        tags = instance["MainDicomTags"]
+        uid = tags["SOPInstanceUID"]
         if uid not in sources:
-            found.append(ResultObject(uid, modality, study))
+            slot = (number, tags.get("InstanceNumber", ""))
+            found.append(ResultObject(uid, modality, study, slot))
     return found
