@@ -53,6 +53,33 @@ _instances: Table = Instance.__table__  # type: ignore[assignment]
 _jobs: Table = Job.__table__  # type: ignore[assignment]
 
 
+def _instance_count() -> Any:
+    """A series row's number of instances, as the column ``instance_count``."""
+    return (
+        select(func.count())
+        .where(_instances.c.series_instance_uid == _series.c.series_instance_uid)
+        .scalar_subquery()
+        .label("instance_count")
+    )
+
+
+def _series_attributes(m: Any) -> SeriesAttributes:
+    """The routing attributes of a series row selected with :func:`_instance_count`."""
+    return SeriesAttributes(
+        SeriesInstanceUID=m["series_instance_uid"],
+        StudyInstanceUID=m["study_instance_uid"],
+        Modality=m["modality"],
+        SOPClassUID=m["sop_class_uid"],
+        SeriesDescription=m["series_description"],
+        ProtocolName=m["protocol_name"],
+        BodyPartExamined=m["body_part_examined"],
+        ImageType=m["image_type"],
+        ContrastBolusAgent=m["contrast_bolus_agent"],
+        SliceThickness=m["slice_thickness"],
+        instance_count=int(m["instance_count"]),
+    )
+
+
 def utcnow() -> datetime:
     """Naive UTC now, the form every timestamp column holds."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -225,44 +252,20 @@ class Store:
     def series_attributes(self, SeriesInstanceUID: str) -> SeriesAttributes | None:
         with self.transaction() as conn:
             row = conn.execute(
-                select(
-                    _series,
-                    select(func.count())
-                    .where(_instances.c.series_instance_uid == _series.c.series_instance_uid)
-                    .scalar_subquery(),
-                ).where(_series.c.series_instance_uid == SeriesInstanceUID)
+                select(_series, _instance_count()).where(
+                    _series.c.series_instance_uid == SeriesInstanceUID
+                )
             ).first()
-        if row is None:
-            return None
-        m = row._mapping
-        return SeriesAttributes(
-            SeriesInstanceUID=m["series_instance_uid"],
-            StudyInstanceUID=m["study_instance_uid"],
-            Modality=m["modality"],
-            SOPClassUID=m["sop_class_uid"],
-            SeriesDescription=m["series_description"],
-            ProtocolName=m["protocol_name"],
-            BodyPartExamined=m["body_part_examined"],
-            ImageType=m["image_type"],
-            ContrastBolusAgent=m["contrast_bolus_agent"],
-            SliceThickness=m["slice_thickness"],
-            instance_count=int(row[-1]),
-        )
+        return None if row is None else _series_attributes(row._mapping)
 
     def series_of_study_with_jobs(self, StudyInstanceUID: str) -> list[StudySeries]:
         """Every series of a study with its routing attributes and its job, if any (one
         query): what the choice of one reconstruction per study compares."""
-        count = (
-            select(func.count())
-            .where(_instances.c.series_instance_uid == _series.c.series_instance_uid)
-            .scalar_subquery()
-            .label("instance_count")
-        )
         with self.transaction() as conn:
             rows = conn.execute(
                 select(
                     _series,
-                    count,
+                    _instance_count(),
                     _jobs.c.task,
                     _jobs.c.state.label("job_state"),
                     _jobs.c.reason.label("job_reason"),
@@ -271,28 +274,16 @@ class Store:
                 .where(_series.c.study_instance_uid == StudyInstanceUID)
                 .order_by(_series.c.series_number, _series.c.series_instance_uid)
             ).all()
-        studied = []
-        for row in rows:
-            m = row._mapping
-            attributes = SeriesAttributes(
-                SeriesInstanceUID=m["series_instance_uid"],
-                StudyInstanceUID=m["study_instance_uid"],
-                Modality=m["modality"],
-                SOPClassUID=m["sop_class_uid"],
-                SeriesDescription=m["series_description"],
-                ProtocolName=m["protocol_name"],
-                BodyPartExamined=m["body_part_examined"],
-                ImageType=m["image_type"],
-                ContrastBolusAgent=m["contrast_bolus_agent"],
-                SliceThickness=m["slice_thickness"],
-                instance_count=int(m["instance_count"]),
+        return [
+            StudySeries(
+                _series_attributes(m),
+                m["series_number"],
+                m["task"],
+                m["job_state"],
+                m["job_reason"],
             )
-            studied.append(
-                StudySeries(
-                    attributes, m["series_number"], m["task"], m["job_state"], m["job_reason"]
-                )
-            )
-        return studied
+            for m in (row._mapping for row in rows)
+        ]
 
     def instance_paths(self, SeriesInstanceUID: str) -> list[str]:
         """Spool paths of a series' instances, in InstanceNumber order (geometry sorts later)."""
