@@ -335,8 +335,14 @@ def main(argv: list[str] | None = None) -> int:
             return run_demo(args.keep, args.json)
         return _synth(args)
     except ConfigurationError as e:
-        sys.stderr.write(f"cardiogate: {e}\n")
-        return 2
+        return _fail(args, str(e), 2)
     except CardiogateError as e:
-        sys.stderr.write(f"cardiogate: {type(e).__name__}: {e}\n")
-        return 1
+        return _fail(args, str(e), 1)
+
+
+def _fail(args: argparse.Namespace, message: str, code: int) -> int:
+    """The error on stderr; with ``--json`` also as ``{"error": ...}`` on stdout for scripts."""
+    sys.stderr.write(f"cardiogate: {message}\n")
+    if getattr(args, "json", False):
+        sys.stdout.write(json.dumps({"error": message}) + "\n")
+    return code

@@ -117,6 +117,13 @@ class Settings(BaseSettings):
     dicom_host: str = "0.0.0.0"  # nosec B104  # a PACS must reach it; allowlist and NetworkPolicy
     dicom_port: int = Field(default=11112, ge=0, le=65535)
     allowed_calling_aets: list[str] = Field(default_factory=list)
+    require_called_ae_title: bool = Field(
+        default=True,
+        description=(
+            "Refuse an association whose Called AE Title is not ae_title (rejected-permanent, "
+            "called-AE-title-not-recognized, PS3.8 9.3.4); false accepts any Called AE Title"
+        ),
+    )
     max_associations: int = Field(default=32, ge=1, le=1024)
     listener_processes: int = Field(
         default_factory=lambda: max(1, min(4, os.cpu_count() or 1)), ge=1, le=64

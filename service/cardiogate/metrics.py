@@ -192,6 +192,7 @@ REGISTRY.register(JOBS_BY_STATE)
 ASSOCIATION_OUTCOMES = (
     "accepted",
     "rejected_calling_ae",
+    "rejected_called_ae",
     "rejected_busy",
     "rejected_disk",
     "rejected_other",

@@ -223,7 +223,7 @@ def test_destinations_count_their_outbox_rows(env: Env, tmp_path: Path) -> None:
 
 
 def test_echo_reaches_a_listening_scp_and_explains_one_that_is_not(tmp_path: Path) -> None:
-    scp = start_scp(tmp_path / "peer")
+    scp = start_scp(tmp_path / "peer", ae_title="PEER")
     closed = free_port()
     settings = load_settings(
         data_dir=tmp_path / "us",

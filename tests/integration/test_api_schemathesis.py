@@ -140,7 +140,7 @@ schema = _load_schema()
 
 @pytest.fixture(scope="module")
 def peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSCP]:
-    running = start_scp(tmp_path_factory.mktemp("peer"))
+    running = start_scp(tmp_path_factory.mktemp("peer"), ae_title="PEER")
     yield running
     running.listener.stop(5)
     running.store.dispose()

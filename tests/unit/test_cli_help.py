@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -55,3 +57,15 @@ def test_synth_help_shows_the_texts(capsys: pytest.CaptureFixture[str]) -> None:
     out = " ".join(capsys.readouterr().out.split())  # argparse wraps at the terminal width
     assert "ct: a cardiac CT series; xa: an angiography cine" in out
     assert "the same seed writes the same series" in out
+
+
+def test_an_error_with_json_is_also_a_json_object_on_stdout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nowhere"
+    assert main(["analyze", str(missing), "--json"]) == 2
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {"error": f"no such file or folder: {missing}"}
+    assert f"no such file or folder: {missing}" in captured.err
+    assert main(["analyze", str(missing)]) == 2
+    assert capsys.readouterr().out == ""  # without --json, stdout stays empty

@@ -10,6 +10,7 @@ from fastapi import Depends, HTTPException, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from cardiogate.api.sessions import COOKIE, Sessions
+from cardiogate.api.token_file import token_source
 from cardiogate.config import Destination, Settings
 from cardiogate.inference.engine import LoadedModel
 from cardiogate.store import Store
@@ -87,7 +88,8 @@ def require_token(request: Request, credentials: BearerDep) -> None:
     if not authenticated(request, credentials):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            "missing or wrong bearer token",
+            "missing or wrong bearer token: send the header 'Authorization: Bearer <token>' "
+            f"with the token from {token_source(get_settings(request))}",
             headers={"WWW-Authenticate": "Bearer"},
         )
 

@@ -33,7 +33,10 @@ class ErrorOut(BaseModel):
 
 _MEANING = {
     400: "The body cannot be read (not UTF-8 text)",
-    401: "Missing or wrong bearer token",
+    401: (
+        "Missing or wrong bearer token: send 'Authorization: Bearer <token>' with "
+        "CARDIOGATE_API_TOKEN, or the token in <data_dir>/api-token when that is unset"
+    ),
     404: "No such resource",
     409: "The resource is not in a state that allows this",
     422: "A parameter or the body breaks the schema",

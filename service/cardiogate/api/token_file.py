@@ -13,7 +13,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from cardiogate.config import Settings
+from cardiogate.config import ENV_PREFIX, Settings
 from cardiogate.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,17 @@ def resolve_api_token(settings: Settings) -> str | None:
         shown,
     )
     return token
+
+
+def token_source(settings: Settings | None) -> str:
+    """Where the API token is held, for a 401 answer: the setting or the file, never the
+    token itself."""
+    if settings is None:
+        return f"{ENV_PREFIX}API_TOKEN, or when that is unset the file {TOKEN_FILE} in the data dir"
+    if settings.api_token is not None:
+        return f"the api_token setting ({ENV_PREFIX}API_TOKEN)"
+    path = (settings.data_dir / TOKEN_FILE).resolve()
+    return f"the file {path}, made on the first start ({ENV_PREFIX}API_TOKEN replaces it)"
 
 
 def load_or_create(path: Path) -> tuple[str, bool]:

@@ -1,8 +1,10 @@
-"""Who may open an association: calling-AE allowlist, free disk, association limit.
+"""Who may open an association: calling-AE allowlist, our called AE title, free disk,
+association limit.
 
 pynetdicom's own checks apply per process; these apply across every listener process and
 answer with the A-ASSOCIATE-RJ reason a PACS understands (PS3.8 9.3.4): permanent for an
-unknown calling AE, transient when we are busy or short of disk, so the PACS retries later.
+unknown calling or called AE, transient when we are busy or short of disk, so the PACS
+retries later. Each refusal is logged with the peer's address, both AE titles and the reason.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import logging
 import multiprocessing
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from pynetdicom import evt
 from pynetdicom.acse import ACSE
@@ -19,8 +21,12 @@ from pynetdicom.transport import AssociationSocket, RequestHandler
 
 from cardiogate.dicom import reactor
 from cardiogate.dicom.status import Reject
+from cardiogate.logs import FIELDS
 
 log = logging.getLogger(__name__)
+
+# rejected-permanent, DUL service user, called-AE-title-not-recognized (PS3.8 9.3.4)
+CALLED_AE_NOT_RECOGNISED = (0x01, 0x01, 0x07)
 
 
 class AssociationSlots:
@@ -52,8 +58,39 @@ class AssociationSlots:
             self._value.value = max(0, self._value.value - 1)
 
 
+class Rejection(NamedTuple):
+    """Why an association is refused: the metric's outcome, the A-ASSOCIATE-RJ triple and
+    what the operator can do about it."""
+
+    outcome: str
+    reason: tuple[int, int, int]
+    explanation: str
+
+
+# PS3.8 9.3.4: the names of the A-ASSOCIATE-RJ result and reason values used here
+_RESULTS = {0x01: "rejected-permanent", 0x02: "rejected-transient"}
+_DIAGNOSTICS = {
+    (0x01, 0x03): "calling-AE-title-not-recognized",
+    (0x01, 0x07): "called-AE-title-not-recognized",
+    (0x03, 0x01): "temporary-congestion",
+    (0x03, 0x02): "local-limit-exceeded",
+}
+
+
+def reject_name(reason: tuple[int, int, int]) -> str:
+    """``rejected-permanent, called-AE-title-not-recognized``: the standard's names."""
+    result, source, diagnostic = reason
+    return (
+        f"{_RESULTS.get(result, f'result {result}')}, "
+        f"{_DIAGNOSTICS.get((source, diagnostic), f'source {source} reason {diagnostic}')}"
+    )
+
+
 class AdmissionGate:
-    """Decides whether a new association is admitted, and holds a slot for it if so."""
+    """Decides whether a new association is admitted, and holds a slot for it if so.
+
+    ``called_ae_title`` is ours when the Called AE Title is checked, None to accept any.
+    """
 
     def __init__(
         self,
@@ -61,21 +98,63 @@ class AdmissionGate:
         slots: AssociationSlots,
         min_free_bytes: int,
         free_bytes: Callable[[], int],
+        called_ae_title: str | None = None,
     ) -> None:
         self.allowed = frozenset(allowed_calling_aets)
         self.slots = slots
         self.min_free_bytes = min_free_bytes
         self.free_bytes = free_bytes
+        self.called_ae_title = None if called_ae_title is None else called_ae_title.strip()
 
-    def admit(self, calling_ae_title: str) -> tuple[str, tuple[int, int, int]] | None:
-        """None to admit (a slot is then held), else ``(outcome, reject reason)``."""
+    def admit(self, calling_ae_title: str, called_ae_title: str) -> Rejection | None:
+        """None to admit (a slot is then held), else why not. AE titles compare without
+        their leading and trailing spaces, which are not significant (PS3.5 6.2)."""
         if self.allowed and calling_ae_title.strip() not in self.allowed:
-            return "rejected_calling_ae", Reject.CALLING_AE_NOT_RECOGNISED
-        if self.min_free_bytes and self.free_bytes() < self.min_free_bytes:
-            return "rejected_disk", Reject.TEMPORARY_CONGESTION
+            return Rejection(
+                "rejected_calling_ae",
+                Reject.CALLING_AE_NOT_RECOGNISED,
+                "the calling AE title is not in CARDIOGATE_ALLOWED_CALLING_AETS; add it there "
+                "if this peer may send",
+            )
+        if self.called_ae_title is not None and called_ae_title.strip() != self.called_ae_title:
+            return Rejection(
+                "rejected_called_ae",
+                CALLED_AE_NOT_RECOGNISED,
+                f"the called AE title is not ours ({self.called_ae_title}); configure the "
+                f"peer to call {self.called_ae_title}, or set "
+                "CARDIOGATE_REQUIRE_CALLED_AE_TITLE=false",
+            )
+        if self.min_free_bytes:
+            free = self.free_bytes()
+            if free < self.min_free_bytes:
+                return Rejection(
+                    "rejected_disk",
+                    Reject.TEMPORARY_CONGESTION,
+                    f"{free // 2**20} MiB free in the data directory, under "
+                    f"CARDIOGATE_MIN_FREE_DISK_MB ({self.min_free_bytes // 2**20}); the peer "
+                    "should retry later",
+                )
         if not self.slots.try_acquire():
-            return "rejected_busy", Reject.LOCAL_LIMIT_EXCEEDED
+            return Rejection(
+                "rejected_busy",
+                Reject.LOCAL_LIMIT_EXCEEDED,
+                f"all {self.slots.maximum} association slots are in use "
+                "(CARDIOGATE_MAX_ASSOCIATIONS); the peer should retry later",
+            )
         return None
+
+
+def host_port(host: str, port: int) -> str:
+    """``IP:port``, or ``[IPv6]:port``."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def peer_address(assoc: Any) -> str:
+    """``IP:port`` of the association's requestor."""
+    try:
+        return host_port(str(assoc.requestor.address), int(assoc.requestor.port))
+    except (AttributeError, ValueError):  # no address information: not a TCP peer
+        return "unknown address"
 
 
 class GatedACSE(ACSE):
@@ -87,17 +166,39 @@ class GatedACSE(ACSE):
         if gate is not None:
             primitive = self.requestor.primitive
             calling = "" if primitive is None else str(primitive.calling_ae_title)
-            verdict = gate.admit(calling)
-            if verdict is not None:
-                outcome, reason = verdict
-                assoc.cardiogate_outcome = outcome  # type: ignore[attr-defined]
-                log.warning("association from calling AE %r rejected: %s", calling, outcome)
-                self.send_reject(*reason)
+            called = "" if primitive is None else str(primitive.called_ae_title)
+            rejection = gate.admit(calling, called)
+            if rejection is not None:
+                _log_rejection(assoc, calling, called, rejection)
+                assoc.cardiogate_outcome = rejection.outcome  # type: ignore[attr-defined]
+                self.send_reject(*rejection.reason)
                 evt.trigger(assoc, evt.EVT_REJECTED, {})
                 assoc.kill()
                 return
             assoc.cardiogate_slot = True  # type: ignore[attr-defined]
         super()._negotiate_as_acceptor()
+
+
+def _log_rejection(assoc: Any, calling: str, called: str, rejection: Rejection) -> None:
+    peer = peer_address(assoc)
+    name = reject_name(rejection.reason)
+    log.warning(
+        "association from %s refused (calling AE %r, called AE %r): %s [A-ASSOCIATE-RJ %s]",
+        peer,
+        calling.strip(),
+        called.strip(),
+        rejection.explanation,
+        name,
+        extra={
+            FIELDS: {
+                "peer": peer,
+                "calling_ae_title": calling.strip(),
+                "called_ae_title": called.strip(),
+                "outcome": rejection.outcome,
+                "reject_reason": name,
+            }
+        },
+    )
 
 
 # A PDU's first buffer; larger PDUs grow it (doubling) as their bytes arrive.

@@ -47,6 +47,23 @@ class Outcome:
     comment: str = ""
 
 
+ERROR_COMMENT_LENGTH = 64  # Error Comment (0000,0902) is LO: 64 characters (PS3.5 6.2)
+
+
+def error_comment(text: str) -> str:
+    """``text`` as an Error Comment (PS3.7 E.1): one line of ASCII without backslashes,
+    at most 64 characters, shortened after the last whole word that fits (a single word
+    longer than that is cut at 64)."""
+    line = " ".join(text.replace("\\", "/").split())
+    line = line.encode("ascii", "replace").decode("ascii")
+    if len(line) <= ERROR_COMMENT_LENGTH:
+        return line
+    cut = line.rfind(" ", 0, ERROR_COMMENT_LENGTH + 1)
+    if cut <= 0:
+        return line[:ERROR_COMMENT_LENGTH]
+    return line[:cut].rstrip(" ,;:-(")
+
+
 class _StrictReader(BytesIO):
     """Remembers a partial read. pydicom treats a short read as the end of the data set,
     silently, so a stream cut inside an element header or value would otherwise parse."""
@@ -259,7 +276,7 @@ class StoreSCPHandler:
         rsp = Dataset()
         rsp.Status = int(outcome.status)
         if outcome.comment:
-            rsp.ErrorComment = outcome.comment[:64]
+            rsp.ErrorComment = error_comment(outcome.comment)
         return rsp
 
     def _handle(self, event: Any, stream: memoryview) -> tuple[str | None, Outcome]:

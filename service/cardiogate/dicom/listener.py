@@ -24,7 +24,13 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from cardiogate.config import Settings
 from cardiogate.dicom import reactor, tls
-from cardiogate.dicom.admission import AdmissionGate, AssociationSlots, GatedRequestHandler
+from cardiogate.dicom.admission import (
+    AdmissionGate,
+    AssociationSlots,
+    GatedRequestHandler,
+    host_port,
+    peer_address,
+)
 from cardiogate.dicom.ingest import StoreSCPHandler
 from cardiogate.dicom.spool import Spool
 from cardiogate.dicom.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
@@ -135,7 +141,8 @@ class CardiogateServer(ThreadedAssociationServer):
         if isinstance(request, ssl.SSLSocket):
             failure = tls.handshake(request, self.tls_handshake_timeout)
             if failure is not None:
-                log.warning("TLS handshake from %s failed: %s", client_address[0], failure)
+                peer = host_port(client_address[0], client_address[1])
+                log.warning("TLS handshake from %s failed: %s", peer, failure)
                 if self.on_tls_failed is not None:
                     self.on_tls_failed()
                 self.shutdown_request(request)
@@ -168,7 +175,11 @@ class Listener:
         self._thread: threading.Thread | None = None
         self.handler = StoreSCPHandler(spool, store, sink, settings.min_free_disk_bytes)
         self.gate = AdmissionGate(
-            settings.allowed_calling_aets, slots, settings.min_free_disk_bytes, spool.free_bytes
+            settings.allowed_calling_aets,
+            slots,
+            settings.min_free_disk_bytes,
+            spool.free_bytes,
+            called_ae_title=settings.ae_title if settings.require_called_ae_title else None,
         )
         self.tls_context: ssl.SSLContext | None = None
         if settings.dicom_tls_cert_file is not None and settings.dicom_tls_key_file is not None:
@@ -279,9 +290,9 @@ class Listener:
 
     def _on_accepted(self, event: Any) -> None:
         log.info(
-            "association accepted from calling AE %r at %s",
+            "association accepted from %s (calling AE %r)",
+            peer_address(event.assoc),
             event.assoc.requestor.ae_title,
-            event.assoc.requestor.address,
         )
         self.sink.association("accepted")
 
