@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint unit bench bench-all venv lock chart-alerts clean train-calcium train-stenosis soak fuzz
+.PHONY: run test lint unit bench bench-all venv viewer lock chart-alerts clean train-calcium train-stenosis soak fuzz
 
 venv: $(STAMP)
 
@@ -13,6 +13,13 @@ $(STAMP): pyproject.toml deploy/constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c deploy/constraints.txt -e ".[dev]"
 	touch $(STAMP)
+
+## The OHIF Viewer that tests/integration/test_viewer_ohif.py serves (npm's @ohif/app, pinned).
+VIEWER_STAMP := tests/viewer/node_modules/.installed
+viewer: $(VIEWER_STAMP)
+
+$(VIEWER_STAMP): tests/viewer/install.sh
+	tests/viewer/install.sh
 
 ## Start the service on the embedded defaults (DICOM :11112 AE CARDIOGATE, HTTP :8080, ./data).
 run: $(STAMP)
@@ -25,7 +32,7 @@ lint: $(STAMP)
 	$(BIN)/bandit -q -r service
 
 ## Lint, type-check, then the whole test suite.
-test: lint
+test: lint viewer
 	$(BIN)/python -m pytest -q --durations=15
 
 ## Re-pin the runtime dependencies (deploy/constraints.txt, used by venv and the images)
@@ -87,4 +94,4 @@ train-stenosis: $(STAMP)
 	$(BIN)/python models/training/train_stenosis.py --out models/stenosis
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache tests/viewer/node_modules

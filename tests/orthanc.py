@@ -1,6 +1,7 @@
 """Orthanc (the Debian package's ``/usr/sbin/Orthanc``) as a real PACS for the tests: a
 generated JSON configuration on free loopback ports, its storage and index in a folder of
-the test's, plugins off, and a few REST calls."""
+the test's, plugins off (or only the DICOMweb plugin, :func:`dicomweb_config`), and a few
+REST calls."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from pydicom.dataset import Dataset
 from peers import free_port
 
 ORTHANC = "/usr/sbin/Orthanc"
+DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")  # orthanc-dicomweb
 
 
 @dataclass
@@ -134,3 +136,16 @@ def orthanc_peer(folder: Path, modalities: dict[str, list[str | int]]) -> Orthan
         pytest.skip("Orthanc is not installed")
     folder.mkdir(parents=True, exist_ok=True)
     return OrthancPeer(folder, free_port(), free_port(), modalities)
+
+
+def dicomweb_config() -> dict[str, Any]:
+    """``extra_config`` loading the DICOMweb plugin (Debian's orthanc-dicomweb) at
+    ``/dicom-web/`` (QIDO-RS, WADO-RS, PS3.18); skips without it, fails under CI."""
+    if not DICOMWEB_PLUGIN.exists():
+        if os.environ.get("CI"):  # .ci/run installs orthanc-dicomweb: missing is a failure
+            pytest.fail(f"Orthanc's DICOMweb plugin is not installed ({DICOMWEB_PLUGIN})")
+        pytest.skip(f"Orthanc's DICOMweb plugin is not installed ({DICOMWEB_PLUGIN})")
+    return {
+        "Plugins": [str(DICOMWEB_PLUGIN)],
+        "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "EnableWado": False},
+    }
