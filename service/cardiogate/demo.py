@@ -180,7 +180,18 @@ def _summary(studies: list[DemoStudy], jobs: dict[str, Any], received: Path) -> 
             "state": jobs[xa.SeriesInstanceUID].state,
             "significant": stenosis["significant"],
             "lesions": [
-                {k: lesion[k] for k in ("frame", "percent_stenosis", "grade", "cad_rads")}
+                {
+                    k: lesion.get(k)
+                    for k in (
+                        "frame",
+                        "percent_stenosis",
+                        "grade",
+                        "cad_rads",
+                        "vessel",
+                        "position_along_vessel",
+                        "segment",
+                    )
+                }
                 for lesion in stenosis["lesions"]
             ],
             "truth": [
@@ -205,9 +216,15 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append(f"  {label:<20}{found:>7}  {truth:>8}")
     lines += ["", "Stenoses (angiogram)"]
     for lesion in s["lesions"] or [{"frame": "-", "percent_stenosis": 0, "grade": "none found"}]:
+        where = ""
+        if lesion.get("vessel"):
+            where = (
+                f"  {lesion['vessel']} at {lesion['position_along_vessel'] or 0:.2f} "
+                f"({lesion['segment']})"
+            )
         lines.append(
             f"  frame {lesion['frame']:>3}: {lesion['percent_stenosis']:.0f}%  "
-            f"{lesion['grade']}  CAD-RADS {lesion.get('cad_rads', '-')}"
+            f"{lesion['grade']}  CAD-RADS {lesion.get('cad_rads', '-')}{where}"
         )
     for truth in s["truth"]:
         lines.append(

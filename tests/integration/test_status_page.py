@@ -34,8 +34,24 @@ STENOSIS = {
     "task": "stenosis",
     "probability": 0.93,
     "needs_review": False,
-    "lesions": [{"percent_stenosis": 74.6, "grade": "severe", "cad_rads": "4A"}],
-    "most_severe": {"percent_stenosis": 74.6, "grade": "severe", "cad_rads": "4A"},
+    "lesions": [
+        {"percent_stenosis": 74.6, "grade": "severe", "cad_rads": "4A", "frame": 12},
+        {
+            "percent_stenosis": 55.0,
+            "grade": "moderate",
+            "cad_rads": "3",
+            "frame": 14,
+            "segment": "mid LAD",
+            "scct_segment": 7,
+        },
+    ],
+    "most_severe": {
+        "percent_stenosis": 74.6,
+        "grade": "severe",
+        "cad_rads": "4A",
+        "segment": "first obtuse marginal",
+        "scct_segment": 12,
+    },
 }
 
 
@@ -171,7 +187,9 @@ def test_the_page_shows_results_states_models_health_and_the_review_count(env: E
     assert "Agatston 42.5 (classic 11-100, CAC-DRS A1/N1)" in row(calcium)
     assert "needs review: 1 lesion(s) with a peak below 150 HU" in row(calcium)
     assert ">CT<" in row(calcium)
-    assert "max 75% DS, grade severe, CAD-RADS 4A" in row(stenosis)
+    assert "max 75% DS in the first obtuse marginal, grade severe, CAD-RADS 4A" in row(stenosis)
+    assert "mid LAD (segment 7), frame 14: 55% DS, grade moderate" in row(stenosis)
+    assert "vessel not named, frame 12: 75% DS, grade severe" in row(stenosis)
     assert ">XA<" in row(stenosis)
     assert 'data-state="failed"' in row(failed)
     assert "no CT slices could be read" in row(failed)

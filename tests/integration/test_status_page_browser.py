@@ -141,8 +141,9 @@ def test_chromium_logs_in_and_sees_jobs_models_health_review_and_key_images(
 
         worst = stenosis["result"]["most_severe"]
         summary = page.locator(f"#job-{stenosis['id']} .summary").inner_text()
+        where = f" in the {worst['segment']}" if worst.get("segment") else ""
         assert summary.startswith(
-            f"max {worst['percent_stenosis']:.0f}% DS, grade {worst['grade']}"
+            f"max {worst['percent_stenosis']:.0f}% DS{where}, grade {worst['grade']}"
         )
 
         for job in (calcium, stenosis):

@@ -7,6 +7,12 @@ of the input: ``heatmap`` logits of "a significant stenosis is centred here" and
 ``percent``, the % diameter stenosis the network reads there. The % diameter stenosis is
 the network's (not a QCA measurement); the card says so.
 
+A model may also output ``vessel`` (logits over the card's
+``postprocessing.vessel_classes``, the first being background) and ``position`` (the
+fraction of the vessel's length from its origin, 0-1): each lesion then names its vessel
+and its SCCT segment (:mod:`.coronary_segments`), read where the model put the lesion.
+Without them a lesion's vessel is ``None`` ("not identified by this model").
+
 A lesion seen on several frames (the heart moves) is reported once, on the frame where the
 model is surest. Positions are in the frame's pixels and, when the geometry gives the
 pixel size at the isocentre, in mm.
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +31,7 @@ from pydantic import BaseModel
 from pydicom.dataset import Dataset
 
 from cardiogate.analyses.calcium_ct import resample_linear
+from cardiogate.analyses.coronary_segments import TERRITORY, segment_of
 from cardiogate.analyses.stenosis_geometry import (
     GRADING_CONVENTION,
     grade,
@@ -54,6 +62,27 @@ class StenosisLesion(BaseModel):
     grade: str
     cad_rads: str
     probability: float
+    # the vessel and segment, when the model identifies vessels (else all None)
+    vessel: str | None = None  # "LAD", "D1", "OM2" ... (the card's vessel_classes)
+    artery: str | None = None  # its main artery: LM, LAD, LCX or RCA
+    vessel_probability: float | None = None  # of that vessel, given a vessel is there
+    position_along_vessel: float | None = None  # 0 at its origin, 1 at its end
+    segment: str | None = None  # "mid LAD"
+    segment_short: str | None = None  # "mLAD"
+    scct_segment: int | None = None  # 7 (SCCT 2014); None for an unnumbered branch
+    segment_code: str | None = None  # SNOMED CT, CID 3014: "91748002"
+    segment_meaning: str | None = None  # "Mid Left Anterior Descending Coronary Artery"
+
+    @property
+    def site(self) -> str:
+        """``"mid LAD (segment 7)"``, or ``"vessel not identified"``."""
+        if self.segment is None:
+            return "vessel not identified"
+        return (
+            self.segment
+            if self.scct_segment is None
+            else (f"{self.segment} (segment {self.scct_segment})")
+        )
 
 
 class StenosisResult(BaseModel):
@@ -128,6 +157,7 @@ def analyze_xa(
     t3 = time.perf_counter()
     heat = _sigmoid(outputs["heatmap"][:, 0].astype(np.float32))
     percent = outputs["percent"][:, 0].astype(np.float32)
+    vessels = vessel_maps(outputs, post)
     rows, cols = cine.frames.shape[1:]
     # the map's cells in frame pixels (the frame was resampled to size x size)
     stride_r, stride_c = stride_in * rows / size, stride_in * cols / size
@@ -137,9 +167,10 @@ def analyze_xa(
             row = (peak.row + 0.5) * stride_r - 0.5
             col = (peak.column + 0.5) * stride_c - 0.5
             reading = _sample(percent[k], peak.row, peak.column)
-            found.append((peak.probability, int(index), row, col, reading))
+            named = {} if vessels is None else vessels.at(k, peak.row, peak.column)
+            found.append((peak.probability, int(index), row, col, reading, named))
     found.sort(key=lambda f: -f[0])
-    kept: list[tuple[float, int, float, float, float]] = []
+    kept: list[tuple[float, int, float, float, float, dict[str, Any]]] = []
     for item in found:  # the same lesion on other frames: keep the surest sighting
         if all(np.hypot(item[2] - o[2], item[3] - o[3]) > merge_distance_px for o in kept):
             kept.append(item)
@@ -188,8 +219,81 @@ def analyze_xa(
     )
 
 
+@dataclass(frozen=True)
+class VesselMaps:
+    """The model's vessel identity (softmax over ``classes``, the first background) and
+    position along the vessel, for each frame it saw, at its output resolution."""
+
+    classes: tuple[str, ...]
+    probability: np.ndarray[Any, Any]  # (frames, classes, rows, columns)
+    position: np.ndarray[Any, Any] | None  # (frames, rows, columns), 0-1
+
+    def at(self, k: int, row: float, column: float) -> dict[str, Any]:
+        """The lesion's vessel, segment and position, read over the 3x3 cells around a
+        heatmap peak of frame ``k`` (a narrowed lumen is thin: its own cell may read as
+        background). The vessel is the likeliest non-background class there."""
+        r, c = round(row), round(column)
+        window = (slice(max(0, r - 1), r + 2), slice(max(0, c - 1), c + 2))
+        cells = self.probability[k][(slice(1, None), *window)]  # (classes - 1, 3, 3)
+        scores = cells.reshape(cells.shape[0], -1).sum(axis=1)
+        best = int(np.argmax(scores))
+        vessel = self.classes[best + 1]
+        share = float(scores[best] / max(float(scores.sum()), 1e-12))
+        position = None
+        if self.position is not None:
+            weights = cells[best]
+            values = self.position[k][window]
+            position = float(np.sum(values * weights) / max(float(weights.sum()), 1e-12))
+            position = round(float(np.clip(position, 0.0, 1.0)), 3)
+        segment = segment_of(vessel, position)
+        return {
+            "vessel": vessel,
+            "artery": TERRITORY[vessel],
+            "vessel_probability": round(share, 4),
+            "position_along_vessel": position,
+            "segment": segment.name,
+            "segment_short": segment.short,
+            "scct_segment": segment.scct,
+            "segment_code": segment.code,
+            "segment_meaning": segment.meaning,
+        }
+
+
+def vessel_maps(outputs: dict[str, Any], post: dict[str, Any]) -> VesselMaps | None:
+    """The vessel outputs as :class:`VesselMaps`, None when the model has none; a card
+    whose ``vessel_classes`` do not match the output, or name a vessel this service does
+    not know, is refused by name."""
+    if "vessel" not in outputs:
+        return None
+    logits = np.asarray(outputs["vessel"], dtype=np.float32)
+    classes = tuple(str(name) for name in post.get("vessel_classes") or ())
+    if logits.ndim != 4 or len(classes) != logits.shape[1]:
+        raise CardiogateError(
+            f"the model's vessel output has shape {tuple(logits.shape)}, but its card names "
+            f"{len(classes)} classes (postprocessing.vessel_classes)"
+        )
+    unknown = [name for name in classes[1:] if name not in TERRITORY]
+    if unknown:
+        raise CardiogateError(
+            f"postprocessing.vessel_classes names vessels this service does not know: "
+            f"{', '.join(unknown)} (known: {', '.join(TERRITORY)}; the first is background)"
+        )
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probability = shifted / shifted.sum(axis=1, keepdims=True)
+    position = None
+    if "position" in outputs:
+        position = np.asarray(outputs["position"], dtype=np.float32)[:, 0]
+    return VesselMaps(classes, probability, position)
+
+
 def _lesion(
-    cine: XACine, probability: float, index: int, row: float, col: float, percent: float
+    cine: XACine,
+    probability: float,
+    index: int,
+    row: float,
+    col: float,
+    percent: float,
+    named: dict[str, Any],
 ) -> StenosisLesion:
     mm = cine.mm_per_px
     course = vessel_course(cine.frames[index], row, col)
@@ -212,4 +316,5 @@ def _lesion(
         grade=label,
         cad_rads=category,
         probability=round(probability, 4),
+        **named,
     )

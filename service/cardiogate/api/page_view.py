@@ -107,16 +107,25 @@ def result_summary(task: str | None, result: Mapping[str, Any]) -> str:
         worst = result.get("most_severe")
         if not worst:
             return f"no stenosis found (p = {float(result.get('probability') or 0.0):.2f})"
+        where = f" in the {worst['segment']}" if worst.get("segment") else ""
         return (
-            f"max {float(worst.get('percent_stenosis') or 0.0):.0f}% DS, grade "
+            f"max {float(worst.get('percent_stenosis') or 0.0):.0f}% DS{where}, grade "
             f"{worst.get('grade', '?')}, CAD-RADS {worst.get('cad_rads', '?')}"
         )
     return ""
 
 
+def _site(lesion: Mapping[str, Any]) -> str:
+    """``"mid LAD (segment 7)"``, the branch's name, or that no vessel was named."""
+    segment, number = lesion.get("segment"), lesion.get("scct_segment")
+    if not segment:
+        return "vessel not named"
+    return f"{segment} (segment {number})" if number else str(segment)
+
+
 def lesion_lines(task: str | None, result: Mapping[str, Any]) -> tuple[str, ...]:
     """One line per lesion: calcium by artery with its Agatston score and peak, the highest
-    score first; stenosis by vessel (its frame when the result names none) with percent
+    score first; stenosis by segment (or that no vessel was named) and frame, with percent
     diameter stenosis, grade and CAD-RADS, the most severe first. At most MAX_LESIONS."""
     lesions = [x for x in result.get("lesions") or [] if isinstance(x, Mapping)]
     if task == "calcium":
@@ -129,7 +138,7 @@ def lesion_lines(task: str | None, result: Mapping[str, Any]) -> tuple[str, ...]
     elif task == "stenosis":
         lesions.sort(key=lambda x: -float(x.get("percent_stenosis") or 0.0))
         lines = [
-            f"{x.get('vessel') or 'frame ' + str(x.get('frame', '?'))}: "
+            f"{_site(x)}, frame {x.get('frame', '?')}: "
             f"{float(x.get('percent_stenosis') or 0.0):.0f}% DS, grade {x.get('grade', '?')}, "
             f"CAD-RADS {x.get('cad_rads', '?')}"
             for x in lesions

@@ -3,8 +3,8 @@ viewers that show no SR or SEG, pointing where the viewer points (image and fram
 as the viewer shows them, :mod:`cardiogate.reports.capture`).
 
 - Stenosis: the frame of the most severe lesion, each lesion's vessel course drawn and
-  labelled with its number on the summary page, % and grade (``"1: 75% 4A"``; a lesion
-  found on another frame says which).
+  labelled with its number on the summary page, % and grade, and its segment when the
+  model names vessels (``"1: 75% 4A mLAD"``; a lesion found on another frame says which).
 - Calcium: one image per artery with calcium, on the slice where that artery's Agatston
   score is largest, at W 800 / L 200. Every scored lesion on the slice is outlined in its
   artery's colour (the SEG's colours) so that the calcium itself stays visible; the artery's
@@ -100,6 +100,8 @@ def stenosis_picture(
         ring = max(2, factor + 1)
         draw.ellipse((x - radius, y - radius, x + radius, y + radius), outline=colour, width=ring)
         label = f"{number}: {lesion.percent_stenosis:.0f}% {lesion.cad_rads}"
+        if lesion.segment_short is not None:
+            label += f" {lesion.segment_short}"
         if lesion.frame != result.most_severe.frame:
             label += f" ({frame_label(sources, cine.frame_sources[lesion.frame - 1])})"
         text_box(draw, (x + radius + 4, y - radius), label, face)

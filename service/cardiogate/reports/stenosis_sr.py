@@ -5,8 +5,10 @@ Content:
 
 - one TID 1410 planar ROI group per lesion: the vessel course through the lesion as a
   SCOORD POLYLINE on its frame (Referenced Frame Number of the XA instance, which OHIF
-  matches), finding type stenosis (SCT 415582006), finding site coronary artery (SCT
-  41801008: the vessel is not identified), % diameter stenosis (SCT 408715008, %, method
+  matches), finding type stenosis (SCT 415582006), finding site the lesion's coronary
+  segment (its CID 3014 SNOMED code, e.g. SCT 91748002 Mid Left Anterior Descending
+  Coronary Artery; coronary artery, SCT 41801008, when the model does not identify vessels),
+  % diameter stenosis (SCT 408715008, %, method
   DCM 122651), the model's certainty (DCM 111012, %) and the grade as a qualitative
   evaluation whose local code says it is CAD-RADS bands applied to XA, a convention of
   this service;
@@ -80,6 +82,24 @@ def algorithm(result: StenosisResult) -> hd.sr.AlgorithmIdentification:
     )
 
 
+def site(lesion: StenosisLesion) -> hd.sr.CodedConcept | Code:
+    """The lesion's finding site: its segment's SNOMED code (CID 3014), else the coronary
+    artery as a whole."""
+    if lesion.segment_code is None or lesion.segment_meaning is None:
+        whole: Code = c.CORONARY_ARTERY
+        return whole
+    return hd.sr.CodedConcept(
+        value=lesion.segment_code, scheme_designator="SCT", meaning=lesion.segment_meaning
+    )
+
+
+def _identifier(prefix: str, lesion: StenosisLesion) -> str:
+    """``"Stenosis 1 mid LAD (segment 7) frame 12"``: the Tracking Identifier viewers show
+    as the measurement's label (LO, at most 64 characters)."""
+    where = "" if lesion.segment is None else f" {lesion.site}"
+    return f"{prefix}{where} frame {lesion.frame}"[:64]
+
+
 def lesion_group(
     index: int, lesion: StenosisLesion, result: StenosisResult, cine: XACine, image: Dataset
 ) -> hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations:
@@ -93,13 +113,13 @@ def lesion_group(
     return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(
             uid=tracking_uid(cine.series_instance_uid, "stenosis", model, f"lesion {index}"),
-            identifier=f"Stenosis {index} frame {lesion.frame}",
+            identifier=_identifier(f"Stenosis {index}", lesion),
         ),
         referenced_region=image_region(
             graphic_type, scoord(points, rows, columns), image, lesion.referenced_frame
         ),
         finding_type=c.STENOSIS,
-        finding_sites=[hd.sr.FindingSite(c.CORONARY_ARTERY)],
+        finding_sites=[hd.sr.FindingSite(site(lesion))],
         algorithm_id=algorithm(result),
         measurements=[
             hd.sr.Measurement(
@@ -149,7 +169,7 @@ def summary_group(
         ),
         geometric_purpose=c.REPRESENTATIVE_POINT,
         finding_type=c.STENOSIS,
-        finding_sites=[hd.sr.FindingSite(c.CORONARY_ARTERY)],
+        finding_sites=[hd.sr.FindingSite(site(lesion))],
         algorithm_id=algorithm(result),
         measurements=[
             hd.sr.Measurement(

@@ -23,7 +23,7 @@ from pydicom.dataset import Dataset
 from cardiogate import __version__
 from cardiogate.analyses.calcium import ARTERIES
 from cardiogate.analyses.calcium_ct import CalciumResult
-from cardiogate.analyses.stenosis import StenosisResult
+from cardiogate.analyses.stenosis import StenosisLesion, StenosisResult
 from cardiogate.analyses.xa_cine import XACine
 from cardiogate.reports.calcium_seg import ARTERY_COLOURS
 from cardiogate.reports.capture import (
@@ -48,6 +48,7 @@ WARNING: Colour = (255, 190, 0)
 BANNER: Colour = (150, 20, 30)
 AI_NOTICE = "AI result, not for diagnostic use"
 VESSEL_NOT_NAMED = "vessel not named"
+TOP_CLEARANCE = 56  # below the top banner: a viewer's corner overlays cover this band
 MAX_LESION_ROWS = 8
 LEADING = 1.35  # line height / text size
 LEFT_OUT = "More than fits here: see the structured report."
@@ -95,7 +96,7 @@ class Page:
         self.draw = ImageDraw.Draw(self.image)
         self.lines: list[Line] = []
         self.left_out = False
-        self.y = self.banner(AI_NOTICE, 0, HEADING) + MARGIN / 2
+        self.y = self.banner(AI_NOTICE, 0, HEADING) + MARGIN / 2 + TOP_CLEARANCE
         footer = HEIGHT - SMALL * 1.6
         self.banner(f"{AI_NOTICE}  -  cardiogate {__version__}", footer, SMALL)
         self.bottom = footer - MARGIN / 2
@@ -277,10 +278,9 @@ def stenosis_page(sources: Sequence[Dataset], result: StenosisResult, cine: XACi
     if not result.lesions:
         page.line("No stenosis found.", HEADING)
         return page.finish(references)
-    stops = [MARGIN, 110, 240, 500, 680, 960]
-    page.cells(
-        [(h, MUTED) for h in ("#", "% DS", "Grade", "CAD-RADS", "Frame", "Vessel")], stops, BODY
-    )
+    stops = [MARGIN, 100, 210, 440, 590, 730]
+    headings = ("#", "% DS", "Grade", "CAD-RADS", "Frame", "Segment (SCCT)")
+    page.cells([(h, MUTED) for h in headings], stops, BODY)
     for number, lesion in enumerate(result.lesions[:MAX_LESION_ROWS], start=1):
         sop, frame = cine.frame_sources[lesion.frame - 1]
         cells = [
@@ -289,7 +289,7 @@ def stenosis_page(sources: Sequence[Dataset], result: StenosisResult, cine: XACi
             lesion.grade,
             lesion.cad_rads,
             frame_label(sources, (sop, frame)),
-            VESSEL_NOT_NAMED,
+            segment_cell(lesion),
         ]
         colour = WARNING if lesion == result.most_severe else TEXT
         page.cells([(cell, colour) for cell in cells], stops, BODY)
@@ -305,9 +305,26 @@ def stenosis_page(sources: Sequence[Dataset], result: StenosisResult, cine: XACi
     if hidden > 0:
         page.line(f"and {hidden} more lesion(s): see the structured report", BODY, MUTED)
     page.gap(SMALL)
+    if any(lesion.segment is not None for lesion in result.lesions):
+        page.wrapped(
+            "Vessel and segment as the model identifies them on this projection, SCCT "
+            "segment numbers with boundaries at typical branch positions: confirm on the image."
+        )
     page.wrapped(f"% DS (diameter stenosis): {result.percent_method}.")
     page.wrapped(f"Grades: {result.grading_convention}.")
     return page.finish(references)
+
+
+def segment_cell(lesion: StenosisLesion) -> str:
+    """``"mid LAD (7)"``, the branch's name alone when the SCCT model does not number it,
+    or that the model does not name vessels."""
+    if lesion.segment is None:
+        return VESSEL_NOT_NAMED
+    return (
+        lesion.segment
+        if lesion.scct_segment is None
+        else (f"{lesion.segment} ({lesion.scct_segment})")
+    )
 
 
 def calcium_summary_page(

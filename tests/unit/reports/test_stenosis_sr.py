@@ -11,6 +11,7 @@ import pydicom
 import pytest
 from pydicom.sr._cid_dict import cid_concepts
 
+from cardiogate.analyses.coronary_segments import segment_of
 from cardiogate.analyses.stenosis import analyze_xa
 from cardiogate.analyses.xa_cine import load_xa_cine
 from cardiogate.inference.engine import load_model
@@ -31,7 +32,7 @@ from cardiogate.reports.codes import (
     XA_PROCEDURE,
     YES,
 )
-from reporting_jobs import StenosisInputs, content_items, texts
+from reporting_jobs import StenosisInputs, content_items, texts, write_objects
 from tiny_model import write_dark_spot_model
 from xa_datasets import single_frame_xa
 
@@ -57,7 +58,7 @@ def test_percent_stenosis_and_grade_per_lesion_equal_the_result(
     assert len(groups) == len(stenosis.result.lesions) > 0
     for group, lesion in zip(groups, stenosis.result.lesions, strict=True):
         assert group.finding_type == STENOSIS
-        assert group.finding_sites[0].value == CORONARY_ARTERY
+        assert group.finding_sites[0].value == CORONARY_ARTERY  # the rule names no vessel
         percent = _measurement(group, DIAMETER_STENOSIS)
         assert float(percent.value) == lesion.percent_stenosis
         assert percent.unit == PERCENT
@@ -227,3 +228,34 @@ def test_a_run_without_a_lesion_states_its_flags_without_drawing(tmp_path: Path)
         if item.ValueType == "IMAGE"
     }
     assert listed == {str(s.SOPInstanceUID) for s in sources}  # nothing drawn: every instance
+
+
+def test_a_named_segment_is_the_finding_site_and_in_the_label(
+    stenosis: StenosisInputs, tmp_path: Path
+) -> None:
+    lesion = stenosis.result.lesions[0]
+    segment = segment_of("LAD", 0.4)
+    named = lesion.model_copy(
+        update={
+            "vessel": "LAD",
+            "artery": "LAD",
+            "segment": segment.name,
+            "segment_short": segment.short,
+            "scct_segment": segment.scct,
+            "segment_code": segment.code,
+            "segment_meaning": segment.meaning,
+        }
+    )
+    result = stenosis.result.model_copy(update={"lesions": [named], "most_severe": named})
+    files = write_objects(build_stenosis_objects(stenosis.sources, result, stenosis.cine), tmp_path)
+    summary, [group] = _split(files["SR"])
+    assert summary is not None
+    for found in (group, summary):
+        [site] = found.finding_sites
+        code = site.value
+        assert (code.value, code.scheme_designator, code.meaning) == (
+            "91748002",
+            "SCT",
+            "Mid Left Anterior Descending Coronary Artery",
+        )
+    assert group.tracking_identifier == f"Stenosis 1 mid LAD (segment 7) frame {named.frame}"

@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw
 from pydicom.dataset import Dataset
 
 from cardiogate.analyses.calcium import ARTERIES
+from cardiogate.analyses.coronary_segments import TERRITORY, segment_of
 from cardiogate.reports import NOT_FOR_DIAGNOSTIC_USE, build_calcium_objects
 from cardiogate.reports.capture import font
 from cardiogate.reports.summary_page import (
@@ -26,6 +27,7 @@ from cardiogate.reports.summary_page import (
     Summary,
     calcium_page,
     number_ranges,
+    segment_cell,
     stenosis_page,
 )
 from peers import dciodvfy
@@ -172,13 +174,13 @@ def test_the_stenosis_page_lists_each_lesion_with_its_viewer_frame(
     assert np.array_equal(summary.picture, ds.pixel_array)
     assert all(_shown(ds.pixel_array, line) for line in summary.lines)
     rows = _rows(summary)
-    assert ["#", "% DS", "Grade", "CAD-RADS", "Frame", "Vessel"] in rows
+    assert ["#", "% DS", "Grade", "CAD-RADS", "Frame", "Segment (SCCT)"] in rows
     [source] = stenosis.sources
     assert int(source.NumberOfFrames) > 1
     for number, lesion in enumerate(result.lesions, start=1):
         frame = f"frame {lesion.referenced_frame}"
         cells = [f"{lesion.percent_stenosis:.0f}%", lesion.grade, lesion.cad_rads, frame]
-        assert [str(number), *cells, VESSEL_NOT_NAMED] in rows, number
+        assert [str(number), *cells, segment_cell(lesion)] in rows, number
     assert any(row[0].startswith("Significant stenosis (50% or more): yes") for row in rows)
     frames = {
         (ref.ReferencedSOPInstanceUID, ref.ReferencedFrameNumber) for ref in ds.SourceImageSequence
@@ -202,7 +204,8 @@ def test_a_page_with_more_lesions_than_fit_sends_the_reader_to_the_sr(
     rows = _rows(summary)
     hidden = len(many) - MAX_LESION_ROWS
     assert [f"and {hidden} more lesion(s): see the structured report"] in rows
-    assert sum(1 for row in rows if row[-1] == VESSEL_NOT_NAMED) == MAX_LESION_ROWS
+    shown = [segment_cell(lesion) for lesion in many[:MAX_LESION_ROWS]]
+    assert [row[-1] for row in rows if len(row) == 6][1:] == shown  # after the heading row
     assert any("rule ?" in " ".join(row) for row in rows)  # what the font cannot draw
     assert all(line.xy[1] < HEIGHT for line in summary.lines)
 
@@ -222,3 +225,47 @@ def test_the_stenosis_page_without_a_lesion(stenosis: StenosisInputs) -> None:
     assert any(row[0].startswith("Significant stenosis (50% or more): no") for row in rows)
     assert summary.references == []
     assert "key image" not in " ".join(" ".join(row) for row in rows)
+
+
+def test_the_segment_column_names_the_segment_or_says_none_was_named(
+    stenosis: StenosisInputs,
+) -> None:
+    lesion = stenosis.result.lesions[0]
+    plain = lesion.model_copy(update={name: None for name in SEGMENT_FIELDS})
+    mid_lad = plain.model_copy(update=segment_fields("LAD", 0.4))
+    third_diagonal = plain.model_copy(update=segment_fields("D3", 0.5))
+    result = stenosis.result.model_copy(update={"lesions": [mid_lad, third_diagonal, plain]})
+    rows = _rows(stenosis_page(stenosis.sources, result, stenosis.cine))
+    column = [row[-1] for row in rows if len(row) == 6]
+    assert column == ["Segment (SCCT)", "mid LAD (7)", "third diagonal", VESSEL_NOT_NAMED]
+    texts = " ".join(" ".join(row) for row in rows)
+    assert "confirm on the image" in texts  # the segments' caveat, once some are named
+
+
+SEGMENT_FIELDS = (
+    "vessel",
+    "artery",
+    "vessel_probability",
+    "position_along_vessel",
+    "segment",
+    "segment_short",
+    "scct_segment",
+    "segment_code",
+    "segment_meaning",
+)
+
+
+def segment_fields(vessel: str, position: float) -> dict[str, object]:
+    """A lesion's vessel fields as the analysis writes them, for ``vessel`` at ``position``."""
+    segment = segment_of(vessel, position)
+    return {
+        "vessel": vessel,
+        "artery": TERRITORY[vessel],
+        "vessel_probability": 0.9,
+        "position_along_vessel": position,
+        "segment": segment.name,
+        "segment_short": segment.short,
+        "scct_segment": segment.scct,
+        "segment_code": segment.code,
+        "segment_meaning": segment.meaning,
+    }
