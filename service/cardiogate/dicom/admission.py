@@ -11,15 +11,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from pynetdicom import evt
-from pynetdicom.acse import ACSE
-from pynetdicom.transport import AssociationSocket, RequestHandler
-
-from cardiogate.dicom import reactor
 from cardiogate.dicom.status import Reject
 from cardiogate.logs import FIELDS
 
@@ -143,6 +137,21 @@ class AdmissionGate:
             )
         return None
 
+    def screen(
+        self, assoc: Any, calling_ae_title: str, called_ae_title: str
+    ) -> tuple[int, int, int] | None:
+        """Admit or refuse an association being negotiated: the A-ASSOCIATE-RJ reason to
+        refuse it with (the refusal is logged and the association marked with the outcome),
+        or None to go on (the association is marked as holding a slot). pynetdicom_door's
+        request handler calls this before pynetdicom's own negotiation."""
+        rejection = self.admit(calling_ae_title, called_ae_title)
+        if rejection is None:
+            assoc.cardiogate_slot = True
+            return None
+        _log_rejection(assoc, calling_ae_title, called_ae_title, rejection)
+        assoc.cardiogate_outcome = rejection.outcome
+        return rejection.reason
+
 
 def host_port(host: str, port: int) -> str:
     """``IP:port``, or ``[IPv6]:port``."""
@@ -155,28 +164,6 @@ def peer_address(assoc: Any) -> str:
         return host_port(str(assoc.requestor.address), int(assoc.requestor.port))
     except (AttributeError, ValueError):  # no address information: not a TCP peer
         return "unknown address"
-
-
-class GatedACSE(ACSE):
-    """ACSE that consults the server's :class:`AdmissionGate` before negotiating."""
-
-    def _negotiate_as_acceptor(self) -> None:
-        assoc = self.assoc
-        gate: AdmissionGate | None = getattr(assoc._server, "gate", None)
-        if gate is not None:
-            primitive = self.requestor.primitive
-            calling = "" if primitive is None else str(primitive.calling_ae_title)
-            called = "" if primitive is None else str(primitive.called_ae_title)
-            rejection = gate.admit(calling, called)
-            if rejection is not None:
-                _log_rejection(assoc, calling, called, rejection)
-                assoc.cardiogate_outcome = rejection.outcome  # type: ignore[attr-defined]
-                self.send_reject(*rejection.reason)
-                evt.trigger(assoc, evt.EVT_REJECTED, {})
-                assoc.kill()
-                return
-            assoc.cardiogate_slot = True  # type: ignore[attr-defined]
-        super()._negotiate_as_acceptor()
 
 
 def _log_rejection(assoc: Any, calling: str, called: str, rejection: Rejection) -> None:
@@ -199,76 +186,3 @@ def _log_rejection(assoc: Any, calling: str, called: str, rejection: Rejection) 
             }
         },
     )
-
-
-# A PDU's first buffer; larger PDUs grow it (doubling) as their bytes arrive.
-_FIRST_ALLOCATION = 1 << 20
-
-
-class FastAssociationSocket(AssociationSocket):
-    """Reads a PDU with a few large ``recv_into`` calls instead of 4 KiB ``recv`` calls, and
-    gives up on a PDU that stops arriving.
-
-    pynetdicom reads the rest of a PDU from a blocking socket once its header is in, so a
-    peer that announces more bytes than it sends held the connection and its thread until
-    the peer went away. Here each wait for bytes lasts at most ``read_timeout`` (the
-    association's network timeout, set on the socket) and a whole read at most that long
-    again, so a trickle cannot hold it either. A read cut short returns what arrived, which
-    pynetdicom treats as the transport closing: the association is aborted and closed.
-    """
-
-    read_timeout: float | None = None
-
-    def recv(self, nr_bytes: int) -> bytearray:
-        sock = self.socket
-        if sock is None:  # already closed: nothing read, which pynetdicom takes as closed
-            return bytearray()
-        # The length comes from the peer: allocate as bytes arrive, never what it claims.
-        buffer = bytearray(min(nr_bytes, _FIRST_ALLOCATION))
-        nr_read = 0
-        deadline = None if self.read_timeout is None else time.monotonic() + self.read_timeout
-        while nr_read < nr_bytes:
-            if nr_read == len(buffer):
-                buffer.extend(bytes(min(len(buffer), nr_bytes - nr_read)))
-            try:
-                with memoryview(buffer) as view:
-                    n = sock.recv_into(view[nr_read:])
-            except TimeoutError:
-                self._stalled(nr_read, nr_bytes)
-                break
-            if not n:  # connection closed
-                break
-            nr_read += n
-            if deadline is not None and nr_read < nr_bytes and time.monotonic() > deadline:
-                self._stalled(nr_read, nr_bytes)
-                break
-        # Short when closed or stalled: what arrived, as pynetdicom returns it.
-        del buffer[nr_read:]
-        return buffer
-
-    def _stalled(self, nr_read: int, nr_bytes: int) -> None:
-        log.warning(
-            "peer stopped sending mid-PDU (%d of %d bytes within %.0f s); closing the connection",
-            nr_read,
-            nr_bytes,
-            self.read_timeout or 0,
-        )
-
-
-class GatedRequestHandler(RequestHandler):
-    """Creates acceptor associations with the gated ACSE and the faster socket reader."""
-
-    def _create_association(self) -> Any:
-        assoc = super()._create_association()
-        assoc.acse = GatedACSE(assoc)
-        # The socket is already set and pynetdicom refuses a second one; only ``recv``
-        # differs, so give the existing object the faster class.
-        transport: Any = assoc.dul.socket
-        transport.__class__ = FastAssociationSocket
-        transport.read_timeout = assoc.network_timeout
-        if transport.socket is not None:
-            # Also bounds a send to a peer that stops reading: pynetdicom takes the timeout
-            # as the transport closing.
-            transport.socket.settimeout(assoc.network_timeout)
-        reactor.prepare(assoc)
-        return assoc

@@ -23,14 +23,8 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import ThreadedAssociationServer
 
 from cardiogate.config import Settings
-from cardiogate.dicom import reactor, tls
-from cardiogate.dicom.admission import (
-    AdmissionGate,
-    AssociationSlots,
-    GatedRequestHandler,
-    host_port,
-    peer_address,
-)
+from cardiogate.dicom import pynetdicom_door, tls
+from cardiogate.dicom.admission import AdmissionGate, AssociationSlots, host_port, peer_address
 from cardiogate.dicom.ingest import StoreSCPHandler
 from cardiogate.dicom.spool import Spool
 from cardiogate.dicom.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
@@ -42,7 +36,7 @@ log = logging.getLogger(__name__)
 
 # pynetdicom's per-PDU logging handlers cost CPU on every PDU; we log what matters ourselves.
 _config.LOG_HANDLER_LEVEL = "none"
-reactor.install()
+pynetdicom_door.install()
 
 # Every transfer syntax that pydicom decodes here (PS3.5 A, 10), in our order of
 # preference: pynetdicom accepts the first of this list that the SCU proposes in a
@@ -112,7 +106,7 @@ class CardiogateServer(ThreadedAssociationServer):
 
     def __init__(self, *args: Any, listen_socket: socket.socket, **kwargs: Any) -> None:
         self._listen_socket = listen_socket
-        kwargs["request_handler"] = GatedRequestHandler
+        kwargs["request_handler"] = pynetdicom_door.GatedRequestHandler
         super().__init__(*args, **kwargs)
 
     def server_bind(self) -> None:
@@ -241,7 +235,7 @@ class Listener:
         server.tls_context = self.tls_context
         server.tls_handshake_timeout = self.settings.acse_timeout_seconds
         server.on_tls_failed = self._on_tls_failed
-        ae._servers.append(server)  # as start_server() does; shutdown() expects it
+        pynetdicom_door.register_server(ae, server)
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="dicom-accept"
@@ -306,7 +300,7 @@ class Listener:
         self.sink.association("aborted")
 
     def _on_close(self, event: Any) -> None:
-        reactor.release(event.assoc)
+        pynetdicom_door.release(event.assoc)
         if getattr(event.assoc, "cardiogate_slot", False):
             event.assoc.cardiogate_slot = False
             self.slots.release()
