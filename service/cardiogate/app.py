@@ -46,6 +46,7 @@ from cardiogate.pipeline.assembler import SeriesAssembler
 from cardiogate.pipeline.worker import JobWorker
 from cardiogate.store import Replica, Store
 from cardiogate.store.jobs import JobQueue
+from cardiogate.tasks import load_tasks
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +121,11 @@ class Application:
     # -- readiness (HealthProbe) -------------------------------------------------------------
 
     def readiness(self) -> tuple[dict[str, bool], dict[str, str | int | float]]:
+        """Every part's check, and details for operators: a failed ``models_loaded`` says
+        which models directory held no model (``models_loaded_reason``)."""
+        models = self.loaded_models()
         checks = {
-            "models_loaded": self.engine is not None,
+            "models_loaded": bool(models),
             "dicom_listening": self.listener is not None and self.listener.listening,
             "listener_processes": self.pool is None or self.pool.alive(),
             "store_reachable": self.store.ping(),
@@ -135,8 +139,10 @@ class Application:
             "listener_processes": self.settings.listener_processes,
             "active_associations": self.slots.active,
         }
-        for task, model in (self.engine.models if self.engine else {}).items():
+        for task, model in models.items():
             details[f"model_{task}"] = f"{model.card.name} {model.card.version} on {model.provider}"
+        if not models:
+            details["models_loaded_reason"] = f"no model loaded from {self.settings.models_dir}"
         return checks, details
 
     def _ready(self) -> float:
@@ -166,12 +172,19 @@ class Application:
         if s.dicom_tls_cert_file is not None and s.dicom_tls_key_file is not None:
             # and so does a bad certificate, here rather than in each listener process
             server_context(s.dicom_tls_cert_file, s.dicom_tls_key_file, s.dicom_tls_ca_file)
+        tasks = load_tasks(s)  # before any port opens: bad task settings stop us
         self.spool.prepare()
         self.store.create_schema()
         index_orphans(self.spool, self.store)
         self.engine = InferenceEngine.from_directory(
             s.models_dir, s.providers, cache_dir=s.data_dir / "trt-cache"
         )
+        for task in sorted(set(self.engine.models) - set(tasks)):
+            log.warning(
+                "a model in %s is for task %r, which no installed task provides: not used",
+                s.models_dir,
+                task,
+            )
         ACTIVE_ASSOCIATIONS.set_function(lambda: self.slots.active)
         SPOOL_FREE_BYTES.set_function(self.spool.free_bytes)
         READY.set_function(self._ready)
@@ -195,6 +208,7 @@ class Application:
             self.store,
             self.spool,
             self.engine,
+            tasks=tasks,
             outbox_files=self.outbox_files,
             on_reported=self.sender.wake,
         )
@@ -210,6 +224,7 @@ class Application:
             settings=s,
             models=self,
             metrics_auth=s.metrics_auth,
+            tasks=tasks,
         )
         self._http = uvicorn.Server(server_config(api, s))
         self._spawn(self._http.run, [self._http_socket])

@@ -24,6 +24,7 @@ from cardiogate.logs import setup_logging
 
 if TYPE_CHECKING:
     from cardiogate.pipeline.explain import Explained
+    from cardiogate.tasks import Tasks
 
 log = logging.getLogger("cardiogate")
 
@@ -194,15 +195,17 @@ def _analyze(args: argparse.Namespace) -> int:
         scan_folder,
     )
     from cardiogate.inference import InferenceEngine
+    from cardiogate.tasks import load_tasks
 
     settings = load_settings(models_dir=args.models_dir)
     setup_logging("WARNING", settings.log_format)
     if not args.path.exists():
         raise ConfigurationError(f"no such file or folder: {args.path}")
+    tasks = load_tasks(settings)
     engine = InferenceEngine.from_directory(settings.models_dir, settings.providers)
     scan = scan_folder(args.path)
-    entries = analyze_folder(scan, settings, engine)
-    _write(json.dumps(entries, indent=2) if args.json else format_table(entries))
+    entries = analyze_folder(scan, settings, engine, tasks)
+    _write(json.dumps(entries, indent=2) if args.json else format_table(entries, tasks))
     _note(format_skipped(scan), args.json)
     return 0 if entries else 1
 
@@ -225,26 +228,27 @@ def _route_explain(args: argparse.Namespace) -> int:
         format_explanations,
         model_tasks,
     )
-    from cardiogate.pipeline.worker import ANALYSES
+    from cardiogate.tasks import load_tasks
 
     _use_config(args.config)
     settings = load_settings(
         models_dir=args.models_dir, data_dir=args.data_dir, database_url=args.database_url
     )
     setup_logging("WARNING", settings.log_format)
-    tasks = model_tasks(settings.models_dir, tuple(ANALYSES))
+    tasks = load_tasks(settings)
+    loaded = model_tasks(settings.models_dir, tuple(tasks))
     target = Path(args.target)
     notes = []
-    if not tasks:
+    if not loaded:
         notes.append(
             f"no model in {settings.models_dir} ({_env('models_dir')}): nothing can be routed"
         )
     if target.exists():
         scan = scan_folder(target)
-        items, stored = explain_folder(scan, settings.routing, tasks), False
+        items, stored = explain_folder(scan, tasks, loaded), False
         notes.append(format_skipped(scan))
     elif UID.fullmatch(args.target):
-        items, stored = _explain_stored(args.target, settings, tasks), True
+        items, stored = _explain_stored(args.target, settings, tasks, loaded), True
     else:
         raise ConfigurationError(f"no such file or folder, and not a StudyInstanceUID: {target}")
     _write(
@@ -256,7 +260,9 @@ def _route_explain(args: argparse.Namespace) -> int:
     return 0 if items else 1
 
 
-def _explain_stored(uid: str, settings: Settings, tasks: set[str]) -> list[Explained]:
+def _explain_stored(
+    uid: str, settings: Settings, tasks: Tasks, loaded: set[str]
+) -> list[Explained]:
     from cardiogate.pipeline.explain import explain_study
     from cardiogate.store import Store
 
@@ -264,7 +270,7 @@ def _explain_stored(uid: str, settings: Settings, tasks: set[str]) -> list[Expla
         raise ConfigurationError(f"no database in {settings.data_dir} ({_env('data_dir')})")
     store = Store(settings.effective_database_url)
     try:
-        items = explain_study(store, uid, settings.routing, tasks)
+        items = explain_study(store, uid, tasks, loaded)
     finally:
         store.dispose()
     if not items:

@@ -24,7 +24,6 @@ from pydantic_settings import (
 )
 
 from cardiogate.errors import ConfigurationError
-from cardiogate.pipeline.router import RoutingRules
 
 ENV_PREFIX = "CARDIOGATE_"
 # PS3.5 6.2: AE titles are at most 16 characters, no backslash, no control characters.
@@ -165,17 +164,10 @@ class Settings(BaseSettings):
     # Pipeline
     quiet_seconds: float = Field(default=10.0, gt=0)
     worker_threads: int = Field(default=1, ge=1, le=64)
-    routing: RoutingRules = Field(default_factory=RoutingRules)
-    calcium_threshold_hu: float = Field(default=130.0, ge=0)
-    calcium_min_area_mm2: float = Field(default=1.0, ge=0)
-    calcium_mass_factor: float | None = Field(default=None, gt=0)
-    # a lesion peaking below this HU, or whose artery the model gives a mean probability
-    # below this, flags a calcium result needs_review
-    calcium_review_peak_hu: float = Field(default=150.0, ge=0)
-    calcium_review_artery_probability: float = Field(default=0.6, ge=0, le=1)
-    stenosis_max_frames: int = Field(default=8, ge=1, le=64)
-    # a run whose model probability falls in [low, high) is flagged needs_review
-    stenosis_review_band: tuple[float, float] = (0.3, 0.7)
+    # each task's routing rules, as "<task>_<rule>" keys (cardiogate.tasks.registry)
+    routing: dict[str, Any] = Field(default_factory=dict)
+    # each task's settings by task name; CARDIOGATE_<TASK>_<SETTING> works too
+    tasks: dict[str, dict[str, Any]] = Field(default_factory=dict)
     assembler_poll_seconds: float = Field(default=1.0, gt=0)
 
     # Models and results
@@ -241,14 +233,6 @@ class Settings(BaseSettings):
         if value is None or not value.strip():
             return None
         return check_viewer_url_template(value.strip())
-
-    @field_validator("stenosis_review_band")
-    @classmethod
-    def _check_band(cls, value: tuple[float, float]) -> tuple[float, float]:
-        low, high = value
-        if not 0.0 <= low <= high <= 1.0:
-            raise ValueError("the review band must be two probabilities, low <= high")
-        return value
 
     @model_validator(mode="after")
     def _check_ports(self) -> Settings:

@@ -1,40 +1,54 @@
-"""Series assembly: one quiet period after the last instance, exactly one complete series."""
+"""Series assembly: one quiet period after the last instance, exactly one complete series.
+
+Instances arrive over real associations (their receive times are the store's, real ones);
+the assembler reads a clock the test sets, so quiet periods pass without sleeping."""
 
 from __future__ import annotations
 
-import time
+import threading
 from pathlib import Path
 
 from cardiogate.pipeline.assembler import SeriesAssembler
+from cardiogate.store.store import utcnow
 from cardiogate.synthetic import make_ct_series
 from peers import send, start_scp
+from store_records import Clock
 
-QUIET = 0.6
+QUIET = 10.0  # seconds of the test's clock, none of them waited
 
 
 def test_series_over_two_associations_completes_once(tmp_path: Path) -> None:
     scp = start_scp(tmp_path, quiet_seconds=QUIET)
-    assembler = SeriesAssembler(scp.store, QUIET, poll_seconds=0.05)
+    clock = Clock()
+    completions: list[list[str]] = []
+    completed = threading.Event()
+
+    def on_complete(uids: list[str]) -> None:
+        completions.append(uids)
+        completed.set()
+
+    assembler = SeriesAssembler(scp.store, QUIET, 0.05, on_complete, clock=clock)
     try:
         ct = make_ct_series(21, n_slices=6, rows=32, columns=32)
         uid = ct.datasets[0].SeriesInstanceUID
         assembler.start()
         assert send(scp.port, ct.datasets[:3]) == [0] * 3
-        time.sleep(QUIET / 3)
         assert send(scp.port, ct.datasets[3:]) == [0] * 3
+        clock.now = utcnow()  # every instance is received: the quiet period starts
+        clock.advance(QUIET / 3)
+        assert assembler.run_once() == []
         series = scp.store.get_series(uid)
         assert series is not None
         assert series.state == "receiving"  # the second association kept it open
 
-        deadline = time.monotonic() + 10 * QUIET
-        while scp.store.get_series(uid).state != "complete":  # type: ignore[union-attr]
-            assert time.monotonic() < deadline, "series never completed"
-            time.sleep(0.05)
+        clock.advance(QUIET)  # the polling thread completes it
+        assert completed.wait(10), "series never completed"
         series = scp.store.get_series(uid)
         assert series is not None
-        assert (series.instance_count, series.reopened_count) == (6, 0)
-        assert series.completed_at is not None
+        assert (series.state, series.instance_count, series.reopened_count) == ("complete", 6, 0)
+        assert series.completed_at == clock.now
         assert assembler.run_once() == []  # nothing completes twice
+        assert completions == [[uid]]
     finally:
         assembler.stop()
         scp.listener.stop(5)
@@ -42,19 +56,24 @@ def test_series_over_two_associations_completes_once(tmp_path: Path) -> None:
 
 def test_late_instance_reopens_a_complete_series(tmp_path: Path) -> None:
     scp = start_scp(tmp_path, quiet_seconds=QUIET)
-    assembler = SeriesAssembler(scp.store, QUIET, poll_seconds=1)
+    clock = Clock()
+    assembler = SeriesAssembler(scp.store, QUIET, poll_seconds=1, clock=clock)
     try:
         ct = make_ct_series(22, n_slices=3, rows=32, columns=32)
         uid = ct.datasets[0].SeriesInstanceUID
         assert send(scp.port, ct.datasets[:2]) == [0, 0]
+        clock.now = utcnow()
         assert assembler.run_once() == []  # not quiet yet
-        time.sleep(QUIET + 0.1)
+        clock.advance(QUIET + 0.1)
         assert assembler.run_once() == [uid]
+
         assert send(scp.port, ct.datasets[2:]) == [0]
         series = scp.store.get_series(uid)
         assert series is not None
         assert (series.state, series.reopened_count, series.completed_at) == ("receiving", 1, None)
-        time.sleep(QUIET + 0.1)
+        clock.now = utcnow()
+        assert assembler.run_once() == []  # the late instance started the quiet period again
+        clock.advance(QUIET + 0.1)
         assert assembler.run_once() == [uid]
         assert scp.store.get_series(uid).instance_count == 3  # type: ignore[union-attr]
     finally:

@@ -1,7 +1,8 @@
 """The shipped calcium model (models/calcium), trained on synthetic phantoms only.
 
 Its card's figures come from models/training/cgtrain/calcium_eval.py on held-out
-phantoms; a smaller set is re-run here and must give exactly the numbers the card records.
+phantoms; a smaller set is re-run here and must give the numbers the card records (counts
+exactly, measured figures within the tolerances below).
 A synthetic scan sent over C-STORE must come back within 10% (or 5 points) of the truth."""
 
 from __future__ import annotations
@@ -13,12 +14,27 @@ from typing import Any
 
 import pytest
 
+from card_figures import expected_figures
 from cardiogate.synthetic import make_ct_series
 from delivery_peers import wait_for_job
 from peers import REPO, send, start_serve, stop_serve
 
 MODEL = REPO / "models" / "calcium"
 sys.path.insert(0, str(REPO / "models" / "training"))
+
+
+# Absolute tolerances of the reproduced figures, well inside what one lesion or one scan
+# changes on the 8 scans and 17 lesions of the smaller set (a ratio moves by >= 1/17, the
+# false positives by 1/8): 0.005 on 0-1 figures covers a rounding step or two of float32
+# noise; 0.25 Agatston points of mean error is a few pixels of one lesion.
+REPRODUCE_TOLERANCES = {
+    "icc_total_agatston": 0.005,
+    "kappa_classic_linear": 0.005,
+    "lesion_sensitivity": 0.005,
+    "false_positives_per_scan": 0.005,
+    "artery_accuracy": 0.005,
+    "mean_abs_error_total_agatston": 0.25,
+}
 
 
 def _card() -> dict[str, Any]:
@@ -30,7 +46,8 @@ def test_card_figures_are_reproduced_on_a_smaller_held_out_set() -> None:
 
     recorded = _card()["metrics"]["reproduce"]
     first, last = (int(s) for s in recorded["test_seeds"].split("-"))
-    assert evaluate_folder(MODEL, range(first, last + 1)) == recorded
+    found = evaluate_folder(MODEL, range(first, last + 1))
+    assert found == expected_figures(recorded, REPRODUCE_TOLERANCES)
 
 
 KNOWN_MISS = pytest.mark.xfail(

@@ -12,6 +12,7 @@ import pytest
 
 from cardiogate.config import Destination, load_settings
 from cardiogate.errors import ConfigurationError
+from cardiogate.tasks import load_tasks
 
 
 @pytest.fixture(autouse=True)
@@ -202,12 +203,21 @@ def test_cli_serve_exits_2_on_bad_settings(
     assert not (tmp_path / "data").exists()  # nothing started, nothing written
 
 
-def test_stenosis_review_band(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_task_setting_comes_from_its_environment_prefix_and_is_checked_by_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("CARDIOGATE_STENOSIS_REVIEW_BAND", "[0.2, 0.8]")
-    assert load_settings().stenosis_review_band == (0.2, 0.8)
+    assert load_tasks(load_settings())["stenosis"].settings.review_band == (0.2, 0.8)
+    overridden = load_settings(tasks={"stenosis": {"review_band": [0.1, 0.9]}})
+    assert load_tasks(overridden)["stenosis"].settings.review_band == (0.1, 0.9)
     monkeypatch.setenv("CARDIOGATE_STENOSIS_REVIEW_BAND", "[0.8, 0.2]")
-    with pytest.raises(ConfigurationError, match="STENOSIS_REVIEW_BAND"):
-        load_settings()
+    with pytest.raises(ConfigurationError, match="CARDIOGATE_STENOSIS_REVIEW_BAND: Value error"):
+        load_tasks(load_settings())
+    monkeypatch.delenv("CARDIOGATE_STENOSIS_REVIEW_BAND")
+    with pytest.raises(ConfigurationError, match="CARDIOGATE_TASKS names task"):
+        load_tasks(load_settings(tasks={"stenoses": {}}))
+    with pytest.raises(ConfigurationError, match="CARDIOGATE_CALCIUM_THRESHOLD_HU"):
+        load_tasks(load_settings(tasks={"calcium": {"threshold_hu": -5}}))
 
 
 def test_destination_tls_settings_are_checked(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
+from pydantic import BaseModel
 from pydicom.errors import InvalidDicomError
 
 from cardiogate.config import Settings
@@ -20,8 +21,8 @@ from cardiogate.dicom.ingest import header_int, header_text
 from cardiogate.errors import CardiogateError, NotAnalysableError
 from cardiogate.inference import InferenceEngine
 from cardiogate.pipeline.router import route
-from cardiogate.pipeline.worker import ANALYSES
 from cardiogate.store.records import SeriesAttributes
+from cardiogate.tasks import Tasks, load_tasks
 
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"  # a DICOMDIR (PS3.10 8.6)
 NOT_DICOM = "not a DICOM file (no DICM prefix, PS3.10 7.1)"
@@ -134,21 +135,25 @@ def format_skipped(scan: FolderScan) -> str:
 
 
 def analyze_folder(
-    scan: FolderScan, settings: Settings, engine: InferenceEngine
+    scan: FolderScan, settings: Settings, engine: InferenceEngine, tasks: Tasks | None = None
 ) -> list[dict[str, Any]]:
     """One entry per series of ``scan``: the task's result, or ``ignored``/``failed`` with a
-    reason."""
-    tasks = {t for t in engine.models if t in ANALYSES}
+    reason (the installed ``tasks``, by default those the settings configure)."""
+    tasks = load_tasks(settings) if tasks is None else tasks
+    loaded = {t for t in engine.models if t in tasks}
     entries: list[dict[str, Any]] = []
     for uid, found in scan.series.items():
         attributes, paths = found.attributes, found.paths
-        decision = route(attributes, settings.routing, tasks)
+        decision = route(attributes, tasks, loaded)
         entry: dict[str, Any] = {"SeriesInstanceUID": uid, "instances": len(paths)}
         if decision.task is None:
             entries.append({**entry, "task": None, "state": "ignored", "reason": decision.reason})
             continue
         try:
-            result = ANALYSES[decision.task](paths, engine.get(decision.task), settings).result
+            results: dict[str, BaseModel] = {}
+            for each in tasks.in_order(decision.task):  # what it needs first, then the task
+                results[each.name] = each.analyse(paths, engine.get(each.name), results).result
+            result = results[decision.task]
         except NotAnalysableError as e:  # valid, but not what the task is made for
             entries.append({**entry, "task": decision.task, "state": "ignored", "reason": str(e)})
             continue
@@ -159,7 +164,7 @@ def analyze_folder(
     return entries
 
 
-def format_table(entries: list[dict[str, Any]]) -> str:
+def format_table(entries: list[dict[str, Any]], tasks: Tasks) -> str:
     """A short human-readable summary of :func:`analyze_folder`'s entries."""
     lines = []
     for e in entries:
@@ -168,30 +173,9 @@ def format_table(entries: list[dict[str, Any]]) -> str:
         if e["state"] != "reported":
             lines.append(f"  reason: {e['reason']}")
             continue
-        if e.get("task") == "calcium":
-            a, v = e["agatston"], e["volume_mm3"]
-            lines.append(f"  {'artery':<7}{'Agatston':>10}{'volume mm3':>12}")
-            for key in ("LM", "LAD", "LCX", "RCA", "total"):
-                lines.append(f"  {key:<7}{a[key]:>10.1f}{v[key]:>12.1f}")
-            lines.append(
-                f"  category: {e['category']['classic']} (classic), {e['category']['cac_drs']} "
-                f"(CAC-DRS); {plural(len(e['lesions']), 'lesion')}"
-            )
-            if e.get("needs_review"):
-                lines.append(f"  needs review ({e['review_reason']})")
-        if e.get("task") == "stenosis":
-            verdict = "significant stenosis" if e["significant"] else "no significant stenosis"
-            review = f"; needs review ({e['review_reason']})" if e["needs_review"] else ""
-            lines.append(
-                f"  {verdict} (probability {e['probability']:.2f}){review}; "
-                f"view {e['projection'] or 'unknown'}; frames {e['frames_used']}"
-            )
-            for lesion in e["lesions"]:
-                where = f"x {lesion['x_px']:.0f} y {lesion['y_px']:.0f} px"
-                lines.append(
-                    f"  frame {lesion['frame']}: {where}, {lesion['percent_stenosis']:.0f}% "
-                    f"({lesion['grade']}), probability {lesion['probability']:.2f}"
-                )
+        task = tasks.get(e.get("task") or "")
+        if task is not None:
+            lines += [f"  {line}" for line in task.report_lines(e)]
         model = e["model"]
         lines.append(f"  model: {model['name']} {model['version']} on {model['provider']}")
         lines.append(f"  {e['notice']}")

@@ -15,6 +15,7 @@ from cardiogate.api.schemas import Readiness
 from cardiogate.api.sessions import Sessions
 from cardiogate.config import Settings
 from cardiogate.store import Store
+from cardiogate.tasks import Tasks, default_tasks
 
 
 def create_api(
@@ -25,6 +26,7 @@ def create_api(
     settings: Settings | None = None,
     models: ModelsProbe | None = None,
     metrics_auth: bool = False,
+    tasks: Tasks | None = None,
 ) -> FastAPI:
     """The API over ``store``; ``models`` (the engine's loaded models) and ``settings`` (the
     destinations, our AE title, the outbox) are read per request, as ``health`` is for
@@ -40,6 +42,7 @@ def create_api(
     api.state.api_token = api_token
     api.state.settings = settings
     api.state.models = models if models is not None else NoModels()
+    api.state.tasks = tasks if tasks is not None else default_tasks(settings)
     api.state.sessions = Sessions()
 
     @api.get("/healthz", tags=["operations"])

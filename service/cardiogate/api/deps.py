@@ -14,6 +14,7 @@ from cardiogate.api.token_file import token_source
 from cardiogate.config import Destination, Settings
 from cardiogate.inference.engine import LoadedModel
 from cardiogate.store import Store
+from cardiogate.tasks import Tasks
 
 
 class HealthProbe(Protocol):
@@ -55,6 +56,12 @@ def get_destinations(request: Request) -> list[Destination]:
 def get_models(request: Request) -> ModelsProbe:
     models: ModelsProbe = request.app.state.models
     return models
+
+
+def get_tasks(request: Request) -> Tasks:
+    """The installed tasks, which turn stored results into summaries."""
+    tasks: Tasks = request.app.state.tasks
+    return tasks
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -105,3 +112,4 @@ HealthDep = Annotated[HealthProbe, Depends(get_health)]
 SettingsDep = Annotated[Settings | None, Depends(get_settings)]
 DestinationsDep = Annotated[list[Destination], Depends(get_destinations)]
 ModelsDep = Annotated[ModelsProbe, Depends(get_models)]
+TasksDep = Annotated[Tasks, Depends(get_tasks)]

@@ -14,8 +14,8 @@ from cardiogate.api.schemas import JobDetailOut, JobPage, JobSummaryOut, RetryOu
 from cardiogate.config import Settings
 from cardiogate.store.events import timeline
 from cardiogate.store.jobs import JobQueue
-from cardiogate.store.operations import reset_dead, versions_of_job
-from cardiogate.store.outbox import Outbox
+from cardiogate.store.outbox import Outbox, reset_dead
+from cardiogate.store.versions import versions_of_job
 
 
 def _not_a_number(value: object) -> object:
@@ -36,7 +36,10 @@ Since = Annotated[
     Query(description="created at or after (UTC unless the value has an offset)"),
 ]
 JobState = Literal["queued", "running", "reported", "delivered", "failed", "ignored"]
-Task = Literal["calcium", "stenosis"]
+TaskName = Annotated[
+    str | None,
+    Query(pattern=r"^[a-z][a-z0-9_]{0,31}$", description="an installed task's name"),
+]
 
 router = APIRouter(
     prefix="/api/v1",
@@ -51,7 +54,7 @@ def list_jobs(
     store: StoreDep,
     settings: SettingsDep,
     state: JobState | None = None,
-    task: Task | None = None,
+    task: TaskName = None,
     since: Since = None,
     limit: Limit = 100,
     offset: Offset = 0,

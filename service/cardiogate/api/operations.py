@@ -11,7 +11,7 @@ from cardiogate.api.deps import DestinationsDep, ModelsDep, SettingsDep, StoreDe
 from cardiogate.api.errors import error_responses
 from cardiogate.api.schemas import DestinationOut, EchoOut, ModelOut
 from cardiogate.dicom.echo import echo
-from cardiogate.store.operations import outbox_counts
+from cardiogate.store.outbox import outbox_counts
 
 AETitlePath = Annotated[str, Path(min_length=1, max_length=16)]
 

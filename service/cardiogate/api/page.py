@@ -16,6 +16,7 @@ from cardiogate.api.deps import (
     ModelsDep,
     SettingsDep,
     StoreDep,
+    TasksDep,
     authenticated,
     require_token,
     token_matches,
@@ -61,17 +62,19 @@ def show_status(
     health: HealthDep,
     models: ModelsDep,
     settings: SettingsDep,
+    tasks: TasksDep,
 ) -> HTMLResponse:
     """The status page, or the login form (401) without a session or bearer token."""
     if not authenticated(request, credentials):
         return _html(login_page(), status.HTTP_401_UNAUTHORIZED)
     if settings is None:  # an API built without settings (tests, tools): no spool to read
-        view = collect(store, health, models)
+        view = collect(store, health, models, tasks)
     else:
         view = collect(
             store,
             health,
             models,
+            tasks,
             viewer_url_template=settings.viewer_url_template,
             spool_dir=settings.spool_dir,
             show_patient=settings.status_page_show_patient,

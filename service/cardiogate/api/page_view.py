@@ -27,11 +27,13 @@ from cardiogate.config import viewer_url
 from cardiogate.dicom.spool import Spool
 from cardiogate.errors import SpoolError
 from cardiogate.store import Store
-from cardiogate.store.events import JobEventRecord
+from cardiogate.store.events import JobEventRecord, timelines
+from cardiogate.store.instances import first_instance_paths
+from cardiogate.store.job_reads import jobs_page
 from cardiogate.store.jobs import DELIVERED, FAILED, IGNORED, REPORTED, JobRecord
 from cardiogate.store.outbox import Outbox, OutboxRow
-from cardiogate.store.page_reads import first_instance_paths, jobs_page, timelines
 from cardiogate.store.reviews import review_queue
+from cardiogate.tasks import Task, Tasks
 
 log = logging.getLogger(__name__)
 
@@ -91,60 +93,15 @@ class StatusView:
     show_patient: bool = False
 
 
-def result_summary(task: str | None, result: Mapping[str, Any]) -> str:
-    """One line: calcium total Agatston with its categories; stenosis the most severe
-    lesion's percent diameter stenosis and grade, or that none was found."""
-    if task == "calcium":
-        total = (result.get("agatston") or {}).get("total")
-        category = result.get("category") or {}
-        if total is None:
-            return "no score"
-        return (
-            f"Agatston {float(total):.1f} (classic {category.get('classic', '?')}, "
-            f"CAC-DRS {category.get('cac_drs', '?')})"
-        )
-    if task == "stenosis":
-        worst = result.get("most_severe")
-        if not worst:
-            return f"no stenosis found (p = {float(result.get('probability') or 0.0):.2f})"
-        where = f" in the {worst['segment']}" if worst.get("segment") else ""
-        return (
-            f"max {float(worst.get('percent_stenosis') or 0.0):.0f}% DS{where}, grade "
-            f"{worst.get('grade', '?')}, CAD-RADS {worst.get('cad_rads', '?')}"
-        )
-    return ""
+def result_summary(task: Task | None, result: Mapping[str, Any]) -> str:
+    """The task's one line for a result (calcium: total Agatston and categories; stenosis:
+    the most severe lesion); empty for a task that is no longer installed."""
+    return "" if task is None else task.summary(result)
 
 
-def _site(lesion: Mapping[str, Any]) -> str:
-    """``"mid LAD (segment 7)"``, the branch's name, or that no vessel was named."""
-    segment, number = lesion.get("segment"), lesion.get("scct_segment")
-    if not segment:
-        return "vessel not named"
-    return f"{segment} (segment {number})" if number else str(segment)
-
-
-def lesion_lines(task: str | None, result: Mapping[str, Any]) -> tuple[str, ...]:
-    """One line per lesion: calcium by artery with its Agatston score and peak, the highest
-    score first; stenosis by segment (or that no vessel was named) and frame, with percent
-    diameter stenosis, grade and CAD-RADS, the most severe first. At most MAX_LESIONS."""
-    lesions = [x for x in result.get("lesions") or [] if isinstance(x, Mapping)]
-    if task == "calcium":
-        lesions.sort(key=lambda x: -float(x.get("agatston") or 0.0))
-        lines = [
-            f"{x.get('artery', '?')}: Agatston {float(x.get('agatston') or 0.0):.1f}, "
-            f"peak {float(x.get('peak_hu') or 0.0):.0f} HU"
-            for x in lesions
-        ]
-    elif task == "stenosis":
-        lesions.sort(key=lambda x: -float(x.get("percent_stenosis") or 0.0))
-        lines = [
-            f"{_site(x)}, frame {x.get('frame', '?')}: "
-            f"{float(x.get('percent_stenosis') or 0.0):.0f}% DS, grade {x.get('grade', '?')}, "
-            f"CAD-RADS {x.get('cad_rads', '?')}"
-            for x in lesions
-        ]
-    else:
-        return ()
+def lesion_lines(task: Task | None, result: Mapping[str, Any]) -> tuple[str, ...]:
+    """The task's lines, one per finding, most important first; at most MAX_LESIONS."""
+    lines = [] if task is None else task.lesion_lines(result)
     if len(lines) > MAX_LESIONS:
         lines = [*lines[:MAX_LESIONS], f"and {len(lines) - MAX_LESIONS} more"]
     return tuple(lines)
@@ -171,6 +128,7 @@ def read_header(spool: Spool, path: str, patient: bool) -> Header:
 
 def _line(
     store: Store,
+    tasks: Tasks,
     job: JobRecord,
     rows: list[OutboxRow],
     header: Header,
@@ -179,10 +137,11 @@ def _line(
 ) -> JobLine:
     series = store.get_series(job.SeriesInstanceUID)
     result: dict[str, Any] = json.loads(job.result) if job.result else {}
+    task = tasks.get(job.task or "")
     if job.state in (FAILED, IGNORED):
         summary = job.reason or job.state
     else:
-        summary = result_summary(job.task, result) if result else ""
+        summary = result_summary(task, result) if result else ""
     return JobLine(
         id=job.id,
         task=job.task,
@@ -200,13 +159,14 @@ def _line(
         series_number=None if series is None else series.SeriesNumber,
         series_description=None if series is None else series.SeriesDescription,
         header=header,
-        lesions=lesion_lines(job.task, result) if job.state in (REPORTED, DELIVERED) else (),
+        lesions=lesion_lines(task, result) if job.state in (REPORTED, DELIVERED) else (),
         timeline=tuple(events),
     )
 
 
 def _lines(
     store: Store,
+    tasks: Tasks,
     jobs: list[JobRecord],
     spool: Spool | None,
     show_patient: bool,
@@ -227,7 +187,9 @@ def _lines(
             Header() if spool is None or path is None else read_header(spool, path, show_patient)
         )
         lines.append(
-            _line(store, job, rows[job.id], header, events.get(job.id, []), viewer_url_template)
+            _line(
+                store, tasks, job, rows[job.id], header, events.get(job.id, []), viewer_url_template
+            )
         )
     return lines
 
@@ -236,6 +198,7 @@ def collect(
     store: Store,
     health: HealthProbe,
     models: ModelsProbe,
+    tasks: Tasks,
     limit: int = RECENT_JOBS,
     viewer_url_template: str | None = None,
     *,
@@ -259,11 +222,11 @@ def collect(
             ModelLine(task, m.card.name, m.card.version, m.provider)
             for task, m in sorted(models.loaded_models().items())
         ],
-        jobs=_lines(store, analysed, spool, show_patient, viewer_url_template),
+        jobs=_lines(store, tasks, analysed, spool, show_patient, viewer_url_template),
         jobs_total=total,
         review_total=waiting,
         viewer=viewer_url_template is not None,
-        ignored=tuple(_lines(store, ignored, spool, show_patient, None)),
+        ignored=tuple(_lines(store, tasks, ignored, spool, show_patient, None)),
         ignored_total=ignored_total,
         show_patient=show_patient,
     )

@@ -3,15 +3,18 @@ recording a reviewer's verdict (the active-learning loop)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from fastapi import APIRouter, Depends, HTTPException, status
 
-from cardiogate.analyses.review import summary
-from cardiogate.api.deps import JobIdPath, Limit, Offset, StoreDep, require_token
+from cardiogate.api.deps import JobIdPath, Limit, Offset, StoreDep, TasksDep, require_token
 from cardiogate.api.errors import error_responses
 from cardiogate.api.schemas import ReviewItemOut, ReviewOut, ReviewPage, VerdictIn
 from cardiogate.errors import StoreError
 from cardiogate.store.jobs import JobQueue
 from cardiogate.store.reviews import flagged, get_review, record_review, review_queue
+from cardiogate.tasks import Tasks
 
 router = APIRouter(
     prefix="/api/v1",
@@ -24,6 +27,7 @@ router = APIRouter(
 @router.get("/review", response_model=ReviewPage)
 def list_review(
     store: StoreDep,
+    tasks: TasksDep,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> ReviewPage:
@@ -41,11 +45,17 @@ def list_review(
             model_version=f.job.model_version,
             result_digest=f.job.result_digest,
             reason=f.reason,
-            summary=summary(f.job.task, f.result),
+            summary=_summary(tasks, f.job.task, f.result),
         )
         for f in waiting
     ]
     return ReviewPage(total=total, limit=limit, offset=offset, items=items)
+
+
+def _summary(tasks: Tasks, task: str | None, result: Mapping[str, Any]) -> dict[str, Any]:
+    """The task's review summary of a result; empty for a task no longer installed."""
+    found = tasks.get(task or "")
+    return {} if found is None else found.review_summary(result)
 
 
 @router.post("/review/{job_id}", response_model=ReviewOut, responses=error_responses(400, 404, 409))

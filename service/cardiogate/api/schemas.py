@@ -13,8 +13,8 @@ from cardiogate.inference.engine import LoadedModel
 from cardiogate.store import SeriesSummary, StudySummary
 from cardiogate.store.events import JobEventRecord, warnings_of_latest_run
 from cardiogate.store.jobs import DELIVERED, FAILED, REPORTED, JobRecord
-from cardiogate.store.operations import VersionRecord
 from cardiogate.store.outbox import DEAD, PENDING, SENT, OutboxRow
+from cardiogate.store.versions import VersionRecord
 
 
 class _Timestamps(BaseModel):

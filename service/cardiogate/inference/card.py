@@ -44,7 +44,7 @@ class ModelCard(BaseModel):
 
     name: str = Field(min_length=1, max_length=64)
     version: str = Field(min_length=1, max_length=32)
-    task: Literal["calcium", "stenosis"]
+    task: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")  # an installed task's name
     description: str = ""
     inputs: list[TensorSpec] = Field(min_length=1)
     outputs: list[TensorSpec] = Field(min_length=1)

@@ -12,14 +12,15 @@ from datetime import timedelta
 
 from cardiogate.errors import StoreError
 from cardiogate.metrics import SERIES_COMPLETED
+from cardiogate.pipeline.clock import SYSTEM_CLOCK, Clock
 from cardiogate.store import Store
-from cardiogate.store.store import utcnow
 
 log = logging.getLogger(__name__)
 
 
 class SeriesAssembler:
-    """Polls the store and marks quiet series complete."""
+    """Polls the store every ``poll_seconds`` and marks quiet series complete, quiet as of
+    ``clock`` (the system's; the instances' receive times are the store's)."""
 
     def __init__(
         self,
@@ -27,8 +28,10 @@ class SeriesAssembler:
         quiet_seconds: float,
         poll_seconds: float,
         on_complete: Callable[[list[str]], None] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.store = store
+        self.clock = clock
         self.on_complete = on_complete
         self.quiet = timedelta(seconds=quiet_seconds)
         self.poll_seconds = poll_seconds
@@ -37,7 +40,7 @@ class SeriesAssembler:
 
     def run_once(self) -> list[str]:
         """Complete every series quiet for the quiet period; return their UIDs."""
-        now = utcnow()
+        now = self.clock()
         completed = self.store.complete_quiet_series(now - self.quiet, now)
         for uid in completed:
             log.info("series %s complete after %.0f s quiet", uid, self.quiet.total_seconds())

@@ -1,9 +1,9 @@
 """``cardiogate route explain``: which routing rule each series meets, or why none does.
 
 The series of a folder, or of a study the service has stored, are routed with the current
-settings by the service's own rules (:func:`.router.route`), and the calcium candidates of
-each study are weighed by the one-reconstruction rule (:mod:`.reconstructions`) as if the
-study had arrived whole. For a stored study, each series also shows its job: what the
+settings by the service's own rules (:func:`.router.route`), and the candidates of a task
+that analyses one series per study are weighed by its rule (:mod:`.reconstructions`) as if
+the study had arrived whole. For a stored study, each series also shows its job: what the
 service did when the series completed, under the settings it had then.
 """
 
@@ -17,9 +17,10 @@ from pathlib import Path
 from cardiogate.analyses.offline import FolderScan, plural
 from cardiogate.inference.card import CARD_FILE, read_card
 from cardiogate.pipeline import reconstructions
-from cardiogate.pipeline.router import Route, RoutingRules, route
+from cardiogate.pipeline.router import Route, route
 from cardiogate.store import Store
 from cardiogate.store.records import StudySeries
+from cardiogate.tasks import Tasks
 
 NOT_ROUTED = "-"
 DESCRIPTION_WIDTH = 28
@@ -55,30 +56,30 @@ def model_tasks(models_dir: Path, analysed: Sequence[str]) -> set[str]:
     return {t for t in (read_card(f).task for f in folders) if t in analysed}
 
 
-def _decide(
-    series: Sequence[StudySeries], rules: RoutingRules, tasks: set[str]
-) -> dict[str, Route]:
-    """Each series' route by SeriesInstanceUID; a calcium candidate that its study's
-    one-reconstruction rule passes over is not routed, naming the one it prefers."""
-    decisions = {s.attributes.SeriesInstanceUID: route(s.attributes, rules, tasks) for s in series}
-    candidates: dict[str, list[StudySeries]] = defaultdict(list)
+def _decide(series: Sequence[StudySeries], tasks: Tasks, loaded: set[str]) -> dict[str, Route]:
+    """Each series' route by SeriesInstanceUID; a candidate that its task's one-per-study
+    rule passes over is not routed, naming the one it prefers."""
+    decisions = {s.attributes.SeriesInstanceUID: route(s.attributes, tasks, loaded) for s in series}
+    candidates: dict[tuple[str, str], list[StudySeries]] = defaultdict(list)
     for s in series:
-        if decisions[s.attributes.SeriesInstanceUID].task == reconstructions.ONE_PER_STUDY_TASK:
-            candidates[s.attributes.StudyInstanceUID].append(s)
-    for group in candidates.values():
-        best = reconstructions.choose(group)
+        task = decisions[s.attributes.SeriesInstanceUID].task
+        if task is not None and tasks[task].one_per_study:
+            candidates[(s.attributes.StudyInstanceUID, task)].append(s)
+    for (_, task), group in candidates.items():
+        best = reconstructions.choose(tasks[task], group)
         for s in group:
             if s is not best:
                 decisions[s.attributes.SeriesInstanceUID] = Route(
-                    None, reconstructions.other_reason(best)
+                    None, tasks[task].chosen_reason(best)
                 )
     return decisions
 
 
-def explain(series: Sequence[StudySeries], rules: RoutingRules, tasks: set[str]) -> list[Explained]:
+def explain(series: Sequence[StudySeries], tasks: Tasks, loaded: set[str]) -> list[Explained]:
     """Route ``series`` (of one or more studies) as the service would if each study arrived
-    whole now; ordered by study, then SeriesNumber."""
-    decisions = _decide(series, rules, tasks)
+    whole now, with the tasks whose models are ``loaded``; ordered by study, then
+    SeriesNumber."""
+    decisions = _decide(series, tasks, loaded)
     explained = []
     for s in series:
         decision = decisions[s.attributes.SeriesInstanceUID]
@@ -107,17 +108,17 @@ def explain(series: Sequence[StudySeries], rules: RoutingRules, tasks: set[str])
     )
 
 
-def explain_folder(scan: FolderScan, rules: RoutingRules, tasks: set[str]) -> list[Explained]:
+def explain_folder(scan: FolderScan, tasks: Tasks, loaded: set[str]) -> list[Explained]:
     """The series found in a folder (no job: the service has not seen them)."""
     series = [StudySeries(f.attributes, f.SeriesNumber, None, None) for f in scan.series.values()]
-    return explain(series, rules, tasks)
+    return explain(series, tasks, loaded)
 
 
 def explain_study(
-    store: Store, StudyInstanceUID: str, rules: RoutingRules, tasks: set[str]
+    store: Store, StudyInstanceUID: str, tasks: Tasks, loaded: set[str]
 ) -> list[Explained]:
     """The series of a stored study with their jobs; empty when the store has no such study."""
-    return explain(store.series_of_study_with_jobs(StudyInstanceUID), rules, tasks)
+    return explain(store.series_of_study_with_jobs(StudyInstanceUID), tasks, loaded)
 
 
 def as_json(items: Sequence[Explained], stored: bool) -> list[dict[str, object]]:

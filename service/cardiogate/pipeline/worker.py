@@ -21,31 +21,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel
-from pydicom.dataset import Dataset
 from sqlalchemy import Connection
 
-from cardiogate.analyses import review
-from cardiogate.analyses.calcium_ct import analyze_ct_with_labels
-from cardiogate.analyses.pixels import read_file
-from cardiogate.analyses.stenosis import analyze_xa
-from cardiogate.analyses.xa_cine import XACineError, load_xa_cine
 from cardiogate.config import Settings
 from cardiogate.dicom.outbox_files import OutboxFiles
 from cardiogate.dicom.spool import Spool
 from cardiogate.errors import CardiogateError, NotAnalysableError
-from cardiogate.inference import InferenceEngine, LoadedModel
+from cardiogate.inference import InferenceEngine
 from cardiogate.metrics import JOB_SECONDS, JOB_TO_REPORT, JOBS
 from cardiogate.pipeline import reconstructions
 from cardiogate.pipeline.router import route
-from cardiogate.reports import Predecessor, build_calcium_objects, build_stenosis_objects
+from cardiogate.reports import Predecessor
 from cardiogate.store import Store
 from cardiogate.store.jobs import JobQueue, JobRecord
 from cardiogate.store.outbox import Outbox, StagedObject, stage
-from cardiogate.store.reviews import backfill_review_columns
 from cardiogate.store.store import utcnow
 from cardiogate.store.versions import (
     ReportVersionRow,
@@ -53,52 +44,10 @@ from cardiogate.store.versions import (
     latest_version_before,
     record_version,
 )
+from cardiogate.tasks import Analysed, Task, Tasks, load_tasks
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Analysed:
-    """An analysis' result, and how to build the DICOM objects that report it (called only
-    when there is somewhere to send them, with the report's ``version_index`` and the
-    ``predecessor`` SR it replaces)."""
-
-    result: BaseModel
-    objects: Callable[..., list[Dataset]]
-
-
-Analysis = Callable[[list[Path], LoadedModel, Settings], Analysed]
-
-
-def _calcium(paths: list[Path], model: LoadedModel, settings: Settings) -> Analysed:
-    result, volume, labels = analyze_ct_with_labels(
-        paths,
-        model,
-        threshold_hu=settings.calcium_threshold_hu,
-        min_area_mm2=settings.calcium_min_area_mm2,
-        mass_factor=settings.calcium_mass_factor,
-        review_peak_hu=settings.calcium_review_peak_hu,
-        min_artery_probability=settings.calcium_review_artery_probability,
-    )
-    return Analysed(result, partial(build_calcium_objects, paths, result, volume, labels))
-
-
-def _stenosis(paths: list[Path], model: LoadedModel, settings: Settings) -> Analysed:
-    datasets = [read_file(p, i, XACineError) for i, p in enumerate(paths)]
-    result = analyze_xa(
-        datasets,
-        model,
-        max_frames=settings.stenosis_max_frames,
-        review_band=settings.stenosis_review_band,
-    )
-
-    def objects(**version: Any) -> list[Dataset]:
-        return build_stenosis_objects(datasets, result, load_xa_cine(datasets), **version)
-
-    return Analysed(result, objects)
-
-
-ANALYSES: dict[str, Analysis] = {"calcium": _calcium, "stenosis": _stenosis}
 
 SR_STORAGE = {
     "1.2.840.10008.5.1.4.1.1.88.11",  # Basic Text SR
@@ -127,7 +76,7 @@ class JobWorker:
         store: Store,
         spool: Spool,
         engine: InferenceEngine,
-        analyses: dict[str, Analysis] | None = None,
+        tasks: Tasks | None = None,
         outbox_files: OutboxFiles | None = None,
         on_reported: Callable[[], None] | None = None,
     ) -> None:
@@ -140,7 +89,7 @@ class JobWorker:
         self.outbox_files = outbox_files or OutboxFiles(settings.outbox_dir)
         self.on_reported = on_reported
         self.destinations = [d.name for d in settings.destinations]
-        self.analyses = ANALYSES if analyses is None else analyses
+        self.tasks = load_tasks(settings) if tasks is None else tasks
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -157,18 +106,19 @@ class JobWorker:
         """Turn each complete series into a queued job or an ignored one (with reason);
         ``only_new`` leaves series that have a job (another replica routed it meanwhile);
         ``again`` says on a re-routed job's timeline why it is routed again.
-        A calcium candidate is weighed against its study's others (:mod:`.reconstructions`)."""
-        tasks = {t for t in self.engine.models if t in self.analyses}
+        A candidate of a task that analyses one series per study is weighed against the
+        study's others (:mod:`.reconstructions`)."""
+        loaded = {t for t in self.engine.models if t in self.tasks}
         for uid in series_uids:
             series = self.store.series_attributes(uid)
             if series is None:
                 continue
-            decision = route(series, self.settings.routing, tasks)
+            decision = route(series, self.tasks, loaded)
             task, reason = decision.task, decision.reason
             settled = reconstructions.Settlement(scored=True)
-            if task == reconstructions.ONE_PER_STUDY_TASK:
+            if task is not None and self.tasks[task].one_per_study:
                 study = self.store.series_of_study_with_jobs(series.StudyInstanceUID)
-                settled = reconstructions.settle(uid, study)
+                settled = reconstructions.settle(self.tasks[task], uid, study)
                 if not settled.scored:
                     task, reason = None, settled.reason
             if task is None:
@@ -209,12 +159,15 @@ class JobWorker:
         started = time.perf_counter()
         step = "analysis"
         try:
-            model = self.engine.get(task)
-            analysis = self.analyses[task]
+            chain = self._chain(task)
             paths = [
                 self.spool.absolute(p) for p in self.store.instance_paths(job.SeriesInstanceUID)
             ]
-            analysed = analysis(paths, model, self.settings)
+            results: dict[str, BaseModel] = {}
+            for each in chain:  # the tasks it needs first, then the job's own
+                model = self.engine.get(each.name)
+                analysed = each.analyse(paths, model, results)
+                results[each.name] = analysed.result
             step = "result objects"
             version = self._version(job, model.card.version) if self.destinations else None
             staged = self._write_objects(job, analysed, version) if version else []
@@ -239,7 +192,7 @@ class JobWorker:
             model.card.name,
             model.card.version,
             model.provider,
-            review_reason=review.review_reason(job.task, analysed.result.model_dump(mode="json")),
+            review_reason=chain[-1].review_reason(analysed.result.model_dump(mode="json")),
             also=partial(self._stage, job=job, staged=staged, version=version)
             if staged and version
             else None,
@@ -265,6 +218,14 @@ class JobWorker:
         received = self.jobs.first_received_at(job.SeriesInstanceUID)
         if received is not None:
             JOB_TO_REPORT.labels(task).observe(max(0.0, (utcnow() - received).total_seconds()))
+
+    def _chain(self, task: str) -> list[Task]:
+        """The tasks a job of ``task`` runs, in order: those it needs, then itself."""
+        if task not in self.tasks:
+            raise CardiogateError(
+                f"task {task} is not installed (installed: {', '.join(self.tasks) or 'none'})"
+            )
+        return self.tasks.in_order(task)
 
     def _version(self, job: JobRecord, model_version: str) -> _Version:
         """The report version this run builds: the latest one again when its input and
@@ -345,9 +306,9 @@ class JobWorker:
         log.info(
             "job %d (%s) of series %s ignored: %s", job.id, task, job.SeriesInstanceUID, reason
         )
-        if task == reconstructions.ONE_PER_STUDY_TASK:  # its study's other reconstructions
+        if task in self.tasks and self.tasks[task].one_per_study:  # the study's other series
             study = self.store.series_of_study_with_jobs(job.StudyInstanceUID)
-            passed = reconstructions.passed_over(job.SeriesInstanceUID, study)
+            passed = reconstructions.passed_over(self.tasks[task], job.SeriesInstanceUID, study)
             if passed:
                 log.info("job %d: routing %d passed-over series again", job.id, len(passed))
                 self.route_completed(
@@ -389,9 +350,6 @@ class JobWorker:
         requeued = self.jobs.requeue_interrupted()
         if requeued:
             log.warning("re-queued %d job(s) interrupted by a restart", requeued)
-        filled = backfill_review_columns(self.store)
-        if filled:
-            log.info("review columns filled for %d job(s) reported before they existed", filled)
         self.outbox_files.prepare()
         self._recover_outbox()
         self.route_completed(self.jobs.unrouted_complete_series(), only_new=True)

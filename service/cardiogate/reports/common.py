@@ -107,13 +107,17 @@ def object_identity(
     model: ModelIdentity,
     version_index: int,
     part: Part | None = None,
+    *,
+    series: tuple[int, str] | None = None,
 ) -> ObjectIdentity:
     """The deterministic identity of the ``kind`` object of ``task`` on a source series;
     with ``part``, of that part: its own instance, numbered after its place, so that the
-    parts of a version sort in their order and after those of the versions before."""
+    parts of a version sort in their order and after those of the versions before.
+    ``series`` is the (SeriesNumber, SeriesDescription) of that kind of object (a task's
+    ``output_series``), by default cardiogate's own."""
     if version_index < 0:
         raise ReportError(f"version_index must be 0 or more, got {version_index}")
-    number, description = SERIES[(task, kind)]
+    number, description = series if series is not None else SERIES[(task, kind)]
     base = (source_series_uid, task, kind, model.version)
     instance = (str(version_index),) if part is None else (str(version_index), part.name)
     if part is not None and not 1 <= part.number <= part.of:

@@ -8,7 +8,8 @@ for operators: UIDs, counts, attribute names and reasons, never a patient's valu
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -81,6 +82,25 @@ def timeline(store: Store, job_id: int) -> list[JobEventRecord]:
             JobEventRecord(r["job_id"], r["at"], r["event"], r["attempt"], r["detail"])
             for r in rows
         ]
+
+
+def timelines(store: Store, job_ids: Collection[int]) -> dict[int, list[JobEventRecord]]:
+    """Each job's events, oldest first (ties in the order they were written); a job with
+    none is absent (one query, whatever the number of jobs)."""
+    if not job_ids:
+        return {}
+    with store.transaction() as conn:
+        rows = conn.execute(
+            select(_events)
+            .where(_events.c.job_id.in_(list(job_ids)))
+            .order_by(_events.c.job_id, _events.c.at, _events.c.id)
+        ).mappings()
+        out: dict[int, list[JobEventRecord]] = defaultdict(list)
+        for r in rows:
+            out[r["job_id"]].append(
+                JobEventRecord(r["job_id"], r["at"], r["event"], r["attempt"], r["detail"])
+            )
+        return dict(out)
 
 
 def warnings_of_latest_run(events: list[JobEventRecord]) -> list[str]:

@@ -11,63 +11,63 @@ with ``FOR UPDATE SKIP LOCKED``; SQLite has one writer.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Table, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Table, and_, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cardiogate.store import events
-from cardiogate.store.records import JobRecord as JobRecord
-from cardiogate.store.records import job_record as job_record
+from cardiogate.store.job_reads import JobReads
+from cardiogate.store.records import (
+    DELIVERED,
+    FAILED,
+    IGNORED,
+    QUEUED,
+    REPORTED,
+    RUNNING,
+    SENT,
+    STATES,
+    DeliveredJob,
+    JobRecord,
+    job_record,
+)
+from cardiogate.store.reviews import MAX_REVIEW_REASON, result_digest
+from cardiogate.store.series import first_received
 from cardiogate.store.store import Store, utcnow
-from cardiogate.store.tables import Job, Series
+from cardiogate.store.tables import Job, OutboxItem, Series
+
+__all__ = [
+    "DELIVERED",
+    "FAILED",
+    "IGNORED",
+    "QUEUED",
+    "REPORTED",
+    "RUNNING",
+    "STATES",
+    "JobQueue",
+    "JobRecord",
+    "deliver",
+    "job_record",
+]
 
 _jobs: Table = Job.__table__  # type: ignore[assignment]
 _series: Table = Series.__table__  # type: ignore[assignment]
+_outbox: Table = OutboxItem.__table__  # type: ignore[assignment]
 
-QUEUED, RUNNING, REPORTED, FAILED, IGNORED = "queued", "running", "reported", "failed", "ignored"
-DELIVERED = "delivered"
-STATES = (QUEUED, RUNNING, REPORTED, DELIVERED, FAILED, IGNORED)
-MAX_REVIEW_REASON = 500
 _NO_RESULT = {"result": None, "result_digest": None, "needs_review": False, "review_reason": None}
 
 
-def result_digest(result_json: str) -> str:
-    """sha256 of a result's JSON without its ``timings_s``: two runs that say the same
-    (same input, same model) share it, so a verdict on one holds for the other."""
-    try:
-        parsed = json.loads(result_json)
-    except json.JSONDecodeError:
-        parsed = result_json
-    if isinstance(parsed, dict):
-        parsed.pop("timings_s", None)
-    canonical = json.dumps(parsed, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def first_received(conn: Connection, SeriesInstanceUIDs: Collection[str]) -> dict[str, datetime]:
-    """When the first instance of each series was received (the start of its turnaround)."""
-    series: Table = Series.__table__  # type: ignore[assignment]
-    rows = conn.execute(
-        select(series.c.series_instance_uid, series.c.first_received_at).where(
-            series.c.series_instance_uid.in_(list(SeriesInstanceUIDs))
-        )
-    )
-    return {uid: received for uid, received in rows}
-
-
-class JobQueue:
+class JobQueue(JobReads):
     """Job rows and their state changes, for the store's replica; a claim lasts
-    ``lease_seconds`` unless renewed (``clock`` is injectable for tests)."""
+    ``lease_seconds`` unless renewed (``clock`` is injectable for tests). Reads are
+    :class:`~.job_reads.JobReads`'."""
 
     def __init__(
         self, store: Store, lease_seconds: float = 60.0, clock: Callable[[], datetime] = utcnow
     ) -> None:
-        self.store = store
+        super().__init__(store)
         self.replica = store.replica
         self.lease = timedelta(seconds=lease_seconds)
         self.clock = clock
@@ -363,56 +363,6 @@ class JobQueue:
             events.record(conn, requeued, events.REQUEUED, now, detail="interrupted by a restart")
         return len(requeued)
 
-    def unrouted_complete_series(self) -> list[str]:
-        """Complete series with no job row (completed just before a crash, say)."""
-        series = _series
-        with self.store.transaction() as conn:
-            return list(
-                conn.execute(
-                    select(series.c.series_instance_uid)
-                    .outerjoin(_jobs, _jobs.c.series_instance_uid == series.c.series_instance_uid)
-                    .where(series.c.state == "complete", _jobs.c.id.is_(None))
-                ).scalars()
-            )
-
-    def first_received_at(self, SeriesInstanceUID: str) -> datetime | None:
-        with self.store.transaction() as conn:
-            return first_received(conn, [SeriesInstanceUID]).get(SeriesInstanceUID)
-
-    def get(self, job_id: int) -> JobRecord | None:
-        with self.store.transaction() as conn:
-            row = conn.execute(select(_jobs).where(_jobs.c.id == job_id)).first()
-        return None if row is None else job_record(row)
-
-    def page(
-        self,
-        limit: int,
-        offset: int,
-        *,
-        state: str | None = None,
-        task: str | None = None,
-        since: datetime | None = None,
-    ) -> tuple[list[JobRecord], int]:
-        """Jobs newest first (by creation) with the total that match the filters;
-        ``since`` keeps jobs created at or after it."""
-        where = []
-        if state is not None:
-            where.append(_jobs.c.state == state)
-        if task is not None:
-            where.append(_jobs.c.task == task)
-        if since is not None:
-            where.append(_jobs.c.created_at >= since)
-        with self.store.transaction() as conn:
-            total = conn.execute(select(func.count()).select_from(_jobs).where(*where)).scalar_one()
-            rows = conn.execute(
-                select(_jobs)
-                .where(*where)
-                .order_by(_jobs.c.created_at.desc(), _jobs.c.id.desc())
-                .limit(limit)
-                .offset(offset)
-            )
-            return [job_record(r) for r in rows], int(total)
-
     def retry_failed(self, job_id: int) -> bool:
         """Queue a failed job again (the worker polls the queue); False if it was not failed."""
         now = self.clock()
@@ -432,25 +382,24 @@ class JobQueue:
                 events.record(conn, job_id, events.REQUEUED, now, detail="retried by an operator")
         return bool(updated)
 
-    def of_study(self, StudyInstanceUID: str) -> list[JobRecord]:
-        """The jobs of a study's series, oldest first."""
-        with self.store.transaction() as conn:
-            rows = conn.execute(
-                select(_jobs)
-                .where(_jobs.c.study_instance_uid == StudyInstanceUID)
-                .order_by(_jobs.c.created_at, _jobs.c.id)
-            )
-            return [job_record(r) for r in rows]
 
-    def for_series(self, SeriesInstanceUID: str) -> JobRecord | None:
-        with self.store.transaction() as conn:
-            row = conn.execute(
-                select(_jobs).where(_jobs.c.series_instance_uid == SeriesInstanceUID)
-            ).first()
-        return None if row is None else job_record(row)
-
-    def counts(self) -> dict[str, int]:
-        """How many jobs are in each state (states with none are absent)."""
-        with self.store.transaction() as conn:
-            rows = conn.execute(select(_jobs.c.state, func.count()).group_by(_jobs.c.state))
-            return {state: int(n) for state, n in rows}
+def deliver(conn: Connection, job_ids: list[int], now: datetime) -> list[DeliveredJob]:
+    """Reported jobs among ``job_ids`` whose outbox rows are all sent become delivered (in
+    the transaction that marked their last row sent); returns them with their turnaround."""
+    if not job_ids:
+        return []
+    unsent = exists().where(_outbox.c.job_id == _jobs.c.id, _outbox.c.state != SENT)
+    rows = conn.execute(
+        update(_jobs)
+        .where(_jobs.c.id.in_(job_ids), _jobs.c.state == REPORTED, ~unsent)
+        .values(state=DELIVERED, updated_at=now)
+        .returning(_jobs.c.id, _jobs.c.task, _jobs.c.series_instance_uid)
+    ).all()
+    events.record(conn, [job_id for job_id, _, _ in rows], events.DELIVERED, now)
+    received = first_received(conn, {series for _, _, series in rows})
+    delivered = []
+    for job_id, task, series in sorted(rows):
+        start = received.get(series)
+        seconds = None if start is None else max(0.0, (now - start).total_seconds())
+        delivered.append(DeliveredJob(job_id, task, seconds))
+    return delivered

@@ -13,79 +13,44 @@ unless the data directory is shared (:mod:`.replicas`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Table, and_, delete, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from cardiogate.store import events
-from cardiogate.store.jobs import DELIVERED, REPORTED, first_received
+from cardiogate.store.jobs import REPORTED, deliver
+from cardiogate.store.records import (
+    DEAD,
+    PENDING,
+    SENT,
+    DeliveredJob,
+    OutboxRow,
+    OutboxStats,
+    Recorded,
+    StagedObject,
+)
 from cardiogate.store.store import Store, utcnow
 from cardiogate.store.tables import Job, OutboxItem
 
+__all__ = [
+    "DEAD",
+    "PENDING",
+    "SENT",
+    "DeliveredJob",
+    "Outbox",
+    "OutboxRow",
+    "OutboxStats",
+    "Recorded",
+    "RetryPolicy",
+    "StagedObject",
+    "outbox_counts",
+    "reset_dead",
+    "stage",
+]
+
 _outbox: Table = OutboxItem.__table__  # type: ignore[assignment]
 _jobs: Table = Job.__table__  # type: ignore[assignment]
-
-PENDING, SENT, DEAD = "pending", "sent", "dead"
-
-
-@dataclass(frozen=True, slots=True)
-class StagedObject:
-    """A result object written to the outbox directory (``path`` relative to it)."""
-
-    SOPClassUID: str
-    SOPInstanceUID: str
-    path: str
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
-    id: int
-    job_id: int
-    destination: str
-    SOPClassUID: str
-    SOPInstanceUID: str
-    path: str
-    state: str
-    attempts: int
-    next_attempt_at: datetime
-    last_error: str | None
-    created_at: datetime
-    sent_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveredJob:
-    """A job that became ``delivered``: its task and the seconds from the first instance of
-    its series received to its last result object acknowledged (its turnaround; None if the
-    series row cannot say)."""
-
-    id: int
-    task: str | None
-    turnaround_seconds: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class Recorded:
-    """What :meth:`Outbox.record` changed."""
-
-    sent: int
-    retried: int
-    dead: int
-    delivered: list[DeliveredJob]
-
-    @property
-    def delivered_jobs(self) -> list[int]:
-        return [job.id for job in self.delivered]
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxStats:
-    oldest_pending: datetime | None
-    pending: int
-    dead: int
 
 
 class RetryPolicy(Protocol):
@@ -215,28 +180,8 @@ class Outbox:
                     .where(_outbox.c.id == row.id, _outbox.c.state == PENDING)
                     .values(**values)
                 )
-            delivered = self._deliver(conn, sorted({r.job_id for r in sent}), now)
+            delivered = deliver(conn, sorted({r.job_id for r in sent}), now)
         return Recorded(len(sent), retried, dead, delivered)
-
-    @staticmethod
-    def _deliver(conn: Connection, job_ids: list[int], now: datetime) -> list[DeliveredJob]:
-        if not job_ids:
-            return []
-        unsent = exists().where(_outbox.c.job_id == _jobs.c.id, _outbox.c.state != SENT)
-        rows = conn.execute(
-            update(_jobs)
-            .where(_jobs.c.id.in_(job_ids), _jobs.c.state == REPORTED, ~unsent)
-            .values(state=DELIVERED, updated_at=now)
-            .returning(_jobs.c.id, _jobs.c.task, _jobs.c.series_instance_uid)
-        ).all()
-        events.record(conn, [job_id for job_id, _, _ in rows], events.DELIVERED, now)
-        received = first_received(conn, {series for _, _, series in rows})
-        delivered = []
-        for job_id, task, series in sorted(rows):
-            start = received.get(series)
-            seconds = None if start is None else max(0.0, (now - start).total_seconds())
-            delivered.append(DeliveredJob(job_id, task, seconds))
-        return delivered
 
     def rows_of_job(self, job_id: int) -> list[OutboxRow]:
         return self.rows_of_jobs([job_id])
@@ -365,3 +310,34 @@ def _insert_new(store: Store, rows: list[dict[str, Any]]) -> Any:
     """An insert of outbox rows that skips those already there."""
     dialect = postgresql if store.engine.dialect.name == "postgresql" else sqlite
     return dialect.insert(_outbox).values(rows).on_conflict_do_nothing().returning(_outbox.c.id)
+
+
+# -- operators (API) --------------------------------------------------------------------------
+
+
+def outbox_counts(store: Store) -> dict[str, dict[str, int]]:
+    """Row counts per destination name (``AE@host:port``) and state."""
+    counts: dict[str, dict[str, int]] = {}
+    with store.transaction() as conn:
+        rows = conn.execute(
+            select(_outbox.c.destination, _outbox.c.state, func.count()).group_by(
+                _outbox.c.destination, _outbox.c.state
+            )
+        )
+        for destination, state, n in rows:
+            counts.setdefault(destination, {})[state] = int(n)
+    return counts
+
+
+def reset_dead(store: Store, job_id: int) -> int:
+    """Put a job's dead rows back to pending, attempts 0 and due now (the sender polls);
+    returns how many."""
+    now = utcnow()
+    with store.transaction() as conn:
+        return int(
+            conn.execute(
+                update(_outbox)
+                .where(_outbox.c.job_id == job_id, _outbox.c.state == DEAD)
+                .values(state=PENDING, attempts=0, next_attempt_at=now, updated_at=now)
+            ).rowcount
+        )

@@ -87,6 +87,14 @@ class SeriesAttributes:
     instance_count: int
 
 
+# The states of a job (:class:`~.tables.Job`).
+QUEUED, RUNNING, REPORTED, FAILED, IGNORED = "queued", "running", "reported", "failed", "ignored"
+DELIVERED = "delivered"
+STATES = (QUEUED, RUNNING, REPORTED, DELIVERED, FAILED, IGNORED)
+# The states of an outbox row (:class:`~.tables.OutboxItem`).
+PENDING, SENT, DEAD = "pending", "sent", "dead"
+
+
 @dataclass(frozen=True, slots=True)
 class JobRecord:
     id: int
@@ -146,3 +154,60 @@ class StudySeries:
     task: str | None
     job_state: str | None
     job_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StagedObject:
+    """A result object written to the outbox directory (``path`` relative to it)."""
+
+    SOPClassUID: str
+    SOPInstanceUID: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    job_id: int
+    destination: str
+    SOPClassUID: str
+    SOPInstanceUID: str
+    path: str
+    state: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveredJob:
+    """A job that became ``delivered``: its task and the seconds from the first instance of
+    its series received to its last result object acknowledged (its turnaround; None if the
+    series row cannot say)."""
+
+    id: int
+    task: str | None
+    turnaround_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What :meth:`Outbox.record` changed."""
+
+    sent: int
+    retried: int
+    dead: int
+    delivered: list[DeliveredJob]
+
+    @property
+    def delivered_jobs(self) -> list[int]:
+        return [job.id for job in self.delivered]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    oldest_pending: datetime | None
+    pending: int
+    dead: int

@@ -3,28 +3,22 @@
 A job is flagged in the transaction that records its result (``jobs.needs_review``, from
 :mod:`cardiogate.analyses.review`). A verdict is about one result, named by its
 ``result_digest``: a re-run whose different result is flagged again waits for a new
-verdict, and the earlier verdicts stay, each with the result it judged."""
+verdict, and the earlier verdicts stay, each with the result it judged. Rows from before
+the review columns were filled by migration ``0005_review_backfill``."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Table, exists, func, select, true, update
+from sqlalchemy import ColumnElement, Table, exists, func, select, true
 from sqlalchemy.exc import IntegrityError
 
-from cardiogate.analyses.review import review_reason
 from cardiogate.errors import StoreError
-from cardiogate.store.jobs import (
-    DELIVERED,
-    MAX_REVIEW_REASON,
-    REPORTED,
-    JobRecord,
-    job_record,
-    result_digest,
-)
+from cardiogate.store.records import DELIVERED, REPORTED, JobRecord, job_record
 from cardiogate.store.store import Store, utcnow
 from cardiogate.store.tables import Job, Review
 
@@ -34,6 +28,20 @@ _reviews: Table = Review.__table__  # type: ignore[assignment]
 Verdict = Literal["agree", "disagree"]
 REVIEWABLE = (REPORTED, DELIVERED)
 MAX_NOTE = 2000
+MAX_REVIEW_REASON = 500
+
+
+def result_digest(result_json: str) -> str:
+    """sha256 of a result's JSON without its ``timings_s``: two runs that say the same
+    (same input, same model) share it, so a verdict on one holds for the other."""
+    try:
+        parsed = json.loads(result_json)
+    except json.JSONDecodeError:
+        parsed = result_json
+    if isinstance(parsed, dict):
+        parsed.pop("timings_s", None)
+    canonical = json.dumps(parsed, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,41 +158,6 @@ def reviewed(store: Store) -> list[tuple[JobRecord, ReviewRecord]]:
     with store.transaction() as conn:
         rows = conn.execute(stmt).all()
     return [(job_record(r), _review(r, "review_")) for r in rows]
-
-
-def backfill_review_columns(store: Store) -> int:
-    """Fill the review columns of rows written before they existed: each job's result
-    digest, ``needs_review`` and reason from its result, and each verdict's digest from the
-    result it judged. Returns how many jobs were filled; nothing to do costs one query."""
-    with store.transaction() as conn:
-        jobs = conn.execute(
-            select(_jobs.c.id, _jobs.c.task, _jobs.c.result).where(
-                _jobs.c.result.is_not(None), _jobs.c.result_digest.is_(None)
-            )
-        ).all()
-        for job_id, task, result in jobs:
-            reason = review_reason(task, _parse(result))
-            conn.execute(
-                update(_jobs)
-                .where(_jobs.c.id == job_id)
-                .values(
-                    result_digest=result_digest(result),
-                    needs_review=reason is not None,
-                    review_reason=None if reason is None else reason[:MAX_REVIEW_REASON],
-                )
-            )
-        verdicts = conn.execute(
-            select(_reviews.c.id, _reviews.c.result).where(
-                _reviews.c.result.is_not(None), _reviews.c.result_digest.is_(None)
-            )
-        ).all()
-        for review_id, result in verdicts:
-            conn.execute(
-                update(_reviews)
-                .where(_reviews.c.id == review_id)
-                .values(result_digest=result_digest(result))
-            )
-    return len(jobs)
 
 
 def _review(row: Any, prefix: str = "") -> ReviewRecord:

@@ -4,6 +4,7 @@ rebuild of the same input gets the same UIDs and a changed input names its prede
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Connection, Table, delete, insert, select
 
@@ -21,6 +22,41 @@ class ReportVersionRow:
     input_digest: str
     model_version: str
     sr_uids: tuple[str, str, str, str]  # study, series, SOP instance, SOP class
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRecord:
+    """One report version of a job: what it was built with and its SR's UIDs."""
+
+    version_index: int
+    model_version: str
+    StudyInstanceUID: str
+    SeriesInstanceUID: str
+    SOPInstanceUID: str
+    SOPClassUID: str
+    created_at: datetime
+
+
+def versions_of_job(store: Store, job_id: int) -> list[VersionRecord]:
+    """Every report version of a job, oldest first (for operators)."""
+    with store.transaction() as conn:
+        rows = conn.execute(
+            select(_versions)
+            .where(_versions.c.job_id == job_id)
+            .order_by(_versions.c.version_index)
+        )
+        return [
+            VersionRecord(
+                r.version_index,
+                r.model_version,
+                r.sr_study_instance_uid,
+                r.sr_series_instance_uid,
+                r.sr_sop_instance_uid,
+                r.sr_sop_class_uid,
+                r.created_at,
+            )
+            for r in rows
+        ]
 
 
 def latest_version(store: Store, job_id: int) -> ReportVersionRow | None:

@@ -54,7 +54,7 @@ def test_changed_model_is_refused(model_dir: Path) -> None:
     ("change", "message"),
     [
         ({"training_data": ""}, "not a valid model card"),
-        ({"task": "segmentation"}, "not a valid model card"),
+        ({"task": "Calcium score"}, "not a valid model card"),  # not a task name
         (
             {"inputs": [{"name": "pixels", "shape": [1], "dtype": "float32"}]},
             "tensors the model lacks",

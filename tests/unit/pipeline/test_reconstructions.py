@@ -7,11 +7,23 @@ from dataclasses import replace
 
 import pytest
 
-from cardiogate.pipeline.reconstructions import choose, other_reason, settle
-from cardiogate.pipeline.router import CT_IMAGE_STORAGE
+from cardiogate.pipeline import reconstructions
 from cardiogate.store.records import SeriesAttributes, StudySeries
+from cardiogate.tasks.calcium import CT_IMAGE_STORAGE, CalciumTask
 
 STUDY = "1.2.9"
+CALCIUM = CalciumTask()
+
+
+def choose(candidates: list[StudySeries]) -> StudySeries:
+    return reconstructions.choose(CALCIUM, candidates)
+
+
+def settle(new: str, study: list[StudySeries]) -> reconstructions.Settlement:
+    return reconstructions.settle(CALCIUM, new, study)
+
+
+other_reason = CALCIUM.chosen_reason
 
 
 def _series(

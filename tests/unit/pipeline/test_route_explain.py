@@ -30,15 +30,17 @@ from cardiogate.pipeline.explain import (
     format_explanations,
     model_tasks,
 )
-from cardiogate.pipeline.router import RoutingRules
-from cardiogate.pipeline.worker import ANALYSES, JobWorker
+from cardiogate.pipeline.worker import JobWorker
 from cardiogate.store import Store
 from cardiogate.synthetic import make_ct_series, write_series
+from cardiogate.tasks import configure_tasks
 from store_records import ct_instance
 from tiny_model import write_model, write_threshold_model
 
 SMALL = {"n_slices": 10, "rows": 32, "columns": 32, "keep_phantom": False}
 SCORED = "another reconstruction of this study is scored: series 2, 3 mm"
+
+TASKS = configure_tasks()
 
 
 def _study(root: Path) -> dict[str, str]:
@@ -95,7 +97,7 @@ def test_each_series_of_a_folder_gets_its_rule_or_why_none_matched(
     folder: tuple[FolderScan, dict[str, str]],
 ) -> None:
     scan, uids = folder
-    items = explain_folder(scan, RoutingRules(), {"calcium"})
+    items = explain_folder(scan, TASKS, {"calcium"})
     assert [i.SeriesNumber for i in items] == [1, 2, 3, 4, 5]  # ordered as the PACS numbers them
     assert _reasons(items) == {
         uids["localizer"]: (None, "localizer (ImageType LOCALIZER): not analysed"),
@@ -111,7 +113,7 @@ def test_a_wider_window_routes_thin_slices_and_the_3mm_scan_is_still_scored(
     folder: tuple[FolderScan, dict[str, str]],
 ) -> None:
     scan, uids = folder
-    rules = RoutingRules(calcium_slice_thickness_mm=(0.5, 3.5))
+    rules = configure_tasks(routing={"calcium_slice_thickness_mm": (0.5, 3.5)})
     reasons = _reasons(explain_folder(scan, rules, {"calcium"}))
     assert reasons[uids["thin"]] == (None, SCORED)
     assert reasons[uids["standard"]] == ("calcium", "non-contrast axial CT, 3 mm slices")
@@ -121,12 +123,12 @@ def test_without_a_model_the_rule_says_none_is_loaded(
     folder: tuple[FolderScan, dict[str, str]], tmp_path: Path
 ) -> None:
     scan, uids = folder
-    assert model_tasks(tmp_path, tuple(ANALYSES)) == set()
-    reasons = _reasons(explain_folder(scan, RoutingRules(), set()))
+    assert model_tasks(tmp_path, tuple(TASKS)) == set()
+    reasons = _reasons(explain_folder(scan, TASKS, set()))
     assert reasons[uids["standard"]] == (None, "no calcium model is loaded")
     write_model(tmp_path / "calcium", task="calcium")
     write_model(tmp_path / "stenosis", task="stenosis")
-    assert model_tasks(tmp_path, tuple(ANALYSES)) == {"calcium", "stenosis"}
+    assert model_tasks(tmp_path, tuple(TASKS)) == {"calcium", "stenosis"}
 
 
 def test_skipped_files_are_counted_by_reason(folder: tuple[FolderScan, dict[str, str]]) -> None:
@@ -148,7 +150,7 @@ def test_the_table_lines_up_and_json_has_every_uid(
     folder: tuple[FolderScan, dict[str, str]],
 ) -> None:
     scan, uids = folder
-    items = explain_folder(scan, RoutingRules(), {"calcium"})
+    items = explain_folder(scan, TASKS, {"calcium"})
     lines = format_explanations(items, stored=False).splitlines()
     assert lines[0] == f"study {items[0].StudyInstanceUID}: 5 series"
     header, rows = lines[1], lines[2:]
@@ -195,7 +197,7 @@ def test_a_stored_study_shows_each_job_beside_todays_rule(tmp_path: Path) -> Non
         waiting = _receive(store, f"{STUDY}.7", 7, "3", count=1)  # not complete, not routed
         worker.route_completed([standard, thin])
 
-        items = explain_study(store, STUDY, settings.routing, {"calcium"})
+        items = explain_study(store, STUDY, TASKS, {"calcium"})
         by_uid = {i.SeriesInstanceUID: i for i in items}
         assert (by_uid[standard].job_state, by_uid[standard].task) == ("queued", "calcium")
         assert by_uid[thin].job_state == "ignored"
@@ -205,7 +207,7 @@ def test_a_stored_study_shows_each_job_beside_todays_rule(tmp_path: Path) -> Non
 
         # after widening the window the rule names the scored scan; the job still says
         # what the service decided then
-        wide = RoutingRules(calcium_slice_thickness_mm=(0.5, 3.5))
+        wide = configure_tasks(routing={"calcium_slice_thickness_mm": (0.5, 3.5)})
         thin_now = {i.SeriesInstanceUID: i for i in explain_study(store, STUDY, wide, {"calcium"})}[
             thin
         ]

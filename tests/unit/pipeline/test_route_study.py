@@ -13,11 +13,12 @@ from cardiogate.dicom.spool import Spool
 from cardiogate.errors import NotAnalysableError
 from cardiogate.inference import InferenceEngine
 from cardiogate.inference.engine import load_model
-from cardiogate.pipeline.router import RoutingRules
-from cardiogate.pipeline.worker import Analysed, JobWorker
+from cardiogate.pipeline.worker import JobWorker
 from cardiogate.store import Store
 from cardiogate.store.events import timeline
 from cardiogate.store.jobs import IGNORED, QUEUED, RUNNING, JobQueue
+from cardiogate.tasks import Analysed, Tasks
+from cardiogate.tasks.calcium import CalciumTask
 from store_records import ct_instance
 from tiny_model import write_threshold_model
 
@@ -27,9 +28,7 @@ CHOSEN = "another reconstruction of this study is scored: series 3, 3 mm"
 
 @pytest.fixture
 def worker(tmp_path: Path) -> JobWorker:
-    settings = load_settings(
-        data_dir=tmp_path, routing=RoutingRules(calcium_slice_thickness_mm=(0.5, 3.5))
-    )
+    settings = load_settings(data_dir=tmp_path, routing={"calcium_slice_thickness_mm": (0.5, 3.5)})
     store = Store(settings.effective_database_url)
     store.create_schema()
     engine = InferenceEngine({"calcium": load_model(write_threshold_model(tmp_path / "model"))})
@@ -135,10 +134,12 @@ def test_when_the_chosen_one_is_not_analysable_the_passed_over_ones_are_routed_a
     assert _state(worker, thin) == (IGNORED, CHOSEN)
     reason = "not scored: contrast-enhanced (blood pool median 320 HU over 40 mL)"
 
-    def contrast_enhanced(*_: object) -> Analysed:
-        raise NotAnalysableError(reason)
+    class ContrastEnhanced(CalciumTask):  # what the blood-pool check raises
+        def analyse(self, *_: object) -> Analysed:  # type: ignore[override]
+            raise NotAnalysableError(reason)
 
-    worker.analyses = {"calcium": contrast_enhanced}  # what the blood-pool check raises
+    calcium = worker.tasks["calcium"]
+    worker.tasks = Tasks([ContrastEnhanced(calcium.settings, calcium.routing)])
     assert worker.run_once()
     assert _state(worker, cta) == (IGNORED, reason)
     assert _state(worker, thin) == (QUEUED, None)

@@ -6,8 +6,11 @@ from dataclasses import replace
 
 import pytest
 
-from cardiogate.pipeline.router import CT_IMAGE_STORAGE, RoutingRules, route
+from cardiogate.errors import ConfigurationError
+from cardiogate.pipeline.router import route
 from cardiogate.store.records import SeriesAttributes
+from cardiogate.tasks import configure_tasks
+from cardiogate.tasks.calcium import CT_IMAGE_STORAGE
 
 CALCIUM_CT = SeriesAttributes(
     SeriesInstanceUID="1.2.3",
@@ -22,12 +25,12 @@ CALCIUM_CT = SeriesAttributes(
     SliceThickness="3",
     instance_count=64,
 )
-TASKS = {"calcium", "stenosis"}
-RULES = RoutingRules()
+TASKS = configure_tasks()
+LOADED = {"calcium", "stenosis"}
 
 
 def test_calcium_scoring_ct_is_routed_to_calcium() -> None:
-    decision = route(CALCIUM_CT, RULES, TASKS)
+    decision = route(CALCIUM_CT, TASKS, LOADED)
     assert decision.task == "calcium"
     assert "3 mm" in decision.reason
 
@@ -48,18 +51,18 @@ def test_calcium_scoring_ct_is_routed_to_calcium() -> None:
     ],
 )
 def test_other_series_are_ignored_with_a_reason(change: dict[str, object], reason: str) -> None:
-    decision = route(replace(CALCIUM_CT, **change), RULES, TASKS)
+    decision = route(replace(CALCIUM_CT, **change), TASKS, LOADED)
     assert decision.task is None
     assert reason in decision.reason
 
 
 def test_header_evidence_of_contrast_reads_like_the_image_evidence() -> None:
-    given = route(replace(CALCIUM_CT, ContrastBolusAgent="Iomeprol 400"), RULES, TASKS)
+    given = route(replace(CALCIUM_CT, ContrastBolusAgent="Iomeprol 400"), TASKS, LOADED)
     assert (given.task, given.reason) == (
         None,
         "not scored: contrast-enhanced (ContrastBolusAgent is set)",
     )
-    named = route(replace(CALCIUM_CT, SeriesDescription="Coronary CTA"), RULES, TASKS)
+    named = route(replace(CALCIUM_CT, SeriesDescription="Coronary CTA"), TASKS, LOADED)
     assert named.reason == (
         "not scored: contrast-enhanced or angiography (SeriesDescription matches '\\bcta\\b')"
     )
@@ -117,35 +120,45 @@ def test_header_evidence_of_contrast_reads_like_the_image_evidence() -> None:
 def test_objects_that_are_not_for_us_are_skipped_with_a_note(
     change: dict[str, object], note: str
 ) -> None:
-    decision = route(replace(CALCIUM_CT, **change), RULES, TASKS)
+    decision = route(replace(CALCIUM_CT, **change), TASKS, LOADED)
     assert (decision.task, decision.reason) == (None, note)
 
 
 def test_a_secondary_capture_sent_as_xa_is_not_an_angiogram() -> None:
     capture = replace(CALCIUM_CT, Modality="XA", SOPClassUID="1.2.840.10008.5.1.4.1.1.7")
-    assert route(capture, RULES, TASKS).reason == (
+    assert route(capture, TASKS, LOADED).reason == (
         "secondary capture (Secondary Capture Image): not analysed"
     )
 
 
 def test_contrast_agent_none_is_not_contrast() -> None:
-    assert route(replace(CALCIUM_CT, ContrastBolusAgent="NONE"), RULES, TASKS).task == "calcium"
+    assert route(replace(CALCIUM_CT, ContrastBolusAgent="NONE"), TASKS, LOADED).task == "calcium"
 
 
 def test_angiogram_goes_to_stenosis_when_its_model_is_loaded() -> None:
     xa = replace(CALCIUM_CT, Modality="XA", SOPClassUID="1.2.840.10008.5.1.4.1.1.12.1")
-    assert route(xa, RULES, TASKS).task == "stenosis"
-    assert route(xa, RULES, {"calcium"}).reason == "no stenosis model is loaded"
+    assert route(xa, TASKS, LOADED).task == "stenosis"
+    assert route(xa, TASKS, {"calcium"}).reason == "no stenosis model is loaded"
 
 
 def test_no_calcium_model_means_ignored() -> None:
-    assert route(CALCIUM_CT, RULES, set()).reason == "no calcium model is loaded"
+    assert route(CALCIUM_CT, TASKS, set()).reason == "no calcium model is loaded"
 
 
 def test_rules_are_configurable() -> None:
-    rules = RoutingRules(
-        calcium_slice_thickness_mm=(0.5, 3.5), calcium_require=[r"ca\s*score|calcium"]
+    rules = configure_tasks(
+        routing={
+            "calcium_slice_thickness_mm": (0.5, 3.5),
+            "calcium_require": [r"ca\s*score|calcium"],
+        }
     )
-    assert route(replace(CALCIUM_CT, SliceThickness="1"), rules, TASKS).task == "calcium"
+    assert route(replace(CALCIUM_CT, SliceThickness="1"), rules, LOADED).task == "calcium"
     unnamed = replace(CALCIUM_CT, SeriesDescription="Chest", ProtocolName="Routine")
-    assert "required calcium-scoring names" in route(unnamed, rules, TASKS).reason
+    assert "required calcium-scoring names" in route(unnamed, rules, LOADED).reason
+
+
+def test_a_routing_key_of_no_installed_task_is_refused_by_name() -> None:
+    with pytest.raises(ConfigurationError, match="calcum_require belong"):
+        configure_tasks(routing={"calcum_require": ["x"]})
+    with pytest.raises(ConfigurationError, match="CARDIOGATE_ROUTING calcium_slice_thickness_mm"):
+        configure_tasks(routing={"calcium_slice_thickness_mm": "thin"})

@@ -13,9 +13,11 @@ from pydantic import BaseModel
 
 from cardiogate.config import load_settings
 from cardiogate.dicom.spool import Spool
-from cardiogate.pipeline.worker import Analysed, JobWorker
+from cardiogate.pipeline.worker import JobWorker
 from cardiogate.store import InstanceRecord, Replica, Store
 from cardiogate.store.jobs import REPORTED, RUNNING, JobQueue
+from cardiogate.tasks import Analysed
+from task_doubles import tasks_of
 
 SERIES, STUDY = "1.2.3.1", "1.2.3"
 
@@ -49,7 +51,7 @@ def test_a_long_job_keeps_its_claim_and_is_reported_once(tmp_path: Path) -> None
     started, release = threading.Event(), threading.Event()
     runs: list[int] = []
 
-    def long_analysis(paths: list[Path], model: Any, settings: Any) -> Analysed:
+    def long_analysis(paths: Any, model: Any, needed: Any) -> Analysed:
         runs.append(1)
         started.set()
         assert release.wait(30)
@@ -60,7 +62,7 @@ def test_a_long_job_keeps_its_claim_and_is_reported_once(tmp_path: Path) -> None
         store,
         Spool(settings.spool_dir),
         engine,
-        {"calcium": long_analysis},  # type: ignore[arg-type, dict-item]
+        tasks=tasks_of(calcium=long_analysis),
     )
     other = Store(settings.effective_database_url, Replica("other", shared=True))
     JobQueue(store).enqueue(SERIES, STUDY, "calcium")

@@ -15,11 +15,13 @@ from pydicom.uid import ExplicitVRLittleEndian
 
 from cardiogate.config import load_settings
 from cardiogate.dicom.spool import Spool
-from cardiogate.pipeline.worker import Analysed, JobWorker
+from cardiogate.pipeline.worker import JobWorker
 from cardiogate.reports import Predecessor, ReportError
 from cardiogate.store import InstanceRecord, Store
 from cardiogate.store.jobs import JobQueue
 from cardiogate.store.outbox import Outbox
+from cardiogate.tasks import Analysed
+from task_doubles import tasks_of
 
 SERIES, STUDY = "1.2.3.1", "1.2.3"
 BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
@@ -64,7 +66,7 @@ def _worker(tmp_path: Path, objects: Any, destinations: list[dict[str, Any]]) ->
     model = SimpleNamespace(card=card, provider="CPUExecutionProvider")
     engine = SimpleNamespace(models={"calcium": model}, get=lambda task: model)
 
-    def analysis(paths: list[Path], model: Any, settings: Any) -> Analysed:
+    def analysis(paths: Any, model: Any, needed: Any) -> Analysed:
         return Analysed(Result(total=12.5), objects)
 
     worker = JobWorker(
@@ -72,7 +74,7 @@ def _worker(tmp_path: Path, objects: Any, destinations: list[dict[str, Any]]) ->
         store,
         Spool(settings.spool_dir),
         engine,
-        analyses={"calcium": analysis},  # type: ignore[arg-type]
+        tasks=tasks_of(calcium=analysis),
     )
     worker.outbox_files.prepare()
     JobQueue(store).enqueue(SERIES, STUDY, "calcium")

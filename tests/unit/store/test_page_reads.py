@@ -8,8 +8,10 @@ from collections.abc import Iterator
 import pytest
 
 from cardiogate.store import Store
+from cardiogate.store.events import timelines
+from cardiogate.store.instances import first_instance_paths
+from cardiogate.store.job_reads import jobs_page
 from cardiogate.store.jobs import JobQueue
-from cardiogate.store.page_reads import first_instance_paths, jobs_page, timelines
 from store_records import ct_instance
 
 STUDY = "1.2.826.0.1.3680043.10.23"

@@ -1,7 +1,7 @@
 """Verdict rows on a real store (SQLite and PostgreSQL): one per result of a job (the
 constraint, not just the check before the insert), the queue read through its index (on
 SQLite, where the plan is checked), and rows written before the review columns existed
-filled in at start-up."""
+filled in once, by a migration."""
 
 from __future__ import annotations
 
@@ -9,13 +9,19 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from alembic import command
 from sqlalchemy import event, insert, update
 from sqlalchemy.exc import IntegrityError
 
-from cardiogate.store.reviews import backfill_review_columns, review_queue
+from cardiogate.config import load_settings
+from cardiogate.dicom.spool import Spool
+from cardiogate.pipeline.worker import JobWorker
+from cardiogate.store.reviews import get_review, review_queue
+from cardiogate.store.schema import _config
 from cardiogate.store.store import utcnow
 from cardiogate.store.tables import Job, Review
 from review_jobs import Env, calcium, review_env, stenosis
@@ -75,7 +81,7 @@ def test_the_queue_is_paged_through_its_index(sqlite_env: Env, tmp_path: Path) -
         db.close()
 
 
-def test_rows_from_before_the_review_columns_are_filled(env: Env) -> None:
+def test_a_database_from_0004_gets_its_review_columns_filled_once(env: Env, tmp_path: Path) -> None:
     judged = env.jobs.reported("calcium", calcium(140.0))
     waiting = env.jobs.reported("stenosis", stenosis(True, 60.0))
     old_calcium = {"task": "calcium", "lesions": [{"peak_hu": 135.0, "artery": "LAD"}]}
@@ -83,19 +89,35 @@ def test_rows_from_before_the_review_columns_are_filled(env: Env) -> None:
     with env.store.engine.begin() as conn:
         conn.execute(update(Job).where(Job.id == older).values(result=json.dumps(old_calcium)))
         conn.execute(insert(Review), {**_verdict_row(judged, None), "result": _result(env, judged)})
-        conn.execute(  # as an older release left them
-            update(Job).values(result_digest=None, needs_review=False, review_reason=None)
-        )
+        conn.execute(update(Job).values(**_UNFILLED))  # as an older release left them
+        command.downgrade(_config(conn), "0004_job_events")
     assert review_queue(env.store, 10, 0) == ([], 0)
 
-    assert backfill_review_columns(env.store) == 3
+    env.store.create_schema()  # 0004 -> head
     queued, total = review_queue(env.store, 10, 0)
     assert total == 2
     assert [(f.job.id, f.reason) for f in queued] == [
         (older, "1 lesion(s) with a peak below 150 HU (threshold 130 HU)"),
         (waiting, "model probability 0.55 is within the review band 0.4-0.7"),
     ]
-    assert backfill_review_columns(env.store) == 0
+    verdict = get_review(env.store, judged, env.jobs.queue.get(judged).result_digest)  # type: ignore[union-attr]
+    assert verdict is not None  # the verdict's digest was filled from the result it judged
+
+    # Filled once: a row left unfilled now stays so through a restart's migration and a
+    # worker start (neither back-fills any more).
+    with env.store.engine.begin() as conn:
+        conn.execute(update(Job).where(Job.id == older).values(**_UNFILLED))
+    env.store.create_schema()
+    settings = load_settings(data_dir=tmp_path, destinations=[])
+    engine = SimpleNamespace(models={}, get=lambda task: None)
+    worker = JobWorker(settings, env.store, Spool(settings.spool_dir), engine, {})  # type: ignore[arg-type]
+    worker.start()
+    worker.stop()
+    assert env.jobs.queue.get(older).result_digest is None  # type: ignore[union-attr]
+    assert [f.job.id for f in review_queue(env.store, 10, 0)[0]] == [waiting]
+
+
+_UNFILLED = {"result_digest": None, "needs_review": False, "review_reason": None}
 
 
 def _result(env: Env, job_id: int) -> str | None:

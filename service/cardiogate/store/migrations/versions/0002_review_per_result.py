@@ -1,7 +1,7 @@
 """Review flags on jobs and verdicts per result (the review queue in SQL).
 
 Jobs gain ``result_digest``, ``needs_review`` and ``review_reason`` (filled for older rows
-by :func:`cardiogate.store.reviews.backfill_review_columns` at start-up); a verdict is
+by ``0005_review_backfill``); a verdict is
 keyed by job and result digest instead of by job alone.
 
 Revision ID: 0002_review_per_result

@@ -1,0 +1,151 @@
+"""The Task contract: everything the rest of cardiogate knows about a clinical analysis.
+
+A task (coronary calcium, stenosis, or one a hospital ships as its own wheel) is a subclass
+of :class:`Task` found through the ``cardiogate.tasks`` entry-point group
+(:mod:`.registry`). The worker, router, API, status page, review queue, offline analyser,
+metrics and demo call only what is here; none of them names a task. Per series:
+
+1. **route** — :meth:`Task.route` says whether a complete series is the task's kind
+   (``None``: not mine), and if so whether it is analysed (``Route(name, reason)``) or not
+   (``Route(None, reason)``, the reason an operator reads). A task that analyses one series
+   per study (several reconstructions of one acquisition) says so with ``one_per_study``
+   and ranks the candidates with :meth:`Task.preference`.
+2. **analyse** — :meth:`Task.analyse` loads and checks the series from the spool, runs its
+   model and returns an :class:`Analysed`: the typed result (a pydantic model, ``task``
+   field first) and how to build its DICOM objects. Bad input raises
+   :class:`~cardiogate.errors.CardiogateError` (the job fails with that reason) or
+   :class:`~cardiogate.errors.NotAnalysableError` (the series is valid but not for this
+   task: ignored). A task may need another task's result for the same series (``needs``):
+   those run first, in order, and their results are passed in.
+3. **report** — ``Analysed.objects(version_index=..., predecessor=..., warnings=...)``
+   builds the SR (first) and any SEG, key images and summary page, with the shared blocks
+   of :mod:`cardiogate.reports`.
+4. **show** — :meth:`Task.summary`, :meth:`Task.lesion_lines`, :meth:`Task.review_reason`,
+   :meth:`Task.review_summary` and :meth:`Task.report_lines` turn a stored result (JSON)
+   into what the API, the status page, the review queue and ``cardiogate analyze`` show.
+
+A task's settings come from its own environment prefix (``CARDIOGATE_<NAME>_``, e.g.
+``CARDIOGATE_CALCIUM_THRESHOLD_HU``) or ``CARDIOGATE_TASKS`` (``{"calcium": {...}}``); its
+routing rules are the ``<name>_`` keys of ``CARDIOGATE_ROUTING``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+from pydicom.dataset import Dataset
+
+from cardiogate.store.records import SeriesAttributes, StudySeries
+
+if TYPE_CHECKING:
+    from cardiogate.inference import LoadedModel
+
+ENTRY_POINT_GROUP = "cardiogate.tasks"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A routing decision: ``task`` None means not analysed, for ``reason``."""
+
+    task: str | None
+    reason: str  # why: for an analysed series, the rule that matched
+
+
+@dataclass(frozen=True)
+class Analysed:
+    """A task's result, and how to build the DICOM objects that report it (called only
+    when there is somewhere to send them, with the report's ``version_index``, the
+    ``predecessor`` SR it replaces and a ``warnings`` list the builder appends repairs to)."""
+
+    result: BaseModel
+    objects: Callable[..., list[Dataset]]
+
+
+@dataclass(frozen=True)
+class OutputSeries:
+    """A series of result objects: its SeriesNumber and SeriesDescription."""
+
+    number: int
+    description: str
+
+
+class NoOptions(BaseModel):
+    """Settings or routing rules of a task that has none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Task(ABC):
+    """One clinical analysis. Subclasses set the class attributes and implement the
+    abstract methods; the defaults of the others suit a task without review rules."""
+
+    name: ClassVar[str]  # lower case, also the model card's ``task``
+    title: ClassVar[str]  # "coronary artery calcium score", for messages and pages
+    result_model: ClassVar[type[BaseModel]]
+    settings_model: ClassVar[type[BaseModel]] = NoOptions
+    routing_model: ClassVar[type[BaseModel]] = NoOptions
+    output_series: ClassVar[Mapping[str, OutputSeries]] = {}  # "sr", "seg", "key", "summary"
+    one_per_study: ClassVar[bool] = False
+    needs: ClassVar[tuple[str, ...]] = ()
+    priority: ClassVar[int] = 100  # lower routes first when two tasks take a series
+
+    def __init__(self, settings: BaseModel | None = None, routing: BaseModel | None = None):
+        self.settings = settings if settings is not None else self.settings_model()
+        self.routing = routing if routing is not None else self.routing_model()
+
+    # -- routing ---------------------------------------------------------------------
+
+    @abstractmethod
+    def route(self, series: SeriesAttributes) -> Route | None:
+        """None when the series is not this task's kind; else whether it is analysed."""
+
+    def preference(self, series: StudySeries) -> tuple[Any, ...]:
+        """With ``one_per_study``: the sort key among a study's candidates, lowest scored."""
+        raise NotImplementedError(f"task {self.name} does not choose one series per study")
+
+    def chosen_reason(self, chosen: StudySeries) -> str:
+        """With ``one_per_study``: what the candidates not chosen are told."""
+        return f"another series of this study is analysed: {chosen.attributes.SeriesInstanceUID}"
+
+    # -- analysis --------------------------------------------------------------------
+
+    @abstractmethod
+    def analyse(
+        self, paths: Sequence[Path], model: LoadedModel, needed: Mapping[str, BaseModel]
+    ) -> Analysed:
+        """Load, check and analyse one series; ``needed`` holds the results of ``needs``."""
+
+    # -- what people see ---------------------------------------------------------------
+
+    @abstractmethod
+    def summary(self, result: Mapping[str, Any]) -> str:
+        """One line for the status page and the job list."""
+
+    def lesion_lines(self, result: Mapping[str, Any]) -> list[str]:
+        """One line per finding, most important first (the status page shows a few)."""
+        return []
+
+    def review_reason(self, result: Mapping[str, Any]) -> str | None:
+        """Why the result needs a reviewer, or None: by default the analysis's own
+        ``needs_review`` and ``review_reason``."""
+        if not result.get("needs_review"):
+            return None
+        return str(result.get("review_reason") or "flagged for review by the analysis")
+
+    def review_summary(self, result: Mapping[str, Any]) -> dict[str, Any]:
+        """What the review queue shows of a result (no identifiers)."""
+        return {}
+
+    def report_lines(self, result: Mapping[str, Any]) -> list[str]:
+        """``cardiogate analyze``'s lines for a result (indented by the caller)."""
+        return [self.summary(result)]
+
+    def demo_series(self, folder: Path, seed: int) -> dict[str, Any] | None:
+        """Write a synthetic series of this task's kind into ``folder`` (the phantom
+        package's) and return its truth, or None when the task has no demo data."""
+        return None

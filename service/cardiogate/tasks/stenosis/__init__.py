@@ -1,0 +1,150 @@
+"""The coronary stenosis task: significant stenoses in an X-ray angiography cine, each with
+its % diameter stenosis, grade, vessel and segment, reported as a TID 1500 SR with a key
+image and a summary page.
+
+Routing (the ``stenosis_`` keys of ``CARDIOGATE_ROUTING``): a series of one of
+``modalities`` (XA) whose SOP class is X-Ray Angiographic Image Storage (or its enhanced
+form). Settings (``CARDIOGATE_STENOSIS_*``): how many frames the model reads and the band
+of model probabilities that needs review.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cardiogate.analyses.pixels import read_file
+from cardiogate.analyses.stenosis import StenosisResult, analyze_xa
+from cardiogate.analyses.xa_cine import XACineError, load_xa_cine
+from cardiogate.reports import build_stenosis_objects
+from cardiogate.reports.common import SERIES
+from cardiogate.store.records import SeriesAttributes
+from cardiogate.tasks.contract import Analysed, OutputSeries, Route, Task
+
+if TYPE_CHECKING:
+    from cardiogate.inference import LoadedModel
+
+XA_STORAGE = ("1.2.840.10008.5.1.4.1.1.12.1", "1.2.840.10008.5.1.4.1.1.12.1.1")
+
+
+class StenosisSettings(BaseSettings):
+    """``CARDIOGATE_STENOSIS_*``."""
+
+    model_config = SettingsConfigDict(env_prefix="CARDIOGATE_STENOSIS_", extra="forbid")
+
+    max_frames: int = Field(default=8, ge=1, le=64)
+    # a run whose model probability falls in [low, high) is flagged needs_review
+    review_band: tuple[float, float] = (0.3, 0.7)
+
+    @field_validator("review_band")
+    @classmethod
+    def _check_band(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not 0.0 <= low <= high <= 1.0:
+            raise ValueError("the review band must be two probabilities, low <= high")
+        return value
+
+
+class StenosisRouting(BaseModel):
+    """The ``stenosis_`` keys of ``CARDIOGATE_ROUTING``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    modalities: list[str] = Field(default_factory=lambda: ["XA"])
+
+
+def _site(lesion: Mapping[str, Any]) -> str:
+    """``"mid LAD (segment 7)"``, the branch's name, or that no vessel was named."""
+    segment, number = lesion.get("segment"), lesion.get("scct_segment")
+    if not segment:
+        return "vessel not named"
+    return f"{segment} (segment {number})" if number else str(segment)
+
+
+class StenosisTask(Task):
+    name = "stenosis"
+    title = "coronary stenosis"
+    result_model = StenosisResult
+    settings_model = StenosisSettings
+    routing_model = StenosisRouting
+    output_series: ClassVar[Mapping[str, OutputSeries]] = {
+        kind: OutputSeries(*SERIES[("stenosis", kind)]) for kind in ("sr", "key", "summary")
+    }
+    priority = 50  # before CT tasks, as the router always did
+    settings: StenosisSettings
+    routing: StenosisRouting
+
+    def route(self, series: SeriesAttributes) -> Route | None:
+        modality = series.Modality or "unknown"
+        if modality not in self.routing.modalities:
+            return None
+        if series.SOPClassUID not in XA_STORAGE:
+            return Route(
+                None, f"{modality} series of SOP class {series.SOPClassUID} is not an angiogram"
+            )
+        return Route(self.name, "X-ray angiography")
+
+    def analyse(
+        self, paths: Sequence[Path], model: LoadedModel, needed: Mapping[str, BaseModel]
+    ) -> Analysed:
+        datasets = [read_file(p, i, XACineError) for i, p in enumerate(paths)]
+        result = analyze_xa(
+            datasets,
+            model,
+            max_frames=self.settings.max_frames,
+            review_band=self.settings.review_band,
+        )
+
+        def objects(**version: Any) -> list[Any]:
+            return build_stenosis_objects(datasets, result, load_xa_cine(datasets), **version)
+
+        return Analysed(result, objects)
+
+    def summary(self, result: Mapping[str, Any]) -> str:
+        worst = result.get("most_severe")
+        if not worst:
+            return f"no stenosis found (p = {float(result.get('probability') or 0.0):.2f})"
+        where = f" in the {worst['segment']}" if worst.get("segment") else ""
+        return (
+            f"max {float(worst.get('percent_stenosis') or 0.0):.0f}% DS{where}, grade "
+            f"{worst.get('grade', '?')}, CAD-RADS {worst.get('cad_rads', '?')}"
+        )
+
+    def lesion_lines(self, result: Mapping[str, Any]) -> list[str]:
+        lesions = [x for x in result.get("lesions") or [] if isinstance(x, Mapping)]
+        lesions.sort(key=lambda x: -float(x.get("percent_stenosis") or 0.0))
+        return [
+            f"{_site(x)}, frame {x.get('frame', '?')}: "
+            f"{float(x.get('percent_stenosis') or 0.0):.0f}% DS, grade {x.get('grade', '?')}, "
+            f"CAD-RADS {x.get('cad_rads', '?')}"
+            for x in lesions
+        ]
+
+    def review_summary(self, result: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "probability": result.get("probability"),
+            "lesions": [
+                {"percent_stenosis": lesion.get("percent_stenosis"), "grade": lesion.get("grade")}
+                for lesion in result.get("lesions") or []
+            ],
+        }
+
+    def report_lines(self, result: Mapping[str, Any]) -> list[str]:
+        verdict = "significant stenosis" if result["significant"] else "no significant stenosis"
+        review = f"; needs review ({result['review_reason']})" if result["needs_review"] else ""
+        lines = [
+            f"{verdict} (probability {result['probability']:.2f}){review}; "
+            f"view {result['projection'] or 'unknown'}; frames {result['frames_used']}"
+        ]
+        for lesion in result["lesions"]:
+            where = f"x {lesion['x_px']:.0f} y {lesion['y_px']:.0f} px"
+            lines.append(
+                f"frame {lesion['frame']}: {_site(lesion)}, {where}, "
+                f"{lesion['percent_stenosis']:.0f}% ({lesion['grade']}), "
+                f"probability {lesion['probability']:.2f}"
+            )
+        return lines
