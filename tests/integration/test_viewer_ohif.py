@@ -118,7 +118,9 @@ def _serve(tmp_path: Path, orthanc_port: int) -> ServeProcess:
     """``cardiogate serve`` on the shipped models, delivering to Orthanc."""
     env = {
         "CARDIOGATE_MODELS_DIR": str(REPO / "models"),
-        "CARDIOGATE_QUIET_SECONDS": "1",
+        # long enough that a loaded machine cannot pause a C-STORE burst into two series
+        # completions (a second report version would then be in the PACS too)
+        "CARDIOGATE_QUIET_SECONDS": "5",
         "CARDIOGATE_LISTENER_PROCESSES": "1",
         "CARDIOGATE_DESTINATIONS": json.dumps(
             [{"ae_title": "ORTHANC", "host": "127.0.0.1", "port": orthanc_port}]
