@@ -6,10 +6,10 @@ other structured reports, presentation states, raw data, encapsulated documents,
 segmentations) and secondary captures are recognised by their SOP Class UID (PS3.4 B.5)
 before anything else, each with a note ("dose report (X-Ray Radiation Dose SR): not
 analysed"). Then every installed task is asked (:meth:`cardiogate.tasks.Task.route`, in
-routing order): the first that takes the series analyses it, if its model is loaded;
-when none takes it, the first task that knows the kind of series gives the reason it is
-not analysed ("not scored: contrast-enhanced ..."); when no task knows it, its modality is
-not analysed. The tasks' rules are settings (the ``<task>_`` keys of
+routing order): the first that takes the series and has its model loaded analyses it;
+otherwise the first task that knows the kind of series gives the reason it is not analysed
+("not scored: contrast-enhanced ...", "no calcium model is loaded"); when no task knows it,
+its modality is not analysed. The tasks' rules are settings (the ``<task>_`` keys of
 ``CARDIOGATE_ROUTING``) so a site can adapt them to its protocol names.
 
 A task that analyses one series per study (several reconstructions of one acquisition)
@@ -63,20 +63,22 @@ def not_image_note(SOPClassUID: str | None) -> str | None:
 
 def route(series: SeriesAttributes, tasks: Tasks, loaded: Collection[str]) -> Route:
     """Decide the task for a complete series; ``task`` None means ignored for ``reason``.
-    ``loaded`` names the tasks whose model is loaded."""
+    ``loaded`` names the tasks whose model is loaded. The first task that takes the series
+    and has its model analyses it; otherwise the first task (in routing order) that knows
+    the series says why not: its refusal, or that its model is not loaded."""
     note = not_image_note(series.SOPClassUID)
     if note is not None:
         return Route(None, note)
-    refusal: Route | None = None
+    first: Route | None = None
     for task in tasks.values():
         decision = task.route(series)
         if decision is None:
             continue
         if decision.task is not None:
-            if decision.task not in loaded:
-                return Route(None, f"no {decision.task} model is loaded")
-            return decision
-        refusal = refusal or decision
-    if refusal is not None:
-        return refusal
+            if decision.task in loaded:
+                return decision
+            decision = Route(None, f"no {decision.task} model is loaded")
+        first = first or decision
+    if first is not None:
+        return first
     return Route(None, f"modality {series.Modality or 'unknown'} is not analysed")

@@ -9,8 +9,8 @@ import pytest
 from cardiogate.errors import ConfigurationError
 from cardiogate.pipeline.router import route
 from cardiogate.store.records import SeriesAttributes
-from cardiogate.tasks import configure_tasks
-from cardiogate.tasks.calcium import CT_IMAGE_STORAGE
+from cardiogate.tasks import Route, Tasks, configure_tasks
+from cardiogate.tasks.calcium import CT_IMAGE_STORAGE, CalciumTask
 
 CALCIUM_CT = SeriesAttributes(
     SeriesInstanceUID="1.2.3",
@@ -162,3 +162,21 @@ def test_a_routing_key_of_no_installed_task_is_refused_by_name() -> None:
         configure_tasks(routing={"calcum_require": ["x"]})
     with pytest.raises(ConfigurationError, match="CARDIOGATE_ROUTING calcium_slice_thickness_mm"):
         configure_tasks(routing={"calcium_slice_thickness_mm": "thin"})
+
+
+def test_a_later_task_that_takes_a_series_wins_over_an_earlier_refusal() -> None:
+    class TakesCta(CalciumTask):  # a second task, after calcium, for what calcium refuses
+        name = "zcta"
+
+        def route(self, series: SeriesAttributes) -> Route | None:
+            refused = super().route(series)
+            return None if refused is None or refused.task else Route("zcta", "the CTA rule")
+
+    tasks = Tasks([*configure_tasks().values(), TakesCta()])
+    cta = replace(CALCIUM_CT, ContrastBolusAgent="Iomeprol 400")
+    assert route(cta, tasks, {"calcium", "zcta"}) == Route("zcta", "the CTA rule")
+    # without its model, the first task that knows the series says why it is not analysed
+    assert route(cta, tasks, {"calcium"}).reason == (
+        "not scored: contrast-enhanced (ContrastBolusAgent is set)"
+    )
+    assert route(CALCIUM_CT, tasks, {"calcium", "zcta"}).task == "calcium"
