@@ -1,9 +1,11 @@
 """``cardiogate demo``: the whole path on one machine, in under a minute.
 
 The service runs in-process on free loopback ports with a temporary data folder and the
-shipped models; a small Storage SCP (the demo's PACS) is its one destination. Two synthetic
-studies (a calcium CT and an LCA angiogram with a 75% LAD stenosis) go in over C-STORE, and
-the summary compares what came back with the phantoms' truth.
+shipped models; a small Storage SCP (the demo's PACS) is its one destination. Each installed
+task with demo data and a loaded model gives a phantom study (:meth:`Task.demo_case`:
+cardiogate's own are a calcium CT and an LCA angiogram with a 75% LAD stenosis); they go in
+over C-STORE, and the summary compares what came back with the phantoms' truth, as each task
+words it.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from cardiogate.dicom.status import STORED, Status
 from cardiogate.errors import CardiogateError
 from cardiogate.logs import setup_logging
 from cardiogate.store.jobs import DELIVERED, FAILED, IGNORED, REPORTED, RUNNING, JobQueue
-from cardiogate.synthetic import SyntheticSeries, make_ct_series, make_xa_cine
+from cardiogate.tasks import DemoCase, Task, Tasks, load_tasks
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +37,6 @@ NOTICE = (
     "Research software, not for clinical use: the models were trained on synthetic "
     "phantoms only, and so were these studies."
 )
-CT_SEED, XA_SEED = 0, 2  # phantoms on which the shipped models find what the truth holds
-STENOSIS = {"vessel": "LAD", "position": 0.35, "percent": 75}
 RECEIVER_AE = "DEMOPACS"
 _STEPS = {RUNNING: "analysing", REPORTED: "reported", DELIVERED: "delivered"}
 _SHIPPED_MODELS = Path(__file__).resolve().parents[2] / "models"
@@ -117,19 +117,31 @@ def push(port: int, ae_title: str, datasets: list[Dataset]) -> None:
 
 @dataclass
 class DemoStudy:
-    label: str
-    series: SyntheticSeries
+    task: Task
+    case: DemoCase
     steps_shown: int = 0
 
     @property
+    def label(self) -> str:
+        return self.case.label
+
+    @property
     def SeriesInstanceUID(self) -> str:
-        return str(self.series.datasets[0].SeriesInstanceUID)
+        return str(self.case.datasets[0].SeriesInstanceUID)
 
 
-def _studies() -> list[DemoStudy]:
-    ct = make_ct_series(CT_SEED, n_slices=48)
-    xa = make_xa_cine(XA_SEED, stenoses=[STENOSIS], artery="LCA")
-    return [DemoStudy("calcium CT", ct), DemoStudy("angiogram", xa)]
+def _studies(tasks: Tasks, loaded: set[str]) -> list[DemoStudy]:
+    """A phantom study for each installed task that has demo data and a loaded model."""
+    studies = []
+    for task in tasks.values():
+        if task.name not in loaded:
+            continue
+        case = task.demo_case()
+        if case is not None:
+            studies.append(DemoStudy(task, case))
+    if not studies:
+        raise CardiogateError("no installed task with a loaded model has demo data")
+    return studies
 
 
 def _watch(queue: JobQueue, studies: list[DemoStudy], say: Any, timeout: float) -> dict[str, Any]:
@@ -156,81 +168,28 @@ def _watch(queue: JobQueue, studies: list[DemoStudy], say: Any, timeout: float) 
 
 
 def _summary(studies: list[DemoStudy], jobs: dict[str, Any], received: Path) -> dict[str, Any]:
-    ct, xa = studies
-    calcium = json.loads(jobs[ct.SeriesInstanceUID].result)
-    stenosis = json.loads(jobs[xa.SeriesInstanceUID].result)
-    truth_ct, truth_xa = ct.series.truth, xa.series.truth
+    """Per task (by name): the series, its job's state and the task's own comparison of
+    the result with the truth; the files the demo PACS received."""
     files: dict[str, list[str]] = {"SR": [], "SEG": [], "KEY": [], "SUMMARY": []}
     for path in sorted(received.glob("*.dcm")):
         files[path.name.split("_", 1)[0]].append(str(path))
-    return {
-        "notice": NOTICE,
-        "calcium": {
-            "SeriesInstanceUID": ct.SeriesInstanceUID,
-            "state": jobs[ct.SeriesInstanceUID].state,
-            "agatston": calcium["agatston"],
-            "category": calcium["category"],
-            "truth": {
-                "agatston": truth_ct["agatston"],
-                "category": {"classic": truth_ct["category"], "cac_drs": truth_ct["cac_drs"]},
-            },
-        },
-        "stenosis": {
-            "SeriesInstanceUID": xa.SeriesInstanceUID,
-            "state": jobs[xa.SeriesInstanceUID].state,
-            "significant": stenosis["significant"],
-            "lesions": [
-                {
-                    k: lesion.get(k)
-                    for k in (
-                        "frame",
-                        "percent_stenosis",
-                        "grade",
-                        "cad_rads",
-                        "vessel",
-                        "position_along_vessel",
-                        "segment",
-                    )
-                }
-                for lesion in stenosis["lesions"]
-            ],
-            "truth": [
-                {k: lesion[k] for k in ("vessel", "position", "percent_stenosis")}
-                for lesion in truth_xa["lesions"]
-            ],
-        },
-        "received": files,
-    }
+    summary: dict[str, Any] = {"notice": NOTICE, "tasks": [s.task.name for s in studies]}
+    for study in studies:
+        job = jobs[study.SeriesInstanceUID]
+        summary[study.task.name] = {
+            "SeriesInstanceUID": study.SeriesInstanceUID,
+            "state": job.state,
+            **study.task.demo_summary(json.loads(job.result), study.case.truth),
+        }
+    summary["received"] = files
+    return summary
 
 
-def format_summary(summary: dict[str, Any]) -> str:
+def format_summary(summary: dict[str, Any], tasks: Tasks) -> str:
     """The summary as the human reads it."""
-    c, s = summary["calcium"], summary["stenosis"]
-    lines = ["", "Calcium (Agatston)      found     truth"]
-    for artery in ("LM", "LAD", "LCX", "RCA", "total"):
-        found, truth = c["agatston"][artery], c["truth"]["agatston"][artery]
-        lines.append(f"  {artery:<20}{found:>7.1f}  {truth:>8.1f}")
-    for name in ("classic", "cac_drs"):
-        label = "category" if name == "classic" else "CAC-DRS"
-        found, truth = c["category"][name], c["truth"]["category"][name]
-        lines.append(f"  {label:<20}{found:>7}  {truth:>8}")
-    lines += ["", "Stenoses (angiogram)"]
-    for lesion in s["lesions"] or [{"frame": "-", "percent_stenosis": 0, "grade": "none found"}]:
-        where = ""
-        if lesion.get("vessel"):
-            where = (
-                f"  {lesion['vessel']} at {lesion['position_along_vessel'] or 0:.2f} "
-                f"({lesion['segment']})"
-            )
-        lines.append(
-            f"  frame {lesion['frame']:>3}: {lesion['percent_stenosis']:.0f}%  "
-            f"{lesion['grade']}  CAD-RADS {lesion.get('cad_rads', '-')}{where}"
-        )
-    for truth in s["truth"]:
-        lines.append(
-            f"  truth: {truth['vessel']} at {truth['position']:.2f} of its length, "
-            f"{truth['percent_stenosis']:.0f}%"
-        )
+    lines: list[str] = []
+    for name in summary["tasks"]:
+        lines += ["", *tasks[name].demo_lines(summary[name])]
     gone = " (removed at exit: --keep DIR keeps them)" if "removed" in summary else ""
     lines += ["", f"Received by the demo PACS{gone}"]
     for kind, label in (("SR", "SR"), ("SEG", "SEG"), ("KEY", "key image"), ("SUMMARY", "summary")):
@@ -273,14 +232,15 @@ def run_demo(keep: Path | None, as_json: bool, out: TextIO = sys.stdout) -> int:
         delivery_max_delay_seconds=2.0,
     )
     setup_logging("WARNING", settings.log_format)
+    tasks = load_tasks(settings)
     app = Application(settings)
     try:
         app.start()
         say(f"service up: DICOM on 127.0.0.1:{app.dicom_port}, models from {models}")
-        studies = _studies()
+        studies = _studies(tasks, set(app.loaded_models()))
         for study in studies:
-            push(app.dicom_port, settings.ae_title, study.series.datasets)
-            n = len(study.series.datasets)
+            push(app.dicom_port, settings.ae_title, study.case.datasets)
+            n = len(study.case.datasets)
             say(f"{study.label}: received ({n} instance{'s' if n > 1 else ''} over C-STORE)")
         jobs = _watch(JobQueue(app.store), studies, say, timeout=90)
         summary = _summary(studies, jobs, receiver.folder)
@@ -294,7 +254,7 @@ def run_demo(keep: Path | None, as_json: bool, out: TextIO = sys.stdout) -> int:
     if as_json:
         out.write(json.dumps(summary, indent=2) + "\n")
     else:
-        out.write(format_summary(summary) + "\n")
+        out.write(format_summary(summary, tasks) + "\n")
         tail = "" if keep is None else f"; the data are in {root}"
         out.write(f"\nDone in {summary['seconds']} s{tail}.\n")
     return 0

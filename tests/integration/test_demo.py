@@ -11,6 +11,7 @@ from pathlib import Path
 import pydicom
 
 from cardiogate.demo import format_summary
+from cardiogate.tasks import configure_tasks
 
 
 def test_demo_runs_end_to_end_and_matches_the_truth(tmp_path: Path) -> None:
@@ -26,6 +27,7 @@ def test_demo_runs_end_to_end_and_matches_the_truth(tmp_path: Path) -> None:
     summary = json.loads(proc.stdout)
     assert "not for clinical use" in proc.stderr  # the progress lines open with the notice
 
+    assert summary["tasks"] == ["stenosis", "calcium"]  # each task's demo, in routing order
     calcium, stenosis = summary["calcium"], summary["stenosis"]
     assert calcium["state"] == stenosis["state"] == "delivered"
     found, truth = calcium["agatston"]["total"], calcium["truth"]["agatston"]["total"]
@@ -54,4 +56,7 @@ def test_demo_runs_end_to_end_and_matches_the_truth(tmp_path: Path) -> None:
         assert key.BurnedInAnnotation == "YES"
         assert "not for diagnostic use" in key.ImageComments
 
-    assert "not for clinical use" in format_summary(summary)
+    text = format_summary(summary, configure_tasks())
+    assert "not for clinical use" in text
+    assert "Calcium (Agatston)      found     truth" in text  # each task words its part
+    assert "truth: LAD at 0.35 of its length, 75%" in text

@@ -23,8 +23,7 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 from pydicom.dataset import Dataset
 
-from cardiogate.demo import CT_SEED, STENOSIS, XA_SEED
-from cardiogate.synthetic import make_ct_series, make_xa_cine
+from cardiogate.tasks import Task, configure_tasks
 from delivery_peers import wait_for_job
 from ohif import (
     CHROMIUM,
@@ -91,8 +90,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         orthanc.modalities = {"cardiogate": ["CARDIOGATE", "127.0.0.1", server.dicom_port]}
         orthanc.start()
-        ct = make_ct_series(CT_SEED, n_slices=48).datasets  # the demo's two studies
-        xa = make_xa_cine(XA_SEED, stenoses=[STENOSIS], artery="LCA").datasets
+        tasks = configure_tasks()  # the demo's two studies
+        ct = _demo_datasets(tasks["calcium"])
+        xa = _demo_datasets(tasks["stenosis"])
         ct_ids, xa_ids = orthanc.upload(ct), orthanc.upload(xa)
         orthanc.store_to("cardiogate", [ct_ids["series"], xa_ids["series"]])
         jobs = [
@@ -112,6 +112,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             ohif.stop()
         stop_serve(server)
         orthanc.stop()
+
+
+def _demo_datasets(task: Task) -> list[Dataset]:
+    case = task.demo_case()
+    assert case is not None, f"task {task.name} has no demo data"
+    return case.datasets
 
 
 def _serve(tmp_path: Path, orthanc_port: int) -> ServeProcess:

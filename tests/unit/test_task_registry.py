@@ -146,7 +146,6 @@ STILL_TO_MOVE: set[str] = {
     "analyses/calcium_ct.py",
     "analyses/review.py",
     "analyses/stenosis.py",
-    "demo.py",
     "reports/build.py",
     "reports/calcium_seg.py",
     "reports/calcium_sr.py",

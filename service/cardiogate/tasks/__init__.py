@@ -5,6 +5,7 @@ cardiogate's own are :mod:`.calcium` and :mod:`.stenosis`; a hospital's ship as 
 from cardiogate.tasks.contract import (
     ENTRY_POINT_GROUP,
     Analysed,
+    DemoCase,
     NoOptions,
     OutputSeries,
     Route,
@@ -21,6 +22,7 @@ from cardiogate.tasks.registry import (
 __all__ = [
     "ENTRY_POINT_GROUP",
     "Analysed",
+    "DemoCase",
     "NoOptions",
     "OutputSeries",
     "Route",

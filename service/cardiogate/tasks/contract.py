@@ -22,7 +22,8 @@ metrics and demo call only what is here; none of them names a task. Per series:
    of :mod:`cardiogate.reports`.
 4. **show** — :meth:`Task.summary`, :meth:`Task.lesion_lines`, :meth:`Task.review_reason`,
    :meth:`Task.review_summary` and :meth:`Task.report_lines` turn a stored result (JSON)
-   into what the API, the status page, the review queue and ``cardiogate analyze`` show.
+   into what the API, the status page, the review queue and ``cardiogate analyze`` show;
+   :meth:`Task.demo_case` and its companions give ``cardiogate demo`` a phantom series.
 
 A task's settings come from its own environment prefix (``CARDIOGATE_<NAME>_``, e.g.
 ``CARDIOGATE_CALCIUM_THRESHOLD_HU``) or ``CARDIOGATE_TASKS`` (``{"calcium": {...}}``); its
@@ -72,6 +73,15 @@ class OutputSeries:
 
     number: int
     description: str
+
+
+@dataclass(frozen=True)
+class DemoCase:
+    """A synthetic series for the demo: what it is called, its instances, its truth."""
+
+    label: str
+    datasets: list[Dataset]
+    truth: dict[str, Any]
 
 
 class NoOptions(BaseModel):
@@ -145,7 +155,17 @@ class Task(ABC):
         """``cardiogate analyze``'s lines for a result (indented by the caller)."""
         return [self.summary(result)]
 
-    def demo_series(self, folder: Path, seed: int) -> dict[str, Any] | None:
-        """Write a synthetic series of this task's kind into ``folder`` (the phantom
-        package's) and return its truth, or None when the task has no demo data."""
+    # -- the demo ------------------------------------------------------------------------
+
+    def demo_case(self) -> DemoCase | None:
+        """A synthetic series of this task's kind with its truth, from the phantom package,
+        for ``cardiogate demo``; None when the task has no demo data."""
         return None
+
+    def demo_summary(self, result: Mapping[str, Any], truth: Mapping[str, Any]) -> dict[str, Any]:
+        """What the demo reports of a result beside the phantom's truth (JSON)."""
+        return {}
+
+    def demo_lines(self, summary: Mapping[str, Any]) -> list[str]:
+        """:meth:`demo_summary` as the human reads it."""
+        return []

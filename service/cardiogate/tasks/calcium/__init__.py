@@ -24,7 +24,8 @@ from cardiogate.analyses.calcium_ct import CalciumResult, analyze_ct_with_labels
 from cardiogate.reports import build_calcium_objects
 from cardiogate.reports.common import SERIES
 from cardiogate.store.records import SeriesAttributes, StudySeries
-from cardiogate.tasks.contract import Analysed, OutputSeries, Route, Task
+from cardiogate.tasks.calcium import demo
+from cardiogate.tasks.contract import Analysed, DemoCase, OutputSeries, Route, Task
 
 if TYPE_CHECKING:
     from cardiogate.inference import LoadedModel
@@ -229,3 +230,14 @@ class CalciumTask(Task):
         if result.get("needs_review"):
             lines.append(f"needs review ({result['review_reason']})")
         return lines
+
+    # -- the demo ------------------------------------------------------------------------
+
+    def demo_case(self) -> DemoCase | None:
+        return demo.case()
+
+    def demo_summary(self, result: Mapping[str, Any], truth: Mapping[str, Any]) -> dict[str, Any]:
+        return demo.summary(result, truth)
+
+    def demo_lines(self, summary: Mapping[str, Any]) -> list[str]:
+        return demo.lines(summary)

@@ -23,7 +23,8 @@ from cardiogate.analyses.xa_cine import XACineError, load_xa_cine
 from cardiogate.reports import build_stenosis_objects
 from cardiogate.reports.common import SERIES
 from cardiogate.store.records import SeriesAttributes
-from cardiogate.tasks.contract import Analysed, OutputSeries, Route, Task
+from cardiogate.tasks.contract import Analysed, DemoCase, OutputSeries, Route, Task
+from cardiogate.tasks.stenosis import demo
 
 if TYPE_CHECKING:
     from cardiogate.inference import LoadedModel
@@ -148,3 +149,14 @@ class StenosisTask(Task):
                 f"probability {lesion['probability']:.2f}"
             )
         return lines
+
+    # -- the demo ------------------------------------------------------------------------
+
+    def demo_case(self) -> DemoCase | None:
+        return demo.case()
+
+    def demo_summary(self, result: Mapping[str, Any], truth: Mapping[str, Any]) -> dict[str, Any]:
+        return demo.summary(result, truth)
+
+    def demo_lines(self, summary: Mapping[str, Any]) -> list[str]:
+        return demo.lines(summary)
