@@ -8,10 +8,11 @@ STAMP  := $(VENV)/.installed
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml deploy/constraints.txt
+$(STAMP): pyproject.toml deploy/constraints.txt tests/plugins/ctqc/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c deploy/constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps -e tests/plugins/ctqc  # a task plug-in the tests use
 	touch $(STAMP)
 
 ## The OHIF Viewer that tests/integration/test_viewer_ohif.py serves (npm's @ohif/app, pinned).
@@ -29,6 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check service tests bench models/training deploy
 	$(BIN)/ruff format --check service tests bench models/training deploy
 	$(BIN)/mypy --strict service/cardiogate deploy/lock.py deploy/healthcheck.py
+	$(BIN)/mypy --strict tests/plugins/ctqc/cardiogate_ctqc  # the task plug-in, as a hospital would check it
 	$(BIN)/bandit -q -r service
 
 ## Lint, type-check, then the whole test suite.
