@@ -29,7 +29,7 @@ from cardiogate.config import Settings
 from cardiogate.dicom.outbox_files import OutboxFiles
 from cardiogate.dicom.spool import Spool
 from cardiogate.errors import CardiogateError, NotAnalysableError
-from cardiogate.inference import InferenceEngine
+from cardiogate.inference import InferenceEngine, LoadedModel
 from cardiogate.metrics import JOB_SECONDS, JOB_TO_REPORT, JOBS
 from cardiogate.pipeline import reconstructions
 from cardiogate.pipeline.router import route
@@ -55,6 +55,15 @@ SR_STORAGE = {
     "1.2.840.10008.5.1.4.1.1.88.33",  # Comprehensive SR
     "1.2.840.10008.5.1.4.1.1.88.34",  # Comprehensive 3D SR
 }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Step 1's product: the job's task, the model it ran and what it returned."""
+
+    task: Task
+    model: LoadedModel
+    analysed: Analysed
 
 
 @dataclass
@@ -155,22 +164,17 @@ class JobWorker:
         return True
 
     def _run(self, job: JobRecord) -> None:
+        """A job in three steps: analyse (the task and those it needs), build and write its
+        objects, report. A failure in a step fails or ignores the job with its reason; a
+        fault of ours is caught here, never ends the worker, and names the step."""
         task = job.task or "none"
         started = time.perf_counter()
         step = "analysis"
         try:
-            chain = self._chain(task)
-            paths = [
-                self.spool.absolute(p) for p in self.store.instance_paths(job.SeriesInstanceUID)
-            ]
-            results: dict[str, BaseModel] = {}
-            for each in chain:  # the tasks it needs first, then the job's own
-                model = self.engine.get(each.name)
-                analysed = each.analyse(paths, model, results)
-                results[each.name] = analysed.result
+            outcome = self._analyse(job, task)
             step = "result objects"
-            version = self._version(job, model.card.version) if self.destinations else None
-            staged = self._write_objects(job, analysed, version) if version else []
+            version = self._version(job, outcome.model.card.version) if self.destinations else None
+            staged = self._write_objects(job, outcome.analysed, version) if version else []
         except NotAnalysableError as e:
             self._not_analysable(job, task, str(e))
             return
@@ -186,13 +190,41 @@ class JobWorker:
                 f"the service log has the details of job {job.id}",
             )
             return
+        self._report(job, outcome, staged, version, started)
+
+    def _analyse(self, job: JobRecord, task: str) -> Outcome:
+        """Step 1: the tasks ``task`` needs, in order, then ``task`` itself, each with its
+        model, on the series' instances in the spool."""
+        chain = self._chain(task)
+        paths = [self.spool.absolute(p) for p in self.store.instance_paths(job.SeriesInstanceUID)]
+        results: dict[str, BaseModel] = {}
+        outcome: Outcome | None = None
+        for each in chain:
+            model = self.engine.get(each.name)
+            outcome = Outcome(each, model, each.analyse(paths, model, results))
+            results[each.name] = outcome.analysed.result
+        if outcome is None:  # in_order always ends with the task itself
+            raise CardiogateError(f"task {task} ran nothing")
+        return outcome
+
+    def _report(
+        self,
+        job: JobRecord,
+        outcome: Outcome,
+        staged: list[StagedObject],
+        version: _Version | None,
+        started: float,
+    ) -> None:
+        """Step 3: the result, its review flag and (with destinations) its staged objects
+        committed in one transaction; the metrics and the log line."""
+        task, model, result = outcome.task.name, outcome.model, outcome.analysed.result
         reported = self.jobs.finish(
             job,
-            analysed.result.model_dump_json(),
+            result.model_dump_json(),
             model.card.name,
             model.card.version,
             model.provider,
-            review_reason=chain[-1].review_reason(analysed.result.model_dump(mode="json")),
+            review_reason=outcome.task.review_reason(result.model_dump(mode="json")),
             also=partial(self._stage, job=job, staged=staged, version=version)
             if staged and version
             else None,
@@ -206,14 +238,15 @@ class JobWorker:
             return
         if staged and self.on_reported is not None:
             self.on_reported()
+        elapsed = time.perf_counter() - started
         JOBS.labels(task, "reported").inc()
-        JOB_SECONDS.labels(task).observe(time.perf_counter() - started)
+        JOB_SECONDS.labels(task).observe(elapsed)
         log.info(
             "job %d: %s of series %s reported in %.2f s",
             job.id,
             task,
             job.SeriesInstanceUID,
-            time.perf_counter() - started,
+            elapsed,
         )
         received = self.jobs.first_received_at(job.SeriesInstanceUID)
         if received is not None:

@@ -33,10 +33,10 @@ routing rules are the ``<name>_`` keys of ``CARDIOGATE_ROUTING``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 from pydicom.dataset import Dataset
@@ -45,6 +45,7 @@ from cardiogate.store.records import SeriesAttributes, StudySeries
 
 if TYPE_CHECKING:
     from cardiogate.inference import LoadedModel
+    from cardiogate.reports.common import Predecessor
 
 ENTRY_POINT_GROUP = "cardiogate.tasks"
 
@@ -57,14 +58,27 @@ class Route:
     reason: str  # why: for an analysed series, the rule that matched
 
 
+class ObjectBuilder(Protocol):
+    """Builds the DICOM objects that report a result, SR first: the report's
+    ``version_index`` (0, 1, ... as the input or model changes), the ``predecessor`` SR it
+    replaces, and a ``warnings`` list it appends the repairs of source headers to."""
+
+    def __call__(
+        self,
+        *,
+        version_index: int = 0,
+        predecessor: Predecessor | None = None,
+        warnings: list[str] | None = None,
+    ) -> list[Dataset]: ...
+
+
 @dataclass(frozen=True)
 class Analysed:
     """A task's result, and how to build the DICOM objects that report it (called only
-    when there is somewhere to send them, with the report's ``version_index``, the
-    ``predecessor`` SR it replaces and a ``warnings`` list the builder appends repairs to)."""
+    when there is somewhere to send them)."""
 
     result: BaseModel
-    objects: Callable[..., list[Dataset]]
+    objects: ObjectBuilder
 
 
 @dataclass(frozen=True)
