@@ -20,6 +20,7 @@ import yaml
 
 from cardiogate.config import Settings
 from cardiogate.dicom.tls import server_context
+from cardiogate.tasks import load_tasks, task_classes
 from pki import CertificateAuthority
 
 REPO = Path(__file__).resolve().parents[2]
@@ -140,9 +141,20 @@ def test_every_values_path_a_template_reads_is_in_values_yaml() -> None:
             node = node[key]
 
 
+def _task_settings() -> set[str]:
+    """cardiogate's own tasks' settings, as the chart names them (``calcium_threshold_hu``
+    becomes ``CARDIOGATE_CALCIUM_THRESHOLD_HU``, the task's own environment name)."""
+    return {
+        f"{cls.name}_{field}"
+        for cls in task_classes()
+        if cls.__module__.startswith("cardiogate.tasks.")
+        for field in cls.settings_model.model_fields
+    }
+
+
 def test_schema_names_exactly_the_settings_the_chart_does_not_set_itself() -> None:
     in_schema = set(SCHEMA["properties"]["settings"]["properties"])
-    assert in_schema == set(Settings.model_fields) - CHART_SETTINGS
+    assert in_schema == (set(Settings.model_fields) - CHART_SETTINGS) | _task_settings()
 
 
 def test_configmap_and_pod_env_keys_are_settings_fields() -> None:
@@ -153,7 +165,7 @@ def test_configmap_and_pod_env_keys_are_settings_fields() -> None:
     assert fixed == {f"CARDIOGATE_{n.upper()}" for n in CHART_SETTINGS}
     assert "CARDIOGATE_{{ upper $name }}" in configmap  # one key per entry of .Values.settings
     for name in VALUES["settings"]:
-        assert name in Settings.model_fields, name
+        assert name in Settings.model_fields or name in _task_settings(), name
 
 
 def test_default_settings_make_valid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -161,6 +173,7 @@ def test_default_settings_make_valid_settings(monkeypatch: pytest.MonkeyPatch) -
     settings = load_settings_from(env, monkeypatch)
     assert settings.dicom_port == VALUES["settings"]["dicom_port"]
     assert settings.http_port == VALUES["settings"]["http_port"]
+    load_tasks(settings)  # and the tasks' own settings from the chart's environment
 
 
 def test_pods_run_as_the_images_user_on_a_read_only_root() -> None:
