@@ -14,13 +14,13 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 
-from cardiogate.analyses.calcium_ct import CalciumResult, analyze_ct_with_labels
 from cardiogate.analyses.ct_volume import CTVolume
-from cardiogate.analyses.stenosis import StenosisResult, analyze_xa
 from cardiogate.analyses.xa_cine import XACine, load_xa_cine
 from cardiogate.inference.engine import load_model
-from cardiogate.reports.common import SERIES
 from cardiogate.synthetic import make_ct_series, make_xa_cine, write_series
+from cardiogate.tasks import task_classes
+from cardiogate.tasks.calcium.analysis import CalciumResult, analyze_ct_with_labels
+from cardiogate.tasks.stenosis.analysis import StenosisResult, analyze_xa
 from tiny_model import write_dark_spot_model, write_threshold_model
 
 CT_SEED = 3
@@ -82,7 +82,11 @@ def stenosis_inputs(folder: Path) -> StenosisInputs:
 def write_objects(objects: Sequence[Dataset], folder: Path) -> dict[str, Path]:
     """Each object to a Part 10 file named by its kind: SEG, SR, KEY, SUMMARY; a second
     object of a kind gets ``-2`` (``KEY-2``: the second artery's key image), and so on."""
-    kind_of_series = {number: kind for (_, kind), (number, _) in SERIES.items()}
+    kind_of_series = {
+        series.number: kind
+        for task in task_classes()
+        for kind, series in task.output_series.items()
+    }
     folder.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
     for ds in objects:

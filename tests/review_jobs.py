@@ -13,11 +13,12 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection
 
-from cardiogate.analyses.review import calcium_lesion_flags, calcium_reason, review_reason
 from cardiogate.api import create_api
 from cardiogate.store import InstanceRecord, Store
 from cardiogate.store.jobs import JobQueue
 from cardiogate.store.outbox import Outbox, StagedObject, stage
+from cardiogate.tasks.calcium.review import calcium_lesion_flags, calcium_reason
+from store_jobs import review_reason
 
 STUDY = "1.2.826.0.1.3680043.10.2"
 PACS = "PACS@127.0.0.1:104"

@@ -9,17 +9,25 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from cardiogate.analyses.review import review_reason
 from cardiogate.store import Store
 from cardiogate.store.jobs import JobQueue
 from cardiogate.store.outbox import Outbox, StagedObject, stage
 from cardiogate.store.versions import record_version
+from cardiogate.tasks import default_tasks
 from store_records import ct_instance
 
 STUDY = "1.2.826.0.1.3680043.10.1"
 PACS = "PACS@127.0.0.1:104"
 ARCHIVE = "ARCHIVE@127.0.0.1:11112"
 BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
+
+TASKS = default_tasks(None)
+
+
+def review_reason(task: str, result: dict[str, Any]) -> str | None:
+    """The review reason the worker records for ``result``: its task's own (none for a task
+    that is not installed)."""
+    return TASKS[task].review_reason(result) if task in TASKS else None
 
 
 class FakeHealth:

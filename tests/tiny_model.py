@@ -107,8 +107,8 @@ def threshold_rule_scores(sources: Any, *, artery: int = 2, above_hu: float = 15
     datasets), computed without the model or the pipeline."""
     import numpy as np
 
-    from cardiogate.analyses.calcium import agatston_scores
     from cardiogate.analyses.ct_volume import load_ct_series
+    from cardiogate.tasks.calcium.scoring import agatston_scores
 
     volume = load_ct_series(sources)
     return agatston_scores(

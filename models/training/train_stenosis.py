@@ -11,7 +11,7 @@ Two runs with the same data budget (``--images``) and the same number of steps:
 - **level 3 only**: every image a whole-tree frame.
 
 Both are evaluated on the same held-out synthetic cines through the service's own
-analysis (``cardiogate.analyses.stenosis.analyze_xa``); the curriculum model is shipped
+analysis (``cardiogate.tasks.stenosis.analysis.analyze_xa``); the curriculum model is shipped
 (whichever way the comparison goes, the card reports both). Synthetic data only: not for
 clinical use.
 """

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection
 
-from cardiogate.analyses.review import review_reason
 from cardiogate.store.outbox import Outbox, StagedObject, stage
 from review_jobs import BASIC_TEXT_SR, PACS, STUDY, Env, Policy, calcium, review_env, stenosis
+from store_jobs import review_reason
 
 ARCHIVE = "ARCHIVE@127.0.0.1:11112"
 SEG = "1.2.840.10008.5.1.4.1.1.66.4"

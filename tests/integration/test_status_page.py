@@ -14,12 +14,12 @@ import pytest
 from fastapi.testclient import TestClient
 from pydicom.dataset import Dataset
 
-from cardiogate.analyses.review import review_reason
 from cardiogate.api import create_api
 from cardiogate.config import Settings, load_settings
 from cardiogate.store import InstanceRecord, Store
 from cardiogate.store.jobs import JobQueue
 from cardiogate.synthetic import make_ct_series
+from store_jobs import review_reason
 
 STUDY = "1.2.826.0.1.3680043.10.7"
 TOKEN = "a-test-token-0123456789"

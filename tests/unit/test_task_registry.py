@@ -138,18 +138,4 @@ def test_no_module_outside_a_task_package_names_a_task() -> None:
         lines = _names_a_task(path, names)
         if lines:
             found[str(path.relative_to(SERVICE))] = lines
-    assert set(found) == STILL_TO_MOVE, found
-
-
-# Modules that still name a task until they move into their task's package.
-STILL_TO_MOVE: set[str] = {
-    "analyses/calcium_ct.py",
-    "analyses/review.py",
-    "analyses/stenosis.py",
-    "reports/build.py",
-    "reports/calcium_seg.py",
-    "reports/calcium_sr.py",
-    "reports/common.py",
-    "reports/stenosis_sr.py",
-    "reports/summary_page.py",
-}
+    assert not found, found

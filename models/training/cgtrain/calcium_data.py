@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from cardiogate.analyses.calcium_ct import model_inputs
 from cardiogate.synthetic.phantom import make_cardiac_phantom
+from cardiogate.tasks.calcium.analysis import model_inputs
 
 SPACING_MM = 1.0  # the model's pixel spacing (the service resamples to it)
 PREPROCESSING: dict[str, Any] = {

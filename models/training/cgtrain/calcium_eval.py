@@ -15,15 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from cardiogate.analyses.calcium import agatston_scores, classic_category
-from cardiogate.analyses.calcium_ct import (
+from cardiogate.analyses.ct_volume import CTVolume
+from cardiogate.inference.engine import LoadedModel, load_model
+from cardiogate.synthetic.phantom import CardiacPhantom, make_cardiac_phantom
+from cardiogate.tasks.calcium.analysis import (
     labels_from_probabilities,
     pixel_probabilities,
     predict_labels,
 )
-from cardiogate.analyses.ct_volume import CTVolume
-from cardiogate.inference.engine import LoadedModel, load_model
-from cardiogate.synthetic.phantom import CardiacPhantom, make_cardiac_phantom
+from cardiogate.tasks.calcium.scoring import agatston_scores, classic_category
 
 CATEGORIES = ["0", "1-10", "11-100", "101-400", ">400"]
 

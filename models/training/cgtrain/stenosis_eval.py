@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from cardiogate.analyses.stenosis import analyze_xa
 from cardiogate.inference.engine import LoadedModel, load_model
 from cardiogate.synthetic import make_xa_cine
+from cardiogate.tasks.stenosis.analysis import analyze_xa
 
 
 def auc(labels: list[bool], scores: list[float]) -> float | None:

@@ -28,7 +28,7 @@ def local(value: str, meaning: str) -> hd.sr.CodedConcept:
     return hd.sr.CodedConcept(value=value, scheme_designator=LOCAL_SCHEME, meaning=meaning)
 
 
-# CID 3016 major coronary arteries (SCT), keyed as cardiogate.analyses.calcium.ARTERIES
+# CID 3016 major coronary arteries (SCT), keyed as cardiogate.tasks.calcium.scoring.ARTERIES
 ARTERY_SITES: dict[str, Code] = {
     "LM": codes.SCT.LeftMainCoronaryArtery,
     "LAD": codes.SCT.LeftAnteriorDescendingCoronaryArtery,

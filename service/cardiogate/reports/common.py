@@ -33,18 +33,6 @@ from cardiogate.reports.codes import COMMENT, LOCAL_SCHEME_ITEM, QUALITATIVE_EVA
 MANUFACTURER = "cardiogate"
 NOT_FOR_DIAGNOSTIC_USE = "AI - not for diagnostic use"
 
-# (task, kind) -> (Series Number, Series Description); the description always ends with the
-# notice, and stays within LO (64 characters)
-SERIES: dict[tuple[str, str], tuple[int, str]] = {
-    ("calcium", "sr"): (9501, "Coronary calcium score SR"),
-    ("calcium", "seg"): (9502, "Coronary calcium segmentation"),
-    ("calcium", "key"): (9503, "Coronary calcium key images"),
-    ("calcium", "summary"): (9504, "Coronary calcium results summary"),
-    ("stenosis", "sr"): (9601, "Coronary stenosis SR"),
-    ("stenosis", "key"): (9603, "Coronary stenosis key image"),
-    ("stenosis", "summary"): (9604, "Coronary stenosis results summary"),
-}
-
 
 class ReportError(CardiogateError):
     """The result and its sources cannot make valid output objects; the message says why
@@ -108,16 +96,16 @@ def object_identity(
     version_index: int,
     part: Part | None = None,
     *,
-    series: tuple[int, str] | None = None,
+    series: tuple[int, str],
 ) -> ObjectIdentity:
     """The deterministic identity of the ``kind`` object of ``task`` on a source series;
     with ``part``, of that part: its own instance, numbered after its place, so that the
     parts of a version sort in their order and after those of the versions before.
-    ``series`` is the (SeriesNumber, SeriesDescription) of that kind of object (a task's
-    ``output_series``), by default cardiogate's own."""
+    ``series`` is the (SeriesNumber, SeriesDescription) of that kind of object (the task's
+    ``output_series``); the description gets the AI notice."""
     if version_index < 0:
         raise ReportError(f"version_index must be 0 or more, got {version_index}")
-    number, description = series if series is not None else SERIES[(task, kind)]
+    number, description = series
     base = (source_series_uid, task, kind, model.version)
     instance = (str(version_index),) if part is None else (str(version_index), part.name)
     if part is not None and not 1 <= part.number <= part.of:

@@ -4,7 +4,7 @@
 and calcified plaques (:mod:`.coronary`) and label-0 distractors
 (:mod:`.distractors`), renders them with partial-volume blur and noise, rounds
 to integer HU as a DICOM file would store them and scores the result with
-:func:`cardiogate.analyses.calcium.agatston_scores`.
+:func:`cardiogate.tasks.calcium.scoring.agatston_scores`.
 
 Labels
 ------
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from cardiogate.analyses.calcium import (
+from cardiogate.tasks.calcium.scoring import (
     ARTERIES,
     CalciumScores,
     agatston_scores,

@@ -8,9 +8,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from cardiogate.analyses.calcium import score_lesions
-from cardiogate.analyses.calcium_ct import describe
-from cardiogate.reports import build_calcium_objects, build_stenosis_objects
+from cardiogate.tasks.calcium.analysis import describe
+from cardiogate.tasks.calcium.objects import build_calcium_objects
+from cardiogate.tasks.calcium.scoring import score_lesions
+from cardiogate.tasks.stenosis.objects import build_stenosis_objects
 from reporting_jobs import (
     CalciumInputs,
     StenosisInputs,

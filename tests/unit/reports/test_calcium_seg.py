@@ -13,9 +13,6 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 
-from cardiogate.analyses.calcium import ARTERIES
-from cardiogate.reports import calcium_seg
-from cardiogate.reports.calcium_seg import build_calcium_seg
 from cardiogate.reports.codes import ABNORMAL_STRUCTURE, ARTERY_SITES, CALCIFIED_PLAQUE
 from cardiogate.reports.common import (
     ModelIdentity,
@@ -23,7 +20,13 @@ from cardiogate.reports.common import (
     ReportError,
     object_identity,
 )
+from cardiogate.tasks.calcium import seg as calcium_seg
+from cardiogate.tasks.calcium.scoring import ARTERIES
+from cardiogate.tasks.calcium.seg import build_calcium_seg
+from cardiogate.tasks.calcium.series import OUTPUT_SERIES
 from reporting_jobs import CalciumInputs
+
+SEG = (OUTPUT_SERIES["seg"].number, OUTPUT_SERIES["seg"].description)
 
 
 def _segments_as_labels(seg: hd.seg.Segmentation, uids: list[str]) -> np.ndarray:
@@ -71,7 +74,9 @@ def _three_arteries(
         for uid in calcium.volume.sop_instance_uids
     ]
     model = ModelIdentity(calcium.result.model.name, calcium.result.model.version)
-    identity = object_identity(str(slices[0].SeriesInstanceUID), "calcium", "seg", model, 0)
+    identity = object_identity(
+        str(slices[0].SeriesInstanceUID), "calcium", "seg", model, 0, series=SEG
+    )
     return labels, slices, identity
 
 
@@ -92,14 +97,14 @@ def test_one_segment_per_artery_with_calcium(calcium: CalciumInputs) -> None:
 
 def test_no_calcium_is_refused_rather_than_an_empty_segmentation(calcium: CalciumInputs) -> None:
     model = ModelIdentity("m", "1")
-    identity = object_identity("1.2.3", "calcium", "seg", model, 0)
+    identity = object_identity("1.2.3", "calcium", "seg", model, 0, series=SEG)
     empty = np.zeros_like(calcium.labels)
     with pytest.raises(ReportError, match="no scored calcium"):
         build_calcium_seg(calcium.sources, empty, calcium.result, identity)
 
 
 def test_labels_of_another_shape_are_refused(calcium: CalciumInputs) -> None:
-    identity = object_identity("1.2.3", "calcium", "seg", ModelIdentity("m", "1"), 0)
+    identity = object_identity("1.2.3", "calcium", "seg", ModelIdentity("m", "1"), 0, series=SEG)
     with pytest.raises(ReportError, match="does not match"):
         build_calcium_seg(calcium.sources, calcium.labels[:, :10], calcium.result, identity)
 

@@ -17,9 +17,7 @@ from pydicom.sr._cid_dict import cid_concepts
 from pydicom.sr.codedict import codes
 from scipy import ndimage
 
-from cardiogate.analyses.calcium import ARTERIES
 from cardiogate.dicom.uids import DEVICE_OBSERVER_UID
-from cardiogate.reports import build_calcium_objects
 from cardiogate.reports.codes import (
     ABSENT,
     AGATSTON_METHOD,
@@ -37,6 +35,8 @@ from cardiogate.reports.codes import (
     NO_UNITS,
     REPRESENTATIVE_POINT,
 )
+from cardiogate.tasks.calcium.objects import build_calcium_objects
+from cardiogate.tasks.calcium.scoring import ARTERIES
 from reporting_jobs import CalciumInputs, calcium_inputs, content_items, texts, write_objects
 
 SITE_KEYS = {ARTERY_SITES[a].value: a for a in ARTERIES} | {CORONARY_ARTERY.value: "total"}

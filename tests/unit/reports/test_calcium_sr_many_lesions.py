@@ -1,6 +1,6 @@
 """The calcium SR of a job with a hundred slice regions (the rule calls bone calcium too):
 the lesion groups are added to the document after highdicom's constructor
-(cardiogate.reports.calcium_sr._complete), so check that the document, its in-memory
+(cardiogate.tasks.calcium.sr._complete), so check that the document, its in-memory
 content tree and the file read back all hold every group, in order, with its references in
 the evidence and the Image Library."""
 
@@ -13,14 +13,14 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
-from cardiogate.analyses.calcium import ARTERIES
-from cardiogate.analyses.calcium_ct import analyze_ct_with_labels
 from cardiogate.inference.engine import load_model
-from cardiogate.reports import build_calcium_objects
-from cardiogate.reports.calcium_sr import _complete
 from cardiogate.reports.codes import ARTERY_SITES, CALCIUM_SCORE
 from cardiogate.reports.common import ReportError
 from cardiogate.reports.sr_content import image_library
+from cardiogate.tasks.calcium.analysis import analyze_ct_with_labels
+from cardiogate.tasks.calcium.objects import build_calcium_objects
+from cardiogate.tasks.calcium.scoring import ARTERIES
+from cardiogate.tasks.calcium.sr import _complete
 from delivery_peers import calcium_ct
 from reporting_jobs import content_items
 from tiny_model import write_threshold_model

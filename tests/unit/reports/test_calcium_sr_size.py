@@ -14,11 +14,11 @@ from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 
-from cardiogate.analyses.calcium import score_lesions
-from cardiogate.analyses.calcium_ct import describe
 from cardiogate.analyses.ct_volume import load_ct_series
-from cardiogate.reports import build_calcium_objects
 from cardiogate.synthetic import make_ct_series
+from cardiogate.tasks.calcium.analysis import describe
+from cardiogate.tasks.calcium.objects import build_calcium_objects
+from cardiogate.tasks.calcium.scoring import score_lesions
 from reporting_jobs import CalciumInputs, StenosisInputs
 
 LIMIT_BYTES = 27_000  # a tenth of the 276 KB the issue measured on a 64-slice series

@@ -8,8 +8,6 @@ from pydicom.sr._cid_dict import cid_concepts
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 
-from cardiogate.analyses.calcium import cac_drs, classic_category
-from cardiogate.analyses.stenosis_geometry import grade
 from cardiogate.reports.codes import (
     CT_PERFORMED,
     CT_PROCEDURE,
@@ -20,6 +18,8 @@ from cardiogate.reports.codes import (
     classic_value,
     grade_value,
 )
+from cardiogate.tasks.calcium.scoring import cac_drs, classic_category
+from cardiogate.tasks.stenosis.geometry import grade
 
 
 @pytest.mark.parametrize("total", [0.0, 5.0, 50.0, 250.0, 1000.0])

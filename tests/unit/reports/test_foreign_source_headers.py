@@ -16,7 +16,8 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
-from cardiogate.reports import build_calcium_objects, build_stenosis_objects
+from cardiogate.tasks.calcium.objects import build_calcium_objects
+from cardiogate.tasks.stenosis.objects import build_stenosis_objects
 from peers import dciodvfy
 from reporting_jobs import CalciumInputs, StenosisInputs, write_objects
 

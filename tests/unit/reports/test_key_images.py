@@ -14,18 +14,14 @@ from PIL import Image, ImageDraw
 from pydicom.dataset import Dataset
 from scipy import ndimage
 
-from cardiogate.analyses.calcium import ARTERIES
-from cardiogate.reports import NOT_FOR_DIAGNOSTIC_USE, build_calcium_objects
-from cardiogate.reports.calcium_seg import ARTERY_COLOURS
+from cardiogate.reports import NOT_FOR_DIAGNOSTIC_USE
 from cardiogate.reports.capture import Colour, font, frame_label, image_label, text_box, windowed
-from cardiogate.reports.key_images import (
-    MIN_SIDE_PX,
-    SIGNIFICANT_COLOUR,
-    enlarge,
-    key_slices,
-    label_size,
-    orientation_letters,
-)
+from cardiogate.reports.key_images import MIN_SIDE_PX, enlarge, label_size, orientation_letters
+from cardiogate.tasks.calcium.key_images import key_slices
+from cardiogate.tasks.calcium.objects import build_calcium_objects
+from cardiogate.tasks.calcium.scoring import ARTERIES
+from cardiogate.tasks.calcium.seg import ARTERY_COLOURS
+from cardiogate.tasks.stenosis.key_images import SIGNIFICANT_COLOUR
 from reporting_jobs import CalciumInputs, StenosisInputs
 
 

@@ -15,13 +15,9 @@ import pytest
 from pydicom.dataset import Dataset
 
 from cardiogate.dicom.uids import UID_PREFIX
-from cardiogate.reports import (
-    NOT_FOR_DIAGNOSTIC_USE,
-    Predecessor,
-    ReportError,
-    build_calcium_objects,
-    build_stenosis_objects,
-)
+from cardiogate.reports import NOT_FOR_DIAGNOSTIC_USE, Predecessor, ReportError
+from cardiogate.tasks.calcium.objects import build_calcium_objects
+from cardiogate.tasks.stenosis.objects import build_stenosis_objects
 from peers import dciodvfy, dcmtk
 from reporting_jobs import CalciumInputs, StenosisInputs, calcium_inputs
 

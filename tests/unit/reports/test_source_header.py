@@ -14,7 +14,7 @@ from pydicom.tag import Tag
 from pydicom.uid import CTImageStorage
 
 from cardiogate.reports import ReportError
-from cardiogate.reports.build import _refusals, refused_attribute
+from cardiogate.reports.build import refusals, refused_attribute
 from cardiogate.reports.source_header import cleaned_sources, patient_and_study
 
 # pydicom warns, when it reads them, of the values these tests give invalid on purpose
@@ -157,7 +157,7 @@ def _secondary_capture(**values: object) -> hd.sc.SCImage:
 def test_a_refusal_names_the_attribute_and_never_the_value(
     argument: str, value: str, keyword: str
 ) -> None:
-    with pytest.raises(ReportError) as refused, _refusals("calcium"):
+    with pytest.raises(ReportError) as refused, refusals("the calcium objects"):
         _secondary_capture(**{argument: value})
     assert refused_attribute(refused.value.__cause__ or refused.value) == keyword
     assert str(refused.value) == (
@@ -167,7 +167,7 @@ def test_a_refusal_names_the_attribute_and_never_the_value(
 
 def test_an_absent_attribute_is_named_and_other_faults_are_not_hidden() -> None:
     absent = r"cannot be built: the sources lack PatientID \(AttributeError\)$"
-    with pytest.raises(ReportError, match=absent), _refusals("stenosis"):
+    with pytest.raises(ReportError, match=absent), refusals("the stenosis objects"):
         Dataset().PatientID  # noqa: B018  (highdicom reads Type 2 attributes like this)
-    with pytest.raises(AttributeError), _refusals("stenosis"):
+    with pytest.raises(AttributeError), refusals("the stenosis objects"):
         object().no_such_attribute  # type: ignore[attr-defined]  # noqa: B018

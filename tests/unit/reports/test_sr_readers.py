@@ -22,12 +22,13 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
-from cardiogate.analyses.calcium import ARTERIES
-from cardiogate.analyses.stenosis import analyze_xa
 from cardiogate.analyses.xa_cine import load_xa_cine
 from cardiogate.inference.engine import load_model
-from cardiogate.reports import build_calcium_objects, build_stenosis_objects
 from cardiogate.reports.codes import ARTERY_SITES
+from cardiogate.tasks.calcium.objects import build_calcium_objects
+from cardiogate.tasks.calcium.scoring import ARTERIES
+from cardiogate.tasks.stenosis.analysis import analyze_xa
+from cardiogate.tasks.stenosis.objects import build_stenosis_objects
 from peers import dciodvfy, dcmtk
 from reporting_jobs import CalciumInputs, StenosisInputs, calcium_inputs, write_objects
 from tiny_model import write_dark_spot_model

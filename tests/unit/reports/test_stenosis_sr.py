@@ -11,11 +11,8 @@ import pydicom
 import pytest
 from pydicom.sr._cid_dict import cid_concepts
 
-from cardiogate.analyses.coronary_segments import segment_of
-from cardiogate.analyses.stenosis import analyze_xa
 from cardiogate.analyses.xa_cine import load_xa_cine
 from cardiogate.inference.engine import load_model
-from cardiogate.reports import build_stenosis_objects
 from cardiogate.reports.codes import (
     CERTAINTY,
     CORONARY_ARTERY,
@@ -32,6 +29,9 @@ from cardiogate.reports.codes import (
     XA_PROCEDURE,
     YES,
 )
+from cardiogate.tasks.stenosis.analysis import analyze_xa
+from cardiogate.tasks.stenosis.objects import build_stenosis_objects
+from cardiogate.tasks.stenosis.segments import segment_of
 from reporting_jobs import StenosisInputs, content_items, texts, write_objects
 from tiny_model import write_dark_spot_model
 from xa_datasets import single_frame_xa

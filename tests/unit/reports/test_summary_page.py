@@ -12,21 +12,24 @@ import pytest
 from PIL import Image, ImageDraw
 from pydicom.dataset import Dataset
 
-from cardiogate.analyses.calcium import ARTERIES
-from cardiogate.analyses.coronary_segments import TERRITORY, segment_of
-from cardiogate.reports import NOT_FOR_DIAGNOSTIC_USE, build_calcium_objects
+from cardiogate.reports import NOT_FOR_DIAGNOSTIC_USE
 from cardiogate.reports.capture import font
 from cardiogate.reports.summary_page import (
     AI_NOTICE,
     HEIGHT,
     LEFT_OUT,
-    MAX_LESION_ROWS,
-    VESSEL_NOT_NAMED,
     WIDTH,
     Line,
     Summary,
-    calcium_page,
     number_ranges,
+)
+from cardiogate.tasks.calcium.objects import build_calcium_objects
+from cardiogate.tasks.calcium.scoring import ARTERIES
+from cardiogate.tasks.calcium.summary_page import calcium_page
+from cardiogate.tasks.stenosis.segments import TERRITORY, segment_of
+from cardiogate.tasks.stenosis.summary_page import (
+    MAX_LESION_ROWS,
+    VESSEL_NOT_NAMED,
     segment_cell,
     stenosis_page,
 )

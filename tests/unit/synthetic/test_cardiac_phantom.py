@@ -11,7 +11,6 @@ import numpy as np
 import pydicom
 import pytest
 
-from cardiogate.analyses.calcium import agatston_scores
 from cardiogate.synthetic import (
     CardiacPhantom,
     PlaqueSpec,
@@ -19,6 +18,7 @@ from cardiogate.synthetic import (
     make_ct_series,
     write_series,
 )
+from cardiogate.tasks.calcium.scoring import agatston_scores
 
 KEYS = {"total", "LM", "LAD", "LCX", "RCA"}
 # 160 mm x 100 mm around the heart at 1.25 mm / 2.5 mm: small, but shows the whole heart

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from cardiogate.analyses import review
-from cardiogate.analyses.calcium_ct import CalciumResult, analyze_ct_with_labels
-from cardiogate.reports import build_calcium_objects
-from cardiogate.reports.common import SERIES
 from cardiogate.store.records import SeriesAttributes, StudySeries
-from cardiogate.tasks.calcium import demo
+from cardiogate.tasks.calcium import demo, review
+from cardiogate.tasks.calcium.analysis import CalciumResult, analyze_ct_with_labels
+from cardiogate.tasks.calcium.objects import build_calcium_objects
+from cardiogate.tasks.calcium.scoring import ARTERIES
+from cardiogate.tasks.calcium.series import OUTPUT_SERIES
 from cardiogate.tasks.contract import Analysed, DemoCase, OutputSeries, Route, Task
 
 if TYPE_CHECKING:
@@ -37,7 +37,6 @@ AGATSTON_SLICE_MM = 3.0
 SHARP_KERNEL = re.compile(
     r"sharp|bone|lung|\bdetail\b|\bedge\b|\b(?:b|br|bv|i|qr|hr)[5-9]\d[a-z]?\b", re.IGNORECASE
 )
-ARTERIES = ("LM", "LAD", "LCX", "RCA")
 
 
 class CalciumSettings(BaseSettings):
@@ -96,9 +95,7 @@ class CalciumTask(Task):
     result_model = CalciumResult
     settings_model = CalciumSettings
     routing_model = CalciumRouting
-    output_series: ClassVar[Mapping[str, OutputSeries]] = {
-        kind: OutputSeries(*SERIES[("calcium", kind)]) for kind in ("sr", "seg", "key", "summary")
-    }
+    output_series: ClassVar[Mapping[str, OutputSeries]] = OUTPUT_SERIES
     one_per_study = True
     settings: CalciumSettings
     routing: CalciumRouting
@@ -213,10 +210,10 @@ class CalciumTask(Task):
         ]
 
     def review_reason(self, result: Mapping[str, Any]) -> str | None:
-        return review.review_reason(self.name, result)
+        return review.review_reason(result)
 
     def review_summary(self, result: Mapping[str, Any]) -> dict[str, Any]:
-        return review.summary(self.name, result)
+        return review.summary(result)
 
     def report_lines(self, result: Mapping[str, Any]) -> list[str]:
         a, v = result["agatston"], result["volume_mm3"]

@@ -18,13 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cardiogate.analyses.pixels import read_file
-from cardiogate.analyses.stenosis import StenosisResult, analyze_xa
 from cardiogate.analyses.xa_cine import XACineError, load_xa_cine
-from cardiogate.reports import build_stenosis_objects
-from cardiogate.reports.common import SERIES
 from cardiogate.store.records import SeriesAttributes
 from cardiogate.tasks.contract import Analysed, DemoCase, OutputSeries, Route, Task
 from cardiogate.tasks.stenosis import demo
+from cardiogate.tasks.stenosis.analysis import StenosisResult, analyze_xa
+from cardiogate.tasks.stenosis.objects import build_stenosis_objects
+from cardiogate.tasks.stenosis.series import OUTPUT_SERIES
 
 if TYPE_CHECKING:
     from cardiogate.inference import LoadedModel
@@ -72,9 +72,7 @@ class StenosisTask(Task):
     result_model = StenosisResult
     settings_model = StenosisSettings
     routing_model = StenosisRouting
-    output_series: ClassVar[Mapping[str, OutputSeries]] = {
-        kind: OutputSeries(*SERIES[("stenosis", kind)]) for kind in ("sr", "key", "summary")
-    }
+    output_series: ClassVar[Mapping[str, OutputSeries]] = OUTPUT_SERIES
     priority = 50  # before CT tasks, as the router always did
     settings: StenosisSettings
     routing: StenosisRouting

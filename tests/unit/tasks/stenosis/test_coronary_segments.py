@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from pydicom.sr._concepts_dict import concepts
 
-from cardiogate.analyses.coronary_segments import BRANCHES, TERRITORY, VESSELS, segment_of
-from cardiogate.analyses.stenosis import vessel_maps
 from cardiogate.errors import CardiogateError
 from cardiogate.synthetic.xa_views import LCA_VESSELS, RCA_VESSELS
+from cardiogate.tasks.stenosis.analysis import vessel_maps
+from cardiogate.tasks.stenosis.segments import BRANCHES, TERRITORY, VESSELS, segment_of
 
 
 def _snomed() -> dict[str, tuple[set[str], set[int]]]:

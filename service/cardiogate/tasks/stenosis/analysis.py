@@ -30,17 +30,17 @@ import numpy as np
 from pydantic import BaseModel
 from pydicom.dataset import Dataset
 
-from cardiogate.analyses.calcium_ct import resample_linear
-from cardiogate.analyses.coronary_segments import TERRITORY, segment_of
-from cardiogate.analyses.stenosis_geometry import (
+from cardiogate.analyses.resample import resample_linear
+from cardiogate.analyses.xa_cine import XACine, load_xa_cine, select_frames
+from cardiogate.errors import CardiogateError
+from cardiogate.inference import LoadedModel
+from cardiogate.tasks.stenosis.geometry import (
     GRADING_CONVENTION,
     grade,
     heatmap_peaks,
     vessel_course,
 )
-from cardiogate.analyses.xa_cine import XACine, load_xa_cine, select_frames
-from cardiogate.errors import CardiogateError
-from cardiogate.inference import LoadedModel
+from cardiogate.tasks.stenosis.segments import TERRITORY, segment_of
 
 NOTICE = (
     "AI-generated research output, not for clinical use. The model was trained on "

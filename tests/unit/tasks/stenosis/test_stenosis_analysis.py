@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cardiogate.analyses.stenosis import analyze_xa
 from cardiogate.inference.engine import LoadedModel, load_model
+from cardiogate.tasks.stenosis.analysis import analyze_xa
 from tiny_model import write_dark_spot_model
 from xa_datasets import multiframe_xa
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from cardiogate.analyses.review import calcium_lesion_flags, review_reason, summary
+from cardiogate.tasks.calcium import CalciumTask
+from cardiogate.tasks.calcium.review import calcium_lesion_flags
+
+CALCIUM = CalciumTask()
 
 
 @pytest.mark.parametrize(
@@ -31,17 +34,15 @@ def test_the_limits_are_the_callers() -> None:
 
 def test_the_analysis_decides_when_it_says() -> None:
     clear = {"task": "calcium", "needs_review": False, "lesions": [{"peak_hu": 131.0}]}
-    assert review_reason("calcium", clear) is None
+    assert CALCIUM.review_reason(clear) is None
     doubt = {"needs_review": True, "review_reason": "1 lesion(s) whose artery is in doubt"}
-    assert review_reason("calcium", doubt) == "1 lesion(s) whose artery is in doubt"
-    assert review_reason("stenosis", {"needs_review": True}) == "flagged for review by the analysis"
-    assert review_reason(None, doubt) is None
+    assert CALCIUM.review_reason(doubt) == "1 lesion(s) whose artery is in doubt"
+    assert CALCIUM.review_reason({"needs_review": True}) == "flagged for review by the analysis"
 
 
 def test_an_older_calcium_result_is_judged_by_peak_hu() -> None:
     old = {"lesions": [{"peak_hu": 140.0, "artery": "LAD"}, {"peak_hu": 600.0, "artery": "RCA"}]}
-    assert review_reason("calcium", old) == (
-        "1 lesion(s) with a peak below 150 HU (threshold 130 HU)"
-    )
-    assert review_reason("calcium", {"lesions": [{"peak_hu": 600.0}]}) is None
-    assert [lesion["artery"] for lesion in summary("calcium", old)["flagged_lesions"]] == ["LAD"]
+    assert CALCIUM.review_reason(old) == ("1 lesion(s) with a peak below 150 HU (threshold 130 HU)")
+    assert CALCIUM.review_reason({"lesions": [{"peak_hu": 600.0}]}) is None
+    flagged = CALCIUM.review_summary(old)["flagged_lesions"]
+    assert [lesion["artery"] for lesion in flagged] == ["LAD"]

@@ -37,7 +37,6 @@ from pydicom.dataset import Dataset
 from pydicom.sr.coding import Code
 from pydicom.uid import ComprehensiveSRStorage
 
-from cardiogate.analyses.stenosis import StenosisLesion, StenosisResult
 from cardiogate.analyses.xa_cine import XACine
 from cardiogate.reports import codes as c
 from cardiogate.reports.common import (
@@ -58,6 +57,7 @@ from cardiogate.reports.sr_content import (
     measurement_report,
 )
 from cardiogate.reports.sr_geometry import image_region
+from cardiogate.tasks.stenosis.analysis import StenosisLesion, StenosisResult
 
 PIXEL_CENTRE = 0.5  # analysis pixel centres -> SCOORD image coordinates
 

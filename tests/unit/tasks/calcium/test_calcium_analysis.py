@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from cardiogate.analyses.calcium_ct import (
+from cardiogate.analyses.ct_volume import CTVolume, load_ct_series
+from cardiogate.analyses.resample import resample_linear
+from cardiogate.inference.engine import load_model
+from cardiogate.synthetic import make_ct_series, write_series
+from cardiogate.tasks.calcium.analysis import (
     analyze_ct,
     analyze_ct_with_labels,
     labels_from_probabilities,
     model_inputs,
     predict_labels,
-    resample_linear,
 )
-from cardiogate.analyses.ct_volume import CTVolume, load_ct_series
-from cardiogate.inference.engine import load_model
-from cardiogate.synthetic import make_ct_series, write_series
 from tiny_model import threshold_rule_scores, write_threshold_model
 
 

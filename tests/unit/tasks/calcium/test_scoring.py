@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cardiogate.analyses.calcium import (
+from cardiogate.tasks.calcium.scoring import (
     VoxelProbabilities,
     agatston_scores,
     cac_drs,

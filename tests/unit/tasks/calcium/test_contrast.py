@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from cardiogate.analyses.calcium_ct import analyze_ct, analyze_ct_with_labels
-from cardiogate.analyses.contrast import check_not_enhanced, measure_blood_pool
 from cardiogate.analyses.ct_volume import CTVolume, load_ct_series
 from cardiogate.errors import CardiogateError, NotAnalysableError
 from cardiogate.inference.engine import load_model
 from cardiogate.synthetic import make_ct_series, write_series
+from cardiogate.tasks.calcium.analysis import analyze_ct, analyze_ct_with_labels
+from cardiogate.tasks.calcium.contrast import check_not_enhanced, measure_blood_pool
 from tiny_model import write_threshold_model
 
 HEART = {"n_slices": 16, "rows": 128, "columns": 128, "pixel_spacing_mm": 1.5}

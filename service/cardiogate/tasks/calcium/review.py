@@ -1,9 +1,9 @@
-"""Which results a reviewer should see, and what to show of them (the review queue).
+"""Which calcium results a reviewer should see, and what to show of them (the review queue).
 
-The analyses decide: a stenosis or calcium result says ``needs_review`` with a
-``review_reason`` (calcium: :func:`calcium_lesion_flags` on each lesion). Rules read the
-stored result JSON tolerantly (a dict), so a calcium result written before calcium results
-carried ``needs_review`` is still judged by its lesions' peak HU."""
+The analysis decides: a result says ``needs_review`` with a ``review_reason`` from
+:func:`calcium_lesion_flags` on each lesion. Rules read the stored result JSON tolerantly (a
+dict), so a result written before calcium results carried ``needs_review`` is still judged
+by its lesions' peak HU."""
 
 from __future__ import annotations
 
@@ -66,13 +66,11 @@ def flagged_lesions(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [lesion for lesion in result.get("lesions") or [] if lesion.get("review_flags")]
 
 
-def review_reason(task: str | None, result: Mapping[str, Any]) -> str | None:
+def review_reason(result: Mapping[str, Any]) -> str | None:
     """Why the result needs a reviewer, or None when it does not: the analysis's own
-    ``needs_review`` and ``review_reason``; for an older calcium result without them, any
-    lesion peaking below :data:`LOW_PEAK_HU`."""
-    if task not in ("stenosis", "calcium"):
-        return None
-    if task == "calcium" and "needs_review" not in result:
+    ``needs_review`` and ``review_reason``; for an older result without them, any lesion
+    peaking below :data:`LOW_PEAK_HU`."""
+    if "needs_review" not in result:
         low = low_hu_lesions(result)
         return calcium_reason([[LOW_PEAK]] * len(low), LOW_PEAK_HU, MIN_ARTERY_PROBABILITY)
     if not result.get("needs_review"):
@@ -80,30 +78,20 @@ def review_reason(task: str | None, result: Mapping[str, Any]) -> str | None:
     return str(result.get("review_reason") or "flagged for review by the analysis")
 
 
-def summary(task: str | None, result: Mapping[str, Any]) -> dict[str, Any]:
-    """A short summary for the reviewer: stenosis probability and each lesion's percent and
-    grade; calcium total Agatston and the flagged lesions. No identifiers."""
-    if task == "stenosis":
-        return {
-            "probability": result.get("probability"),
-            "lesions": [
-                {"percent_stenosis": lesion.get("percent_stenosis"), "grade": lesion.get("grade")}
-                for lesion in result.get("lesions") or []
-            ],
-        }
-    if task == "calcium":
-        return {
-            "agatston_total": (result.get("agatston") or {}).get("total"),
-            "flagged_lesions": [
-                {
-                    "artery": lesion.get("artery"),
-                    "artery_probability": lesion.get("artery_probability"),
-                    "peak_hu": lesion.get("peak_hu"),
-                    "agatston": lesion.get("agatston"),
-                    "area_mm2": lesion.get("area_mm2"),
-                    "review_flags": lesion.get("review_flags", [LOW_PEAK]),
-                }
-                for lesion in flagged_lesions(result)
-            ],
-        }
-    return {}
+def summary(result: Mapping[str, Any]) -> dict[str, Any]:
+    """A short summary for the reviewer: the total Agatston score and the flagged lesions.
+    No identifiers."""
+    return {
+        "agatston_total": (result.get("agatston") or {}).get("total"),
+        "flagged_lesions": [
+            {
+                "artery": lesion.get("artery"),
+                "artery_probability": lesion.get("artery_probability"),
+                "peak_hu": lesion.get("peak_hu"),
+                "agatston": lesion.get("agatston"),
+                "area_mm2": lesion.get("area_mm2"),
+                "review_flags": lesion.get("review_flags", [LOW_PEAK]),
+            }
+            for lesion in flagged_lesions(result)
+        ],
+    }

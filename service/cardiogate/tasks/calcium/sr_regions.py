@@ -8,7 +8,7 @@ scores are their sums and which is drawn on the slice where it is largest.
 
 The regions' pixels are the SEG's: a SEG frame holds one artery's scored pixels on one
 slice, and its 8-connected regions are exactly that artery's slice regions there
-(:func:`cardiogate.analyses.calcium.score_lesions` gives every pixel of a region the
+(:func:`cardiogate.tasks.calcium.scoring.score_lesions` gives every pixel of a region the
 region's artery). Each slice region is matched to the SEG region whose centroid is its own.
 """
 
@@ -22,10 +22,10 @@ import numpy as np
 from pydicom.dataset import Dataset
 from scipy import ndimage
 
-from cardiogate.analyses.calcium_ct import CalciumLesion, CalciumResult
-from cardiogate.reports.calcium_seg import CalciumSegmentation
 from cardiogate.reports.common import ReportError
 from cardiogate.reports.sr_geometry import outline, pixel_position, representative_pixel
+from cardiogate.tasks.calcium.analysis import CalciumLesion, CalciumResult
+from cardiogate.tasks.calcium.seg import CalciumSegmentation
 
 _EIGHT_CONNECTED = ndimage.generate_binary_structure(2, 2)
 _MATCH_TOLERANCE_PX = 1.0  # between a slice region's centroid and its SEG region's

@@ -7,7 +7,7 @@ first SCOORD; a group without one stopped the whole SR from loading. So every gr
 TID 1410 planar ROI group with a 2D SCOORD selected from a slice:
 
 - one group per lesion (the slice regions of one artery that overlap from slice to slice,
-  :mod:`cardiogate.reports.sr_calcium_regions`): its outline, a closed POLYLINE along the
+  :mod:`cardiogate.tasks.calcium.sr_regions`): its outline, a closed POLYLINE along the
   pixel edges on the slice where it is largest; finding calcified atheromatous plaque (SCT
   29483008) at its artery (CID 3016); its Agatston score (SCT 450360000, method DCM 112055,
   unit 1) and calcium volume (DCM 122660, mm3), the sums over its slices;
@@ -38,10 +38,7 @@ from pydicom.dataset import Dataset
 from pydicom.sr.coding import Code
 from pydicom.uid import ComprehensiveSRStorage
 
-from cardiogate.analyses.calcium import ARTERIES
-from cardiogate.analyses.calcium_ct import CalciumResult
 from cardiogate.reports import codes as c
-from cardiogate.reports.calcium_seg import CalciumSegmentation
 from cardiogate.reports.common import (
     ModelIdentity,
     ObjectIdentity,
@@ -52,13 +49,6 @@ from cardiogate.reports.common import (
     observation_context,
     tracking_uid,
 )
-from cardiogate.reports.sr_calcium_regions import (
-    Footprint,
-    Lesion,
-    footprints,
-    key_lesion,
-    lesions_across_slices,
-)
 from cardiogate.reports.sr_content import (
     add_evaluations,
     evaluation,
@@ -67,6 +57,16 @@ from cardiogate.reports.sr_content import (
     measurement_report,
 )
 from cardiogate.reports.sr_geometry import image_region
+from cardiogate.tasks.calcium.analysis import CalciumResult
+from cardiogate.tasks.calcium.scoring import ARTERIES
+from cardiogate.tasks.calcium.seg import CalciumSegmentation
+from cardiogate.tasks.calcium.sr_regions import (
+    Footprint,
+    Lesion,
+    footprints,
+    key_lesion,
+    lesions_across_slices,
+)
 
 SCORING_NOTE = (
     "Agatston: 8-connected regions at or above the threshold per slice, weighted by peak HU "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cardiogate.analyses.stenosis_geometry import grade, heatmap_peaks, vessel_course
+from cardiogate.tasks.stenosis.geometry import grade, heatmap_peaks, vessel_course
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
 """Coronary calcium analysis of one CT series: load, label calcium by artery with the
-model, score with :func:`~cardiogate.analyses.calcium.score_lesions`, and describe the result.
+model, score with :func:`~cardiogate.tasks.calcium.scoring.score_lesions`, and describe the result.
 
 The model contract (the card's ``preprocessing``): input ``(batch, 2k + 1, rows, columns)``
 float32, the slice and its ``k = context_slices`` neighbours on each side (edges repeated),
@@ -20,8 +20,18 @@ import numpy as np
 from pydantic import BaseModel
 from pydicom.dataset import Dataset
 
-from cardiogate.analyses import contrast
-from cardiogate.analyses.calcium import (
+from cardiogate.analyses.ct_volume import CTVolume, load_ct_series
+from cardiogate.analyses.resample import resample_linear
+from cardiogate.errors import CardiogateError
+from cardiogate.inference import LoadedModel
+from cardiogate.tasks.calcium import contrast
+from cardiogate.tasks.calcium.review import (
+    LOW_PEAK_HU,
+    MIN_ARTERY_PROBABILITY,
+    calcium_lesion_flags,
+    calcium_reason,
+)
+from cardiogate.tasks.calcium.scoring import (
     ARTERIES,
     CalciumScores,
     VoxelProbabilities,
@@ -29,15 +39,6 @@ from cardiogate.analyses.calcium import (
     classic_category,
     score_lesions,
 )
-from cardiogate.analyses.ct_volume import CTVolume, load_ct_series
-from cardiogate.analyses.review import (
-    LOW_PEAK_HU,
-    MIN_ARTERY_PROBABILITY,
-    calcium_lesion_flags,
-    calcium_reason,
-)
-from cardiogate.errors import CardiogateError
-from cardiogate.inference import LoadedModel
 
 NOTICE = (
     "AI-generated research output, not for clinical use. The model was trained on "
@@ -56,7 +57,7 @@ class CalciumLesion(BaseModel):
     artery_probability: float | None  # the model's mean probability of ``artery``
     agatston: float
     volume_mm3: float
-    review_flags: list[str]  # low_peak_hu, artery_in_doubt (cardiogate.analyses.review)
+    review_flags: list[str]  # low_peak_hu, artery_in_doubt (cardiogate.tasks.calcium.review)
 
 
 class ModelUsed(BaseModel):
@@ -107,31 +108,6 @@ def _model_grid(volume: CTVolume, preprocessing: dict[str, Any]) -> tuple[int, i
         max(1, round(rows * volume.pixel_spacing_mm[0] / float(target))),
         max(1, round(cols * volume.pixel_spacing_mm[1] / float(target))),
     )
-
-
-def _linear_taps(n_in: int, n_out: int) -> tuple[np.ndarray[Any, Any], ...]:
-    """Source indices and weights of a linear resampling of ``n_in`` pixels to ``n_out``.
-
-    Pixel centres map as in ``scipy.ndimage.zoom(..., grid_mode=True, mode="nearest")``:
-    ``(out + 0.5) * n_in / n_out - 0.5``, clamped to the edge pixels.
-    """
-    coord = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0.0, n_in - 1.0)
-    low = np.floor(coord).astype(np.intp)
-    high = np.minimum(low + 1, n_in - 1)
-    weight = (coord - low).astype(np.float32)
-    return low, high, weight
-
-
-def resample_linear(x: np.ndarray[Any, Any], shape: tuple[int, int]) -> np.ndarray[Any, Any]:
-    """Bilinear resampling of the last two axes of ``x`` to ``shape`` (separable gathers:
-    a few times faster than ``ndimage.zoom`` on the same grid, with the same result)."""
-    if x.shape[-2:] == shape:
-        return x
-    low, high, w = _linear_taps(x.shape[-2], shape[0])
-    x = x[..., low, :] * (1 - w)[:, None] + x[..., high, :] * w[:, None]
-    low, high, w = _linear_taps(x.shape[-1], shape[1])
-    resampled: np.ndarray[Any, Any] = x[..., low] * (1 - w) + x[..., high] * w
-    return resampled
 
 
 def pixel_probabilities(
@@ -271,7 +247,7 @@ def analyze_ct_with_labels(
     A lesion peaking below ``review_peak_hu``, or whose artery the model gives a mean
     probability below ``min_artery_probability``, flags the result ``needs_review``. A
     contrast-enhanced series raises :class:`~cardiogate.errors.NotAnalysableError` before
-    the model runs (:mod:`cardiogate.analyses.contrast`).
+    the model runs (:mod:`cardiogate.tasks.calcium.contrast`).
 
     Returns
     -------
@@ -281,7 +257,7 @@ def analyze_ct_with_labels(
         The series as loaded; its ``sop_instance_uids`` give the slice order.
     scored : (slices, rows, columns) uint8 array
         0 none, 1 LM, 2 LAD, 3 LCX, 4 RCA: exactly the pixels the scores count (see
-        :func:`cardiogate.analyses.calcium.score_lesions`), aligned with ``volume``.
+        :func:`cardiogate.tasks.calcium.scoring.score_lesions`), aligned with ``volume``.
     """
     t0 = time.perf_counter()
     volume = load_ct_series(sources)
@@ -327,7 +303,7 @@ def describe(
     min_artery_probability: float = MIN_ARTERY_PROBABILITY,
 ) -> CalciumResult:
     """The result of ``scores``, its lesions flagged for review as
-    :func:`~cardiogate.analyses.review.calcium_lesion_flags` says."""
+    :func:`~cardiogate.tasks.calcium.review.calcium_lesion_flags` says."""
     lesions = [
         CalciumLesion(
             slice_index=lesion.slice_index,

@@ -19,8 +19,6 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 
-from cardiogate.analyses.calcium import ARTERIES
-from cardiogate.analyses.calcium_ct import CalciumResult
 from cardiogate.dicom.uids import DEVICE_OBSERVER_UID
 from cardiogate.reports.codes import ABNORMAL_STRUCTURE, ARTERY_SITES, CALCIFIED_PLAQUE
 from cardiogate.reports.common import (
@@ -31,6 +29,8 @@ from cardiogate.reports.common import (
     equipment,
     tracking_uid,
 )
+from cardiogate.tasks.calcium.analysis import CalciumResult
+from cardiogate.tasks.calcium.scoring import ARTERIES
 
 # display colours by artery (RGB), shared with the key image
 ARTERY_COLOURS: dict[str, tuple[int, int, int]] = {
