@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint unit bench bench-all venv viewer lock chart-alerts clean train-calcium train-stenosis soak fuzz
+.PHONY: run test lint unit bench bench-all venv viewer lock chart-alerts clean train-calcium train-stenosis train-stenosis-vessels soak fuzz
 
 venv: $(STAMP)
 
@@ -94,6 +94,11 @@ train-calcium: $(STAMP)
 train-stenosis: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[train]"
 	$(BIN)/python models/training/train_stenosis.py --out models/stenosis
+
+## Add the vessel head (vessel + position outputs) to the shipped stenosis model, frozen net kept.
+train-stenosis-vessels: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[train]"
+	$(BIN)/python models/training/train_stenosis_vessels.py --model models/stenosis
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache tests/viewer/node_modules
