@@ -14,6 +14,7 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -319,12 +320,18 @@ class ViewerPage:
     def viewport_text(self) -> set[str]:
         return set(self.page.locator("[data-cy=viewport-pane]").inner_text().splitlines())
 
-    def step_measurements(self, steps: int) -> set[str]:
+    def step_measurements(
+        self, steps: int, enough: Callable[[set[str]], bool] = lambda _: True, rounds: int = 3
+    ) -> set[str]:
         """Every annotation line seen while the SR viewport's arrow steps through its
-        measurements (each jumps to its own image), ``steps`` times."""
+        measurements (each jumps to its own image), ``steps`` times a round, for up to
+        ``rounds`` rounds until ``enough(seen)``: on a loaded machine an image may render
+        after the wait for it, and the next round sees it."""
         seen = self.annotation_lines()
         right = self.page.locator("[data-cy=viewport-action-arrows-right]")
-        for _ in range(steps):
+        for _ in range(steps * rounds):
+            if enough(seen) and _ >= steps:
+                break
             before = sorted(self.annotation_lines())
             right.click()
             # the next measurement may sit on the same image: then nothing changes

@@ -257,7 +257,13 @@ def srs_on_screen(viewer: ViewerPage, study: Study, name: str) -> list[ShownNum]
         where = f"SR series {series.SeriesNumber} ({series.SeriesDescription})"
         assert not viewer.crashed(), f"{where} crashed the viewer:\n" + "\n".join(viewer.problems)
         if title.CodeValue == IMAGING_MEASUREMENT_REPORT:
-            lines = viewer.step_measurements(measurement_groups(sr))
+            wanted = sr_nums(sr)
+
+            def enough(lines: set[str], wanted: list[ShownNum] = wanted) -> bool:
+                shown = shown_nums(lines)
+                return all(shows(shown, n.label, n.value, n.unit) for n in wanted)
+
+            lines = viewer.step_measurements(measurement_groups(sr), enough)
         else:
             lines = viewer.viewport_text()
         shown = shown_nums(lines)

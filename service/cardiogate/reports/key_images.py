@@ -18,6 +18,22 @@ from scipy import ndimage
 from cardiogate.reports.capture import RGB
 
 MIN_SIDE_PX = 512
+# Text lines a viewer writes in each corner (OHIF: study date and series description at the
+# top left, window and level at the bottom left): burned-in text keeps clear of them.
+OVERLAY_LINES = 2
+
+
+def line_height(height: int) -> int:
+    """The height of a line of burned-in text on a key image ``height`` pixels high."""
+    return height // 20
+
+
+def header_top(height: int) -> int:
+    """Where a key image's header starts: below the lines a viewer writes in its top
+    corners (:data:`OVERLAY_LINES`)."""
+    return 8 + OVERLAY_LINES * line_height(height)
+
+
 OUTLINE_GAP_PX = 1  # between a region and its outline, in source pixels' worth at least
 
 

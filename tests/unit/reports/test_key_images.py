@@ -16,7 +16,13 @@ from scipy import ndimage
 
 from cardiogate.reports import NOT_FOR_DIAGNOSTIC_USE
 from cardiogate.reports.capture import Colour, font, frame_label, image_label, text_box, windowed
-from cardiogate.reports.key_images import MIN_SIDE_PX, enlarge, label_size, orientation_letters
+from cardiogate.reports.key_images import (
+    MIN_SIDE_PX,
+    enlarge,
+    header_top,
+    label_size,
+    orientation_letters,
+)
 from cardiogate.tasks.calcium.key_images import key_slices
 from cardiogate.tasks.calcium.objects import build_calcium_objects
 from cardiogate.tasks.calcium.scoring import ARTERIES
@@ -67,9 +73,11 @@ def test_stenosis_key_image_is_the_most_severe_lesion_frame(
     assert source.ReferencedFrameNumber == worst.referenced_frame
     # the viewer's frame number (1-based within the multi-frame instance) in the corner
     header = f"Frame {worst.referenced_frame} - {NOT_FOR_DIAGNOSTIC_USE}"
-    assert _shows(ds.pixel_array, [(header, (255, 255, 255))], (8, 8))
+    assert _shows(ds.pixel_array, [(header, (255, 255, 255))], (8, header_top(ds.Rows)))
     assert not _shows(
-        ds.pixel_array, [(f"Frame {worst.referenced_frame + 1} -", (255,) * 3)], (8, 8)
+        ds.pixel_array,
+        [(f"Frame {worst.referenced_frame + 1} -", (255,) * 3)],
+        (8, header_top(ds.Rows)),
     )
     # the lesion is drawn: its colour surrounds the lesion's (enlarged) position
     factor = ds.Rows // stenosis.cine.frames.shape[1]
@@ -135,7 +143,11 @@ def test_key_images_name_the_slice_by_its_instance_number(
         assert number != index + 1  # the synthetic CT numbers its slices top down
         header = f"{artery}: image {number} - {NOT_FOR_DIAGNOSTIC_USE}"
         assert _shows(ds.pixel_array, [(header, (255, 255, 255))], (8, 8)), artery
-        assert not _shows(ds.pixel_array, [(f"{artery}: image {index + 1} -", (255,) * 3)], (8, 8))
+        assert not _shows(
+            ds.pixel_array,
+            [(f"{artery}: image {index + 1} -", (255,) * 3)],
+            (8, 8),
+        )
         assert f"{artery} on image {number}," in ds.ImageComments
 
 

@@ -32,6 +32,7 @@ from cardiogate.reports.key_images import (
     enlarge,
     label_size,
     largest_component,
+    line_height,
     orientation_letters,
     outline,
 )
@@ -72,7 +73,7 @@ def calcium_picture(
     picture = Image.fromarray(image, mode="RGB")
     draw = ImageDraw.Draw(picture)
     face = font(label_size(picture.height))
-    line = picture.height // 20
+    line = line_height(picture.height)
     on_slice = sum(
         lesion.agatston
         for lesion in result.lesions

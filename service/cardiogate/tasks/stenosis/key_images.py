@@ -31,7 +31,7 @@ from cardiogate.reports.common import (
     ObjectIdentity,
     ReportError,
 )
-from cardiogate.reports.key_images import enlarge, label_size
+from cardiogate.reports.key_images import enlarge, header_top, label_size
 from cardiogate.tasks.stenosis.analysis import StenosisResult
 
 SIGNIFICANT_PERCENT = 50.0
@@ -73,7 +73,12 @@ def stenosis_picture(
             label += f" ({frame_label(sources, cine.frame_sources[lesion.frame - 1])})"
         text_box(draw, (x + radius + 4, y - radius), label, face)
     shown = frame_label(sources, cine.frame_sources[index])
-    text_box(draw, (8, 8), f"{shown.capitalize()} - {NOT_FOR_DIAGNOSTIC_USE}", face)
+    text_box(
+        draw,
+        (8, header_top(picture.height)),
+        f"{shown.capitalize()} - {NOT_FOR_DIAGNOSTIC_USE}",
+        face,
+    )
     return np.asarray(picture, dtype=np.uint8), index
 
 
