@@ -59,9 +59,11 @@ class Route:
 
 
 class ObjectBuilder(Protocol):
-    """Builds the DICOM objects that report a result, SR first: the report's
-    ``version_index`` (0, 1, ... as the input or model changes), the ``predecessor`` SR it
-    replaces, and a ``warnings`` list it appends the repairs of source headers to."""
+    """Builds the DICOM objects that report a result: one SR among them (recorded as the
+    report's version), each object after those it references so that a PACS stores them in
+    order. It is given the report's ``version_index`` (0, 1, ... as the input or model
+    changes), the ``predecessor`` SR it replaces, and a ``warnings`` list it appends the
+    repairs of source headers to."""
 
     def __call__(
         self,
