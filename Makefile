@@ -8,9 +8,10 @@ STAMP  := $(VENV)/.installed
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml deploy/constraints.txt tests/plugins/ctqc/pyproject.toml
+$(STAMP): pyproject.toml deploy/constraints.txt tests/plugins/ctqc/pyproject.toml service/phantoms/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --no-deps -e service/phantoms  # first: not on PyPI
 	$(BIN)/python -m pip install --quiet -c deploy/constraints.txt -e ".[dev]"
 	$(BIN)/python -m pip install --quiet --no-deps -e tests/plugins/ctqc  # a task plug-in the tests use
 	touch $(STAMP)
@@ -27,10 +28,12 @@ run: $(STAMP)
 	$(BIN)/cardiogate serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check service tests bench models/training deploy
-	$(BIN)/ruff format --check service tests bench models/training deploy
+	$(BIN)/ruff check service tests bench models/training deploy docs
+	$(BIN)/ruff format --check service tests bench models/training deploy docs
 	$(BIN)/mypy --strict service/cardiogate deploy/lock.py deploy/healthcheck.py
 	$(BIN)/mypy --strict tests/plugins/ctqc/cardiogate_ctqc  # the task plug-in, as a hospital would check it
+	$(BIN)/mypy --strict service/phantoms/cardiogate_phantoms
+	MYPYPATH=service:service/phantoms:docs $(BIN)/mypy --strict docs/*.py
 	$(BIN)/bandit -q -r service
 
 ## Lint, type-check, then the whole test suite.
@@ -102,3 +105,12 @@ train-stenosis-vessels: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache tests/viewer/node_modules
+
+## The documentation site (mkdocs.yml, docs/): regenerate the reference pages from the code,
+## then a strict build into site/. `make docs EXAMPLES=--examples` also re-runs the executed
+## examples under docs/examples (a real demo, analyze and API run, about 30 s).
+EXAMPLES ?=
+.PHONY: docs
+docs: $(STAMP)
+	$(BIN)/python docs/generate.py $(EXAMPLES)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d site

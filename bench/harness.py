@@ -171,7 +171,7 @@ def base_series(root: Path, ct_slices: int, xa_frames: int) -> tuple[list[Path],
     """The two studies of bench/inference.py, written once under ``root`` and reused: a
     ``ct_slices``-slice 512x512 calcium CT (seed 7) and a ``xa_frames``-frame 512x512 XA
     cine (seed 11, one multi-frame instance)."""
-    from cardiogate.synthetic import make_ct_series, make_xa_cine, write_series
+    from cardiogate_phantoms import make_ct_series, make_xa_cine, write_series
 
     ct_dir, xa_dir = root / f"ct{ct_slices}", root / f"xa{xa_frames}"
     ct = sorted(ct_dir.glob("*.dcm"))

@@ -25,12 +25,12 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
+from cardiogate_phantoms import make_ct_series, write_series
 from prometheus_client import REGISTRY
 
 from cardiogate.analyses.ct_volume import load_ct_series
 from cardiogate.inference.engine import LoadedModel, load_model
 from cardiogate.inference.providers import CPU, DEFAULT_PREFERENCE
-from cardiogate.synthetic import make_ct_series, write_series
 from cardiogate.tasks.calcium.analysis import analyze_ct, model_inputs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models" / "training"))
@@ -183,9 +183,9 @@ def stenosis(
     """A 60-frame 512x512 cine: decode / frame selection / model / post-processing, then the
     same network in ONNX Runtime and in PyTorch eager on the selected frames."""
     import torch
+    from cardiogate_phantoms import make_xa_cine
 
     from cardiogate.analyses.xa_cine import load_xa_cine, select_frames
-    from cardiogate.synthetic import make_xa_cine
     from cardiogate.tasks.stenosis.analysis import analyze_xa, model_input
     from cgtrain.densenet import StenosisNet
 

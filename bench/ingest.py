@@ -142,7 +142,7 @@ def prepare_data(
     all_dir = root / "all"
     files = sorted(all_dir.glob("*.dcm")) if all_dir.is_dir() else []
     if len(files) != n_slices:
-        from cardiogate.synthetic import make_ct_series, write_series
+        from cardiogate_phantoms import make_ct_series, write_series
 
         print(f"generating {n_slices} synthetic CT slices (512x512, 16-bit) in {all_dir} ...")
         t0 = time.perf_counter()

@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
+from cardiogate_phantoms import make_ct_series, make_xa_cine
 from pydicom.dataset import Dataset
 
-from cardiogate.synthetic import make_ct_series, make_xa_cine
 from peers import ServeProcess, start_serve
 from tiny_model import write_dark_spot_model, write_threshold_model
 

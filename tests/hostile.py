@@ -16,6 +16,7 @@ from io import BytesIO
 from pathlib import Path
 
 import pydicom.config
+from cardiogate_phantoms import make_ct_series, make_xa_cine
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
@@ -35,7 +36,6 @@ from cardiogate.dicom.spool import Spool
 from cardiogate.dicom.status import Status
 from cardiogate.metrics import PrometheusIngestSink
 from cardiogate.store import Store
-from cardiogate.synthetic import make_ct_series, make_xa_cine
 
 SYNTAXES = (
     ExplicitVRLittleEndian,

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cardiogate_phantoms import make_ct_series
+
 from cardiogate.dicom.status import Status
-from cardiogate.synthetic import make_ct_series
 from interop_corpus import CT_SIZE, PHANTOMS, Case, Expected, Step, phantom
 from interop_sources import (
     dose_screen,

@@ -1,6 +1,6 @@
 """The interoperability corpus: what real PACSs send, made at test time and never downloaded.
 
-Its sources are the phantoms (``cardiogate.synthetic``) and the sample files that ship with
+Its sources are the phantoms (``cardiogate_phantoms``) and the sample files that ship with
 pydicom, pydicom-data and pynetdicom; dcmtk and GDCM rewrite them in other transfer syntaxes
 and encapsulations, and ``dcmodify`` gives them the header defects seen in the field. Each
 :class:`Case` (listed in ``interop_cases.py``) names its source, the steps that wrote it, its
@@ -24,11 +24,11 @@ from typing import Any, Literal
 
 import pydicom
 import pytest
+from cardiogate_phantoms import make_ct_series, make_xa_cine
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, generate_uid
 
 from cardiogate.dicom.status import Status
-from cardiogate.synthetic import make_ct_series, make_xa_cine
 from interop_sources import shipped_file
 from peers import dcmtk
 

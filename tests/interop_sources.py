@@ -13,12 +13,11 @@ from typing import Any
 import pydicom
 import pydicom.data
 import pynetdicom
+from cardiogate_phantoms import make_ct_series
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import generate_fragments, parse_basic_offsets
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian
-
-from cardiogate.synthetic import make_ct_series
 
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 XRAY_RADIATION_DOSE_SR = "1.2.840.10008.5.1.4.1.1.88.67"

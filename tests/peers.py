@@ -1,5 +1,5 @@
 """Real peers for the tests: an in-process Storage SCP, a ``cardiogate serve`` subprocess,
-a pynetdicom SCU and dcmtk's tools. Data comes from ``cardiogate.synthetic``."""
+a pynetdicom SCU and dcmtk's tools. Data comes from ``cardiogate_phantoms``."""
 
 from __future__ import annotations
 

@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 import pydicom
+from cardiogate_phantoms import make_ct_series, make_xa_cine, write_series
 from pydicom.dataset import Dataset
 
 from cardiogate.analyses.ct_volume import CTVolume
 from cardiogate.analyses.xa_cine import XACine, load_xa_cine
 from cardiogate.inference.engine import load_model
-from cardiogate.synthetic import make_ct_series, make_xa_cine, write_series
 from cardiogate.tasks import task_classes
 from cardiogate.tasks.calcium.analysis import CalciumResult, analyze_ct_with_labels
 from cardiogate.tasks.stenosis.analysis import StenosisResult, analyze_xa

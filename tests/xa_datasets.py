@@ -1,7 +1,7 @@
 """XA test instances built from numpy frames: classic multi-frame, single-frame, Enhanced XA.
 
 Every instance is written to bytes and read back before it is returned, so tests assert on
-what a peer would have sent. The patient is the fake one of ``cardiogate.synthetic``.
+what a peer would have sent. The patient is the fake one of ``cardiogate_phantoms``.
 """
 
 from __future__ import annotations
@@ -12,12 +12,7 @@ from typing import Any
 
 import numpy as np
 import pydicom
-from pydicom.dataset import Dataset
-from pydicom.filewriter import dcmwrite
-from pydicom.tag import Tag
-from pydicom.uid import EnhancedXAImageStorage, XRayAngiographicImageStorage
-
-from cardiogate.synthetic._common import (
+from cardiogate_phantoms._common import (
     base_dataset,
     ds_list,
     ds_str,
@@ -25,6 +20,10 @@ from cardiogate.synthetic._common import (
     study_info,
     synthetic_uid,
 )
+from pydicom.dataset import Dataset
+from pydicom.filewriter import dcmwrite
+from pydicom.tag import Tag
+from pydicom.uid import EnhancedXAImageStorage, XRayAngiographicImageStorage
 
 SEED = 41
 START = dt.datetime(2024, 3, 5, 10, 20, 30)

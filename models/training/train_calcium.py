@@ -145,7 +145,7 @@ def write_card(
         "postprocessing": postprocessing or {},
         "labels": LABELS,
         "training_data": (
-            f"Synthetic non-contrast cardiac CT phantoms only (cardiogate.synthetic, seeds "
+            f"Synthetic non-contrast cardiac CT phantoms only (cardiogate_phantoms, seeds "
             f"{TRAIN_SEEDS_FROM}-{TRAIN_SEEDS_FROM + args.train_scans - 1}: "
             f"{args.train_scans} scans, "
             f"{args.slices} slices of {args.size}x{args.size} at {SPACING_MM} mm, 3 mm increment) "

@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from cardiogate_phantoms import curriculum_sample
 from torch.nn import functional as nnf
 
 from cardiogate.inference.card import file_sha256
-from cardiogate.synthetic import curriculum_sample
 from cgtrain.densenet import StenosisNet
 from cgtrain.stenosis_eval import evaluate_folder
 
@@ -198,7 +198,7 @@ def write_card(out: Path, args: argparse.Namespace, arm: str, metrics: dict[str,
         },
         "labels": ["significant stenosis"],
         "training_data": (
-            f"Synthetic angiograms only (cardiogate.synthetic.curriculum_sample, seed "
+            f"Synthetic angiograms only (cardiogate_phantoms.curriculum_sample, seed "
             f"[{TRAIN_SEED}, {args.seed}]): {args.images} images "
             + (
                 "by the curriculum (1/5 level 1 at 64 px, 3/10 level 2 at 128 px, "

@@ -171,7 +171,7 @@ def update_card(
     card["training_data"] = (
         card["training_data"].split(" Vessel head:")[0].split(" No patient data.")[0]
         + f" Vessel head: peak frames of {args.train_cines} synthetic cines "
-        f"(cardiogate.synthetic.make_xa_cine, seeds {TRAIN_SEED}-"
+        f"(cardiogate_phantoms.make_xa_cine, seeds {TRAIN_SEED}-"
         f"{TRAIN_SEED + args.train_cines - 1}, "
         f"{INPUT_SIZE} px), labels from the phantom's vessel centrelines. No patient data. "
         "Not for clinical use."

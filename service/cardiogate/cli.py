@@ -21,6 +21,7 @@ from cardiogate import __version__
 from cardiogate.config import ENV_PREFIX, Settings, load_settings
 from cardiogate.errors import CardiogateError, ConfigurationError
 from cardiogate.logs import setup_logging
+from cardiogate.phantoms import phantoms_missing
 
 if TYPE_CHECKING:
     from cardiogate.pipeline.explain import Explained
@@ -116,7 +117,9 @@ def _parser() -> argparse.ArgumentParser:
         "--database-url", default=None, help=f"the service's database ({_env('database_url')})"
     )
 
-    synth = sub.add_parser("synth", help="write a synthetic DICOM series and its truth.json")
+    synth = sub.add_parser(
+        "synth", help="write a synthetic DICOM series and its truth.json (needs the phantoms)"
+    )
     synth.add_argument(
         "kind", choices=["ct", "xa"], help="ct: a cardiac CT series; xa: an angiography cine"
     )
@@ -297,7 +300,10 @@ def _review_export(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from cardiogate.synthetic import make_ct_series, make_xa_cine, write_series
+    try:
+        from cardiogate_phantoms import make_ct_series, make_xa_cine, write_series
+    except ModuleNotFoundError as e:
+        phantoms_missing(e)
 
     if args.kind == "ct":
         series = make_ct_series(

@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cardiogate.synthetic import make_ct_series, make_xa_cine, write_series
+from cardiogate_phantoms import make_ct_series, make_xa_cine, write_series
+
 from tiny_model import write_dark_spot_model, write_threshold_model
 
 

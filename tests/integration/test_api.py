@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cardiogate_phantoms import make_ct_series, make_xa_cine
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from pydicom.dataset import Dataset
 
 from cardiogate.api import create_api
 from cardiogate.store import Store
-from cardiogate.synthetic import make_ct_series, make_xa_cine
 from peers import RunningSCP, send, start_scp
 
 SEED = 21

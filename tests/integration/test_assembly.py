@@ -8,9 +8,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from cardiogate_phantoms import make_ct_series
+
 from cardiogate.pipeline.assembler import SeriesAssembler
 from cardiogate.store.store import utcnow
-from cardiogate.synthetic import make_ct_series
 from peers import send, start_scp
 from store_records import Clock
 

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cardiogate_phantoms import make_ct_series
 from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage
 
 from cardiogate.dicom.status import Reject, Status
-from cardiogate.synthetic import make_ct_series
 from peers import send, start_serve, stop_serve
 
 LIMIT, CALLERS = 4, 40

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cardiogate_phantoms import make_ct_series, write_series
 from pydicom.dataset import Dataset
 from pynetdicom import AE, _config
 from pynetdicom.sop_class import CTImageStorage
 
-from cardiogate.synthetic import make_ct_series, write_series
 from peers import RunningSCP, send, start_scp
 
 SUCCESS, OUT_OF_RESOURCES, CANNOT_UNDERSTAND = 0x0000, 0xA700, 0xC000

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cardiogate_phantoms import make_ct_series
 
 from card_figures import expected_figures
-from cardiogate.synthetic import make_ct_series
 from delivery_peers import wait_for_job
 from peers import REPO, send, start_serve, stop_serve
 

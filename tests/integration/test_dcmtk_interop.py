@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from cardiogate_phantoms import make_ct_series, make_xa_cine, write_series
 from pydicom.uid import ExplicitVRLittleEndian, JPEGLosslessSV1
 
-from cardiogate.synthetic import make_ct_series, make_xa_cine, write_series
 from peers import RunningSCP, dcmtk, start_scp
 
 DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from cardiogate_phantoms import make_ct_series
 
 from cardiogate.dicom.status import Status
-from cardiogate.synthetic import make_ct_series
 from peers import ServeProcess, send, start_serve, stop_serve
 
 

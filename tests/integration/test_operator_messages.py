@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cardiogate_phantoms import make_ct_series, write_series
 from fastapi.testclient import TestClient
 from pydicom.dataset import Dataset
 from pynetdicom import AE, _config
@@ -23,7 +24,6 @@ from pynetdicom.sop_class import CTImageStorage
 from cardiogate.api.app import create_api
 from cardiogate.config import load_settings
 from cardiogate.store import Store
-from cardiogate.synthetic import make_ct_series, write_series
 from peers import RunningSCP, dcmtk, free_port, send, start_scp, start_serve, stop_serve
 from tiny_model import write_model
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
+from cardiogate_phantoms import make_ct_series
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
 from pydicom.uid import RLELossless
 
-from cardiogate.synthetic import make_ct_series
 from peers import ServeProcess, send, start_serve, stop_serve
 from tiny_model import threshold_rule_scores, write_threshold_model
 

@@ -12,11 +12,11 @@ import httpx
 import numpy as np
 import pydicom
 import pytest
+from cardiogate_phantoms import make_ct_series
 from prometheus_client import REGISTRY
 from pydicom.uid import UID, ExplicitVRLittleEndian, JPEGLSLossless
 from reencoding import REENCODERS, data_set, reencode, send_files
 
-from cardiogate.synthetic import make_ct_series
 from delivery_peers import calcium_ct, serve_delivering, wait_for_job
 from peers import RunningSCP, ServeProcess, send, stop_serve
 

@@ -9,9 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cardiogate_phantoms import make_ct_series, write_series
+
 from cardiogate.store import Store
 from cardiogate.store.jobs import JobQueue
-from cardiogate.synthetic import make_ct_series, write_series
 from store_records import ct_instance
 from tiny_model import write_model
 

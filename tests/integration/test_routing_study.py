@@ -13,11 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
+from cardiogate_phantoms import make_ct_series
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from cardiogate.synthetic import make_ct_series
 from peers import ServeProcess, send, start_serve, stop_serve
 from tiny_model import write_threshold_model
 

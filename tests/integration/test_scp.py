@@ -8,6 +8,7 @@ import subprocess
 import numpy as np
 import pydicom
 import pytest
+from cardiogate_phantoms import make_ct_series, make_xa_cine
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
@@ -19,7 +20,6 @@ from pynetdicom import AE
 from pynetdicom.sop_class import BasicTextSRStorage, Verification
 
 from cardiogate.dicom.uids import IMPLEMENTATION_CLASS_UID
-from cardiogate.synthetic import make_ct_series, make_xa_cine
 from peers import RunningSCP, send
 
 SUCCESS = 0x0000

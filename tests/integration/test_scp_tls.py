@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cardiogate_phantoms import make_ct_series
 from prometheus_client import REGISTRY
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification
 
-from cardiogate.synthetic import make_ct_series
 from peers import RunningSCP, start_scp
 from pki import CertificateAuthority
 

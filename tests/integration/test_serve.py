@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import httpx
+from cardiogate_phantoms import make_ct_series
 from pynetdicom import AE
 
-from cardiogate.synthetic import make_ct_series
 from peers import ServeProcess, dcmtk, start_serve, stop_serve
 from tiny_model import write_model
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pydicom
 import pytest
+from cardiogate_phantoms import make_ct_series, write_series
 
-from cardiogate.synthetic import make_ct_series, write_series
 from delivery_peers import write_models
 from peers import REPO, ServeProcess, dcmtk, free_port, start_serve, stop_serve
 from pki import CertificateAuthority, Pair

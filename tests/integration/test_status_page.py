@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cardiogate_phantoms import make_ct_series
 from fastapi.testclient import TestClient
 from pydicom.dataset import Dataset
 
@@ -18,7 +19,6 @@ from cardiogate.api import create_api
 from cardiogate.config import Settings, load_settings
 from cardiogate.store import InstanceRecord, Store
 from cardiogate.store.jobs import JobQueue
-from cardiogate.synthetic import make_ct_series
 from store_jobs import review_reason
 
 STUDY = "1.2.826.0.1.3680043.10.7"

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from cardiogate_phantoms import make_xa_cine
 
 from card_figures import expected_figures
-from cardiogate.synthetic import make_xa_cine
 from delivery_peers import wait_for_job
 from peers import REPO, send, start_serve, stop_serve
 

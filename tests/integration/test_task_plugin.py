@@ -19,6 +19,7 @@ import numpy as np
 import pydicom
 import pytest
 from cardiogate_ctqc import MODEL_FOLDER, CTQualityTask
+from cardiogate_phantoms import make_ct_series
 from pydicom.dataset import Dataset
 
 from cardiogate.analyses.ct_volume import load_ct_series
@@ -26,7 +27,6 @@ from cardiogate.errors import ConfigurationError
 from cardiogate.inference.engine import load_model
 from cardiogate.pipeline.router import route
 from cardiogate.store.records import SeriesAttributes
-from cardiogate.synthetic import make_ct_series
 from cardiogate.tasks import ENTRY_POINT_GROUP, configure_tasks, task_classes
 from delivery_peers import calcium_ct, outbox_rows, serve_delivering, wait_for_job
 from peers import RunningSCP, ServeProcess, dciodvfy, send, stop_serve

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+from cardiogate_phantoms import make_ct_series
 
-from cardiogate.synthetic import make_ct_series
 from peers import ServeProcess, send, start_serve, stop_serve
 from tiny_model import write_threshold_model
 

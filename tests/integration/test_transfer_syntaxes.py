@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from cardiogate_phantoms import make_ct_series
 from pydicom import uid
 from pydicom.uid import ExplicitVRBigEndian
 from pynetdicom import AE
@@ -19,7 +20,6 @@ from pynetdicom.sop_class import CTImageStorage, XRayAngiographicImageStorage  #
 from reencoding import data_set, reencode, send_files
 
 from cardiogate.analyses.ct_volume import load_ct_series
-from cardiogate.synthetic import make_ct_series
 from peers import RunningSCP, dcmtk
 
 SUCCESS = 0x0000

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+from cardiogate_phantoms import make_ct_series
 from pynetdicom import AE
 
 from cardiogate.store import Store
-from cardiogate.synthetic import make_ct_series
 from peers import start_serve, stop_serve
 
 

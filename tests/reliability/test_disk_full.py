@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from cardiogate_phantoms import make_ct_series
 from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage
 
 from cardiogate.dicom.status import Reject, Status
 from cardiogate.store import Store
-from cardiogate.synthetic import make_ct_series
 from peers import send, start_serve, stop_serve
 
 MIB = 2**20

@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cardiogate_phantoms import make_ct_series
 from load_peers import (
     Association,
     RssSampler,
@@ -36,7 +37,6 @@ from load_peers import (
     send_until,
 )
 
-from cardiogate.synthetic import make_ct_series
 from peers import REPO, start_serve, stop_serve
 from tiny_model import write_dark_spot_model, write_threshold_model
 

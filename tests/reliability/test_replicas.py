@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
+from cardiogate_phantoms import make_ct_series
 from pydicom.dataset import Dataset
 
-from cardiogate.synthetic import make_ct_series
 from peers import ServeProcess, free_port, send, stop_serve
 from postgres import PostgresCluster
 from replica_peers import Database, counting_scp, serve_replica, write_slow_model

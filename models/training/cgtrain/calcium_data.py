@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from cardiogate_phantoms.phantom import make_cardiac_phantom
 
-from cardiogate.synthetic.phantom import make_cardiac_phantom
 from cardiogate.tasks.calcium.analysis import model_inputs
 
 SPACING_MM = 1.0  # the model's pixel spacing (the service resamples to it)

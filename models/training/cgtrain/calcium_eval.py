@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from cardiogate_phantoms.phantom import CardiacPhantom, make_cardiac_phantom
 
 from cardiogate.analyses.ct_volume import CTVolume
 from cardiogate.inference.engine import LoadedModel, load_model
-from cardiogate.synthetic.phantom import CardiacPhantom, make_cardiac_phantom
 from cardiogate.tasks.calcium.analysis import (
     labels_from_probabilities,
     pixel_probabilities,

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from cardiogate_phantoms import make_xa_cine
 
 from cardiogate.inference.engine import LoadedModel, load_model
-from cardiogate.synthetic import make_xa_cine
 from cardiogate.tasks.stenosis.analysis import analyze_xa
 
 

@@ -2,7 +2,7 @@
 network's features and per-cell vessel labels.
 
 Each sample is the peak-opacified frame of a seeded synthetic cine
-(``cardiogate.synthetic.make_xa_cine``), prepared exactly as the analysis prepares it
+(``cardiogate_phantoms.make_xa_cine``), prepared exactly as the analysis prepares it
 (``cardiogate.tasks.stenosis.analysis.model_input``: scaled to 0-1, resampled to the card's input
 size). The labels come from the cine's truth (each vessel's centreline at the peak frame,
 its proximal and distal calibre): a map cell whose centre lies on a vessel's lumen (within
@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import onnx
 import onnxruntime as ort
+from cardiogate_phantoms import make_xa_cine
+from cardiogate_phantoms.xa_tree import Vessel
 
-from cardiogate.synthetic import make_xa_cine
-from cardiogate.synthetic.xa_tree import Vessel
 from cardiogate.tasks.stenosis.analysis import model_input
 
 VESSEL_CLASSES = (

@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from cardiogate_phantoms import make_xa_cine
 
 from cardiogate.inference.engine import LoadedModel
-from cardiogate.synthetic import make_xa_cine
 from cardiogate.tasks.stenosis.analysis import analyze_xa
 from cardiogate.tasks.stenosis.segments import TERRITORY
 from cgtrain.stenosis_eval import match

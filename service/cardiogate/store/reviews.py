@@ -1,10 +1,10 @@
 """Reviewers' verdicts on job results, and the jobs still waiting for one.
 
-A job is flagged in the transaction that records its result (``jobs.needs_review``, from
-its task's :meth:`~cardiogate.tasks.Task.review_reason`). A verdict is about one result, named by its
-``result_digest``: a re-run whose different result is flagged again waits for a new
-verdict, and the earlier verdicts stay, each with the result it judged. Rows from before
-the review columns were filled by migration ``0005_review_backfill``."""
+A job is flagged in the transaction that records its result (``jobs.needs_review``,
+from its task's :meth:`~cardiogate.tasks.Task.review_reason`). A verdict is about one
+result, named by its ``result_digest``: a re-run whose different result is flagged again
+waits for a new verdict, and the earlier verdicts stay, each with the result it judged.
+Rows from before the review columns were filled by migration ``0005_review_backfill``."""
 
 from __future__ import annotations
 

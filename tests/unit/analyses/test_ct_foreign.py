@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from cardiogate_phantoms import make_ct_series
 from foreign_dicom import SYNTAXES, Syntax, assert_close, written
 from pydicom.dataset import Dataset
 from pydicom.uid import JPEG2000Lossless, JPEG2000MCLossless, JPEGLSLossless, RLELossless
 
 from cardiogate.analyses.ct_volume import SeriesGeometryError, load_ct_series
-from cardiogate.synthetic import make_ct_series
 from xa_datasets import roundtrip
 
 SLICES, SIDE = 4, 48

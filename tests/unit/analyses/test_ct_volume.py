@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cardiogate_phantoms import make_ct_series, write_series
 from pydicom.dataset import Dataset
 from pydicom.uid import JPEGLSLossless, RLELossless
 
 from cardiogate.analyses.ct_volume import SeriesGeometryError, load_ct_series
-from cardiogate.synthetic import make_ct_series, write_series
 
 
 def _series(n: int = 6, thickness: float = 3.0) -> list[Dataset]:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pydicom
 import pytest
+from cardiogate_phantoms import make_ct_series
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate_extended, fragment_frame, generate_frames
 from pydicom.uid import (
@@ -25,7 +26,6 @@ from pydicom.uid import (
 from cardiogate.analyses.ct_volume import SeriesGeometryError, load_ct_series
 from cardiogate.analyses.pixels import framed
 from cardiogate.analyses.xa_cine import XACineError, load_xa_cine
-from cardiogate.synthetic import make_ct_series
 from xa_datasets import multiframe_xa, roundtrip
 
 ITEM = 0xFFFEE000

@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from cardiogate_phantoms import make_xa_cine, write_series
 from pydicom.tag import Tag
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 
 from cardiogate.analyses.xa_cine import XACineError, load_xa_cine
 from cardiogate.errors import CardiogateError
-from cardiogate.synthetic import make_xa_cine, write_series
 from xa_datasets import enhanced_xa, frames_u8, multiframe_xa, roundtrip, single_frame_xa
 
 

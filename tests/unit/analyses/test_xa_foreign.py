@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from cardiogate_phantoms import make_xa_cine
 from foreign_dicom import SYNTAXES, Syntax, assert_close, written
 from pydicom.encaps import parse_basic_offsets, parse_fragments
 from pydicom.uid import JPEG2000Lossless, JPEG2000MCLossless
 
 from cardiogate.analyses.xa_cine import XACineError, load_xa_cine
-from cardiogate.synthetic import make_xa_cine
 
 
 def _cine(tmp_path: Path, side: int = 64) -> Path:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cardiogate_phantoms import make_ct_series
 from PIL import Image
 
 from cardiogate.api.thumbnail import KeyImageError, thumbnail_png
-from cardiogate.synthetic import make_ct_series
 
 
 def test_a_greyscale_slice_becomes_a_png_at_most_256_px(tmp_path: Path) -> None:

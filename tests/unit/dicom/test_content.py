@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from cardiogate_phantoms import make_ct_series, make_xa_cine
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
 from pydicom.uid import (
@@ -27,7 +28,6 @@ from pydicom.uid import (
 )
 
 from cardiogate.dicom.content import compare_with_stored
-from cardiogate.synthetic import make_ct_series, make_xa_cine
 from peers import dcmtk
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from cardiogate_phantoms import make_ct_series
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
@@ -23,7 +24,6 @@ from cardiogate.dicom.ingest import file_meta_header, header_text, parse_dataset
 from cardiogate.dicom.status import Status
 from cardiogate.dicom.uids import IMPLEMENTATION_CLASS_UID
 from cardiogate.errors import DatasetError
-from cardiogate.synthetic import make_ct_series
 from hostile import IngestRig, encode
 
 

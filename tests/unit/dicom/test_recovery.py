@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cardiogate_phantoms import make_ct_series
 
 from cardiogate.dicom.recovery import index_orphans
 from cardiogate.dicom.spool import Spool
 from cardiogate.store import Store
-from cardiogate.synthetic import make_ct_series
 
 
 def test_orphans_are_indexed_once_and_junk_is_left_alone(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cardiogate_phantoms import make_ct_series, write_series
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -32,7 +33,6 @@ from cardiogate.pipeline.explain import (
 )
 from cardiogate.pipeline.worker import JobWorker
 from cardiogate.store import Store
-from cardiogate.synthetic import make_ct_series, write_series
 from cardiogate.tasks import configure_tasks
 from store_records import ct_instance
 from tiny_model import write_model, write_threshold_model

@@ -10,12 +10,12 @@ from types import SimpleNamespace
 
 import highdicom as hd
 import pytest
+from cardiogate_phantoms import make_ct_series
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 
 from cardiogate.analyses.ct_volume import load_ct_series
-from cardiogate.synthetic import make_ct_series
 from cardiogate.tasks.calcium.analysis import describe
 from cardiogate.tasks.calcium.objects import build_calcium_objects
 from cardiogate.tasks.calcium.scoring import score_lesions

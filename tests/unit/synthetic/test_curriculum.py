@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from cardiogate.synthetic import CurriculumSample, curriculum_sample, normalise_xa_frame
+from cardiogate_phantoms import CurriculumSample, curriculum_sample, normalise_xa_frame
 
 SIZES = {1: 48, 2: 64, 3: 96}
 

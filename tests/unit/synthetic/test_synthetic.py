@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from pydicom.tag import Tag
-from pydicom.uid import ExplicitVRLittleEndian
-
-from cardiogate.synthetic import (
+from cardiogate_phantoms import (
     SyntheticSeries,
     make_ct_series,
     make_xa_cine,
     write_series,
 )
+from pydicom.tag import Tag
+from pydicom.uid import ExplicitVRLittleEndian
+
 from peers import dciodvfy
 
 CT_SOP = "1.2.840.10008.5.1.4.1.1.2"

@@ -10,10 +10,10 @@ from typing import Any, NamedTuple
 import numpy as np
 import pydicom
 import pytest
+from cardiogate_phantoms import StenosisSpec, make_xa_cine, write_series
 from pydicom.filewriter import dcmwrite
 from scipy import ndimage
 
-from cardiogate.synthetic import StenosisSpec, make_xa_cine, write_series
 from peers import dciodvfy
 
 LAD_75 = {"vessel": "LAD", "position": 0.4, "percent": 75, "length_mm": 6}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from cardiogate.phantoms import phantoms_missing
 from cardiogate.tasks.contract import DemoCase
 
 CT_SEED = 0  # a phantom on which the shipped model finds what the truth holds
@@ -13,8 +14,11 @@ ROWS = ("LM", "LAD", "LCX", "RCA", "total")
 
 
 def case() -> DemoCase:
-    """The phantom CT (``cardiogate.synthetic``) with its truth."""
-    from cardiogate.synthetic import make_ct_series  # the phantoms: only for the demo
+    """The phantom CT (``cardiogate_phantoms``, a separate distribution) with its truth."""
+    try:
+        from cardiogate_phantoms import make_ct_series
+    except ModuleNotFoundError as e:
+        phantoms_missing(e)
 
     series = make_ct_series(CT_SEED, n_slices=SLICES)
     return DemoCase("calcium CT", list(series.datasets), dict(series.truth))

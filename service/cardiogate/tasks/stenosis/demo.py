@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from cardiogate.phantoms import phantoms_missing
 from cardiogate.tasks.contract import DemoCase
 
 XA_SEED = 2  # a phantom on which the shipped model finds what the truth holds
@@ -22,8 +23,11 @@ SHOWN = (
 
 
 def case() -> DemoCase:
-    """The phantom cine (``cardiogate.synthetic``) with its truth."""
-    from cardiogate.synthetic import make_xa_cine  # the phantoms: only for the demo
+    """The phantom cine (``cardiogate_phantoms``, a separate distribution) with its truth."""
+    try:
+        from cardiogate_phantoms import make_xa_cine
+    except ModuleNotFoundError as e:
+        phantoms_missing(e)
 
     series = make_xa_cine(XA_SEED, stenoses=[STENOSIS], artery="LCA")
     return DemoCase("angiogram", list(series.datasets), dict(series.truth))

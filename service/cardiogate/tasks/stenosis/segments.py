@@ -7,7 +7,7 @@ diagonal ends the proximal LAD, the first obtuse marginal the proximal LCX) and 
 of a vessel's course (the mid LAD ends half way to the apex, the proximal RCA half way to
 the acute margin). An angiogram read by a model gives the vessel and the fraction of its
 length from its origin, not the branch origins, so the boundaries here are fractions at
-the typical branch positions (those of cardiogate's phantom trees, `synthetic/xa_views.py`):
+the typical branch positions (those of the phantom trees, ``cardiogate_phantoms.xa_views``):
 an approximation a reader confirms on the image. There is no code for the segment numbers
 themselves (``shared/reference/viewers-and-codes.md`` section 2), so the number goes in the
 text and the segment's anatomical code is the finding site.

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cardiogate_phantoms import make_ct_series, write_series
 from scipy import ndimage
 
 from cardiogate.analyses.ct_volume import CTVolume, load_ct_series
 from cardiogate.analyses.resample import resample_linear
 from cardiogate.inference.engine import load_model
-from cardiogate.synthetic import make_ct_series, write_series
 from cardiogate.tasks.calcium.analysis import (
     analyze_ct,
     analyze_ct_with_labels,

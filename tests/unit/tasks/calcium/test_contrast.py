@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cardiogate_phantoms import make_ct_series, write_series
 
 from cardiogate.analyses.ct_volume import CTVolume, load_ct_series
 from cardiogate.errors import CardiogateError, NotAnalysableError
 from cardiogate.inference.engine import load_model
-from cardiogate.synthetic import make_ct_series, write_series
 from cardiogate.tasks.calcium.analysis import analyze_ct, analyze_ct_with_labels
 from cardiogate.tasks.calcium.contrast import check_not_enhanced, measure_blood_pool
 from tiny_model import write_threshold_model

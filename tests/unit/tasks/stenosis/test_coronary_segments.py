@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from cardiogate_phantoms.xa_views import LCA_VESSELS, RCA_VESSELS
 from pydicom.sr._concepts_dict import concepts
 
 from cardiogate.errors import CardiogateError
-from cardiogate.synthetic.xa_views import LCA_VESSELS, RCA_VESSELS
 from cardiogate.tasks.stenosis.analysis import vessel_maps
 from cardiogate.tasks.stenosis.segments import BRANCHES, TERRITORY, VESSELS, segment_of
 

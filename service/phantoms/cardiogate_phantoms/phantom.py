@@ -3,8 +3,9 @@
 :func:`make_cardiac_phantom` draws a chest (:mod:`.anatomy`), a coronary tree
 and calcified plaques (:mod:`.coronary`) and label-0 distractors
 (:mod:`.distractors`), renders them with partial-volume blur and noise, rounds
-to integer HU as a DICOM file would store them and scores the result with
-:func:`cardiogate.tasks.calcium.scoring.agatston_scores`.
+to integer HU as a DICOM file would store them and scores the result with the
+phantoms' own arithmetic (:func:`.calcium_truth.calcium_truth`, the published rules; not
+the service's scoring, which the phantoms are there to test).
 
 Labels
 ------
@@ -23,19 +24,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-
-from cardiogate.tasks.calcium.scoring import (
-    ARTERIES,
-    CalciumScores,
-    agatston_scores,
-    cac_drs,
-    classic_category,
-)
 
 from ._common import check_seed
 from ._raster import (
@@ -49,6 +42,7 @@ from ._raster import (
     noise_gain,
 )
 from .anatomy import draw_anatomy
+from .calcium_truth import CalciumTruth, cac_drs, calcium_truth, classic_category
 from .coronary import (
     ARTERY_IDS,
     PlaqueSpec,
@@ -88,8 +82,8 @@ class CardiacPhantom:
         x, y of the centre of pixel (0, 0).
     plaques, distractors : list of dict
         What was placed (centres in patient mm).
-    truth_scores : CalciumScores
-        ``agatston_scores(hu, labels, ...)``.
+    truth_scores : CalciumTruth
+        ``calcium_truth(hu, labels, ...)``: Agatston score, volume and lesions.
     """
 
     hu: F32
@@ -101,7 +95,7 @@ class CardiacPhantom:
     origin_mm: tuple[float, float]
     plaques: list[dict[str, Any]]
     distractors: list[dict[str, Any]]
-    truth_scores: CalciumScores
+    truth_scores: CalciumTruth
     contrast: bool
     noise_sigma_hu: float
     blur_sigma_mm: float
@@ -109,7 +103,7 @@ class CardiacPhantom:
 
     @property
     def pixel_spacing_rc(self) -> tuple[float, float]:
-        """(row, column) spacing as :func:`agatston_scores` takes it."""
+        """(row, column) spacing, as scoring functions take it."""
         return (self.pixel_spacing_mm, self.pixel_spacing_mm)
 
     def truth(self) -> dict[str, Any]:
@@ -173,19 +167,6 @@ def _parallel(n: int, fn: Callable[[int], None], workers: int) -> None:
         return
     with ThreadPoolExecutor(max_workers=workers) as ex:
         list(ex.map(fn, range(n)))
-
-
-def _score(
-    hu: F32, labels: NDArray[np.uint8], ks: list[int], ps: float, inc: float
-) -> CalciumScores:
-    """Agatston scores restricted to the labelled slices (other slices cannot score)."""
-    if not ks:
-        zero = dict.fromkeys(("total", *ARTERIES), 0.0)
-        return CalciumScores(dict(zero), dict(zero), [])
-    k0, k1 = min(ks), max(ks) + 1
-    s = agatston_scores(hu[k0:k1], labels[k0:k1], (ps, ps), inc)
-    lesions = [replace(les, slice_index=les.slice_index + k0) for les in s.lesions]
-    return CalciumScores(s.agatston, s.volume_mm3, lesions)
 
 
 def make_cardiac_phantom(
@@ -364,7 +345,6 @@ def make_cardiac_phantom(
         vol[i] = out
 
     _parallel(n_slices, finish, nw)
-    ks = sorted({int(k) for r in placed for k in r.get("slices", [])}) if not contrast else []
     return CardiacPhantom(
         hu=vol,
         labels=labels,
@@ -375,7 +355,7 @@ def make_cardiac_phantom(
         origin_mm=(float(x0), float(y0)),
         plaques=placed,
         distractors=[d.as_dict() for d in distractors],
-        truth_scores=_score(vol, labels, ks, ps, inc),
+        truth_scores=calcium_truth(vol, labels, ps, inc),
         contrast=contrast,
         noise_sigma_hu=sigma,
         blur_sigma_mm=blur_mm,

@@ -1,8 +1,11 @@
-"""Deterministic synthetic DICOM series for tests, demos and model training.
+"""cardiogate's phantoms: deterministic synthetic DICOM series for tests, demos and model
+training, a distribution of their own (``cardiogate-phantoms``) that the service runs
+without and that imports nothing of it.
 
 All patient data is fake (``SYNTHETIC^PHANTOM^<seed>``).  :func:`make_cardiac_phantom`
 gives a seeded cardiac CT volume with per-artery coronary calcium labels;
-:func:`make_ct_series` wraps it in DICOM with the true Agatston scores in its truth.
+:func:`make_ct_series` wraps it in DICOM with the true Agatston scores in its truth,
+computed by the phantoms' own :func:`calcium_truth` from the published rules.
 :func:`make_xa_cine` writes a coronary angiography cine with stenoses (seeded or
 given as :class:`StenosisSpec`) and their per-frame positions in its truth;
 :func:`curriculum_sample` draws training images for the stenosis model with the
@@ -10,6 +13,7 @@ same image model, normalised like a frame by :func:`normalise_xa_frame`.
 """
 
 from ._common import SyntheticSeries, write_series
+from .calcium_truth import CalciumTruth, TruthLesion, cac_drs, calcium_truth, classic_category
 from .coronary import ARTERY_IDS, PlaqueSpec
 from .ct import make_ct_series
 from .curriculum import LEVELS, CurriculumLesion, CurriculumSample, curriculum_sample
@@ -25,12 +29,17 @@ __all__ = [
     "LEVELS",
     "RCA_VESSELS",
     "SIGNIFICANT_PERCENT",
+    "CalciumTruth",
     "CardiacPhantom",
     "CurriculumLesion",
     "CurriculumSample",
     "PlaqueSpec",
     "StenosisSpec",
     "SyntheticSeries",
+    "TruthLesion",
+    "cac_drs",
+    "calcium_truth",
+    "classic_category",
     "curriculum_sample",
     "make_cardiac_phantom",
     "make_ct_series",
