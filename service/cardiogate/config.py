@@ -76,13 +76,19 @@ class Destination(BaseModel):
     trust store) and name ``host``; ``tls_cert_file`` and ``tls_key_file`` give our client
     certificate when the peer asks for one (mutual TLS)."""
 
-    ae_title: str
-    host: str
-    port: int = Field(ge=1, le=65535)
-    tls: bool = False
-    tls_ca_file: Path | None = None
-    tls_cert_file: Path | None = None
-    tls_key_file: Path | None = None
+    ae_title: str = Field(description="The peer's AE title (the Called AE Title we ask for)")
+    host: str = Field(description="The peer's host name or IP address")
+    port: int = Field(ge=1, le=65535, description="The peer's DICOM port")
+    tls: bool = Field(default=False, description="Reach the peer over DICOM TLS (1.2 or later)")
+    tls_ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA certificate(s) the peer's certificate must chain to "
+        "(unset: the system's trust store)",
+    )
+    tls_cert_file: Path | None = Field(
+        default=None, description="PEM client certificate, when the peer asks for one"
+    )
+    tls_key_file: Path | None = Field(default=None, description="PEM key of the client certificate")
 
     _ae = field_validator("ae_title")(_check_ae_title)
 
@@ -112,10 +118,24 @@ class Settings(BaseSettings):
     )
 
     # DICOM edge
-    ae_title: str = "CARDIOGATE"
-    dicom_host: str = "0.0.0.0"  # nosec B104  # a PACS must reach it; allowlist and NetworkPolicy
-    dicom_port: int = Field(default=11112, ge=0, le=65535)
-    allowed_calling_aets: list[str] = Field(default_factory=list)
+    ae_title: str = Field(
+        default="CARDIOGATE",
+        description="Our AE title: the Called AE Title a PACS must use (PS3.8 7.1.1.6)",
+    )
+    dicom_host: str = Field(
+        default="0.0.0.0",  # nosec B104  # a PACS must reach it; allowlist and NetworkPolicy
+        description="The address the DICOM listener (Storage SCP) binds",
+    )
+    dicom_port: int = Field(
+        default=11112, ge=0, le=65535, description="The DICOM listener's port (0: a free one)"
+    )
+    allowed_calling_aets: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Calling AE titles allowed to associate, as a JSON list; empty: anyone. Others are "
+            "rejected-permanent, calling-AE-title-not-recognized (PS3.8 9.3.4)"
+        ),
+    )
     require_called_ae_title: bool = Field(
         default=True,
         description=(
@@ -123,63 +143,183 @@ class Settings(BaseSettings):
             "called-AE-title-not-recognized, PS3.8 9.3.4); false accepts any Called AE Title"
         ),
     )
-    max_associations: int = Field(default=32, ge=1, le=1024)
-    listener_processes: int = Field(
-        default_factory=lambda: max(1, min(4, os.cpu_count() or 1)), ge=1, le=64
+    max_associations: int = Field(
+        default=32,
+        ge=1,
+        le=1024,
+        description=(
+            "Concurrent associations, all listener processes together; more are "
+            "rejected-transient, local-limit-exceeded"
+        ),
     )
-    maximum_pdu_size: int = Field(default=0, ge=0)
-    network_timeout_seconds: float = Field(default=60.0, gt=0)
-    dimse_timeout_seconds: float = Field(default=60.0, gt=0)
-    acse_timeout_seconds: float = Field(default=30.0, gt=0)
-    min_free_disk_mb: int = Field(default=1024, ge=0)
-    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
-    # DICOM over TLS on dicom_port (cert and key together); with the CA file set, a client
-    # must present a certificate that chains to it
-    dicom_tls_cert_file: Path | None = None
-    dicom_tls_key_file: Path | None = None
-    dicom_tls_ca_file: Path | None = None
+    listener_processes: int = Field(
+        default_factory=lambda: max(1, min(4, os.cpu_count() or 1)),
+        ge=1,
+        le=64,
+        description="Processes accepting associations on the one DICOM port (default: the "
+        "CPU count, at most 4)",
+    )
+    maximum_pdu_size: int = Field(
+        default=0, ge=0, description="The largest PDU we accept, in bytes (0: unlimited)"
+    )
+    network_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "DICOM network timeout; it also bounds each socket read and write and each whole "
+            "PDU read, so a peer that stops mid-PDU is dropped"
+        ),
+    )
+    dimse_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="How long to wait for a DIMSE message"
+    )
+    acse_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long association negotiation (and a TLS handshake) may take",
+    )
+    min_free_disk_mb: int = Field(
+        default=1024,
+        ge=0,
+        description=(
+            "Refuse new associations (rejected-transient, temporary congestion) while the data "
+            "directory has less free disk than this"
+        ),
+    )
+    shutdown_grace_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="On SIGTERM, how long open associations may finish their C-STOREs",
+    )
+    dicom_tls_cert_file: Path | None = Field(
+        default=None,
+        description="PEM certificate: DICOM over TLS on dicom_port (with dicom_tls_key_file)",
+    )
+    dicom_tls_key_file: Path | None = Field(
+        default=None, description="PEM key of dicom_tls_cert_file"
+    )
+    dicom_tls_ca_file: Path | None = Field(
+        default=None,
+        description=(
+            "PEM CA certificate(s): a DICOM client must present a certificate that chains to "
+            "them (mutual TLS)"
+        ),
+    )
 
     # HTTP
-    http_host: str = "0.0.0.0"  # nosec B104  # probes and Prometheus must reach it; auth is on
-    http_port: int = Field(default=8080, ge=0, le=65535)
-    api_token: str | None = None
-    # auth guards /api/v1 and the status page; with no api_token, <data_dir>/api-token is used
-    auth_enabled: bool = True
-    metrics_auth: bool = False  # also guard /metrics (Prometheus then sends the bearer token)
-    # HTTPS on http_port (cert and key together)
-    http_tls_cert_file: Path | None = None
-    http_tls_key_file: Path | None = None
+    http_host: str = Field(
+        default="0.0.0.0",  # nosec B104  # probes and Prometheus must reach it; auth is on
+        description="The address the HTTP API, status page and /metrics bind",
+    )
+    http_port: int = Field(
+        default=8080, ge=0, le=65535, description="The HTTP port (0: a free one)"
+    )
+    api_token: str | None = Field(
+        default=None,
+        description=(
+            "The bearer token (16 characters or more) for /api/v1 and the status page; unset, "
+            "the first start makes one in <data_dir>/api-token"
+        ),
+    )
+    auth_enabled: bool = Field(
+        default=True,
+        description=(
+            "Guard /api/v1 and the status page with the bearer token; false turns auth off "
+            "(a warning at start-up), refused together with api_token or metrics_auth"
+        ),
+    )
+    metrics_auth: bool = Field(
+        default=False,
+        description="Guard /metrics with the bearer token too (Prometheus then sends it)",
+    )
+    http_tls_cert_file: Path | None = Field(
+        default=None,
+        description="PEM certificate: HTTPS on http_port, plain HTTP refused (with the key)",
+    )
+    http_tls_key_file: Path | None = Field(
+        default=None, description="PEM key of http_tls_cert_file"
+    )
 
     # Storage
-    data_dir: Path = Path("./data")
-    database_url: str | None = None
-    # Replicas sharing one (PostgreSQL) database: this one's id (stable across restarts,
-    # unique among replicas; unset: see cardiogate.app.resolve_replica_id), whether every
-    # replica mounts the same data directory, and how long a job's claim lasts without its
-    # heartbeat before another replica may take it over
-    replica_id: str | None = None
-    spool_shared: bool = False
-    job_lease_seconds: float = Field(default=60.0, ge=1)
+    data_dir: Path = Field(
+        default=Path("./data"),
+        description="The spool, the outbox, the SQLite database and the API token file",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description=(
+            "SQLite or PostgreSQL (postgresql+psycopg://user:password@host/db); unset: "
+            "sqlite:///<data_dir>/cardiogate.db"
+        ),
+    )
+    replica_id: str | None = Field(
+        default=None,
+        description=(
+            "This replica's id among those sharing one database: stable across restarts, "
+            "unique; unset, kept in <data_dir>/replica-id (the host name at first start)"
+        ),
+    )
+    spool_shared: bool = Field(
+        default=False,
+        description="Every replica mounts the same data directory (spool and outbox)",
+    )
+    job_lease_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        description=(
+            "How long a running job's claim lasts without its heartbeat before another "
+            "replica may take it over"
+        ),
+    )
 
     # Pipeline
-    quiet_seconds: float = Field(default=10.0, gt=0)
-    worker_threads: int = Field(default=1, ge=1, le=64)
-    # each task's routing rules, as "<task>_<rule>" keys (cardiogate.tasks.registry)
-    routing: dict[str, Any] = Field(default_factory=dict)
-    # each task's settings by task name; CARDIOGATE_<TASK>_<SETTING> works too
-    tasks: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    assembler_poll_seconds: float = Field(default=1.0, gt=0)
+    quiet_seconds: float = Field(
+        default=10.0, gt=0, description="A series is complete after this long with no new instance"
+    )
+    worker_threads: int = Field(
+        default=1, ge=1, le=64, description="Jobs analysed at the same time"
+    )
+    routing: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "Each task's routing rules as a JSON object of '<task>_<rule>' keys "
+            "(cardiogate.tasks.registry); a key no installed task takes stops start-up"
+        ),
+    )
+    tasks: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description=(
+            "Each task's settings as a JSON object by task name, e.g. "
+            '{"calcium": {"threshold_hu": 130}}; CARDIOGATE_<TASK>_<SETTING> works too'
+        ),
+    )
+    assembler_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often the assembler looks for quiet series"
+    )
 
     # Models and results
-    models_dir: Path = Path("./models")
+    models_dir: Path = Field(
+        default=Path("./models"),
+        description="Model folders (model.onnx + card.json), all loaded at start-up",
+    )
     providers: list[str] = Field(
         default_factory=lambda: [
             "TensorrtExecutionProvider",
             "CUDAExecutionProvider",
             "CPUExecutionProvider",
-        ]
+        ],
+        description=(
+            "ONNX Runtime execution providers in order of preference; the first that loads is "
+            "used (GPU ones only where an NVIDIA device exists)"
+        ),
     )
-    destinations: list[Destination] = Field(default_factory=list)
+    destinations: list[Destination] = Field(
+        default_factory=list,
+        description=(
+            "The DICOM peers that receive results, as a JSON list of objects (keys below); "
+            "empty: jobs stay reported"
+        ),
+    )
     viewer_url_template: str | None = Field(
         default=None,
         description=(
@@ -198,15 +338,36 @@ class Settings(BaseSettings):
 
     # Delivery (the outbox): retry after initial * 2**(attempt - 1) seconds, capped at the
     # maximum and jittered; after max_attempts failures an object is a dead letter
-    delivery_initial_delay_seconds: float = Field(default=5.0, gt=0)
-    delivery_max_delay_seconds: float = Field(default=600.0, gt=0)
-    delivery_max_attempts: int = Field(default=20, ge=1)
-    delivery_batch_size: int = Field(default=100, ge=1, le=10000)
-    delivery_poll_seconds: float = Field(default=1.0, gt=0)
+    delivery_initial_delay_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="The first retry delay after a failed delivery; it doubles per attempt",
+    )
+    delivery_max_delay_seconds: float = Field(
+        default=600.0, gt=0, description="The longest retry delay (delays are jittered)"
+    )
+    delivery_max_attempts: int = Field(
+        default=20,
+        ge=1,
+        description="Failed attempts after which a result object is a dead letter",
+    )
+    delivery_batch_size: int = Field(
+        default=100, ge=1, le=10000, description="Result objects sent over one association"
+    )
+    delivery_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often the sender looks for due objects (a reported job wakes it)",
+    )
 
     # Operations
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="The log level"
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="json: one JSON object per line, library loggers and Python warnings included",
+    )
 
     _ae = field_validator("ae_title")(_check_ae_title)
 

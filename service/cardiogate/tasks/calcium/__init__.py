@@ -44,13 +44,30 @@ class CalciumSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CARDIOGATE_CALCIUM_", extra="forbid")
 
-    threshold_hu: float = Field(default=130.0, ge=0)
-    min_area_mm2: float = Field(default=1.0, ge=0)
-    mass_factor: float | None = Field(default=None, gt=0)
-    # a lesion peaking below this HU, or whose artery the model gives a mean probability
-    # below this, flags a result needs_review
-    review_peak_hu: float = Field(default=150.0, ge=0)
-    review_artery_probability: float = Field(default=0.6, ge=0, le=1)
+    threshold_hu: float = Field(
+        default=130.0, ge=0, description="Calcium candidates: pixels at or above this HU"
+    )
+    min_area_mm2: float = Field(
+        default=1.0, ge=0, description="The smallest lesion counted, in mm2 on its slice"
+    )
+    mass_factor: float | None = Field(
+        default=None,
+        gt=0,
+        description="The calcium mass calibration factor, mg/cm3 per HU, used when the header "
+        "has no Calcium Scoring Mass Factor (0018,9351); unset: no mass",
+    )
+    review_peak_hu: float = Field(
+        default=150.0,
+        ge=0,
+        description="A lesion peaking below this HU flags the result needs_review",
+    )
+    review_artery_probability: float = Field(
+        default=0.6,
+        ge=0,
+        le=1,
+        description="A lesion whose artery the model gives a mean probability below this "
+        "flags the result needs_review",
+    )
 
 
 class CalciumRouting(BaseModel):
@@ -59,13 +76,20 @@ class CalciumRouting(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    slice_thickness_mm: tuple[float, float] = (2.0, 3.5)
-    min_instances: int = Field(default=10, ge=1)
-    # series description / protocol name hints (case-insensitive regular expressions)
-    exclude: list[str] = Field(
-        default_factory=lambda: [r"\bcta\b", r"angio", r"contrast", r"\bc\+", r"arterial"]
+    slice_thickness_mm: tuple[float, float] = Field(
+        default=(2.0, 3.5), description="The SliceThickness window, in mm, of a scored CT"
     )
-    require: list[str] = Field(default_factory=list)  # empty: no name required
+    min_instances: int = Field(default=10, ge=1, description="The fewest slices of a scored CT")
+    exclude: list[str] = Field(
+        default_factory=lambda: [r"\bcta\b", r"angio", r"contrast", r"\bc\+", r"arterial"],
+        description="A series whose SeriesDescription or ProtocolName matches one of these "
+        "(case-insensitive regular expressions) is not scored",
+    )
+    require: list[str] = Field(
+        default_factory=list,
+        description="When set, a scored series' SeriesDescription or ProtocolName must match "
+        "one of these (case-insensitive regular expressions)",
+    )
 
 
 def _name_matching(series: SeriesAttributes, pattern: str) -> str | None:

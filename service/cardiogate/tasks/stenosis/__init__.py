@@ -37,9 +37,13 @@ class StenosisSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CARDIOGATE_STENOSIS_", extra="forbid")
 
-    max_frames: int = Field(default=8, ge=1, le=64)
-    # a run whose model probability falls in [low, high) is flagged needs_review
-    review_band: tuple[float, float] = (0.3, 0.7)
+    max_frames: int = Field(
+        default=8, ge=1, le=64, description="Frames of a cine the stenosis model reads"
+    )
+    review_band: tuple[float, float] = Field(
+        default=(0.3, 0.7),
+        description="A run whose model probability falls in [low, high) is flagged needs_review",
+    )
 
     @field_validator("review_band")
     @classmethod
@@ -55,7 +59,10 @@ class StenosisRouting(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    modalities: list[str] = Field(default_factory=lambda: ["XA"])
+    modalities: list[str] = Field(
+        default_factory=lambda: ["XA"],
+        description="Modalities whose X-Ray Angiographic series go to the stenosis task",
+    )
 
 
 def _site(lesion: Mapping[str, Any]) -> str:
