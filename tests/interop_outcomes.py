@@ -1,5 +1,6 @@
 """What happened to each case of the interoperability corpus, judged against what a user
-should see (:class:`interop_corpus.Expected`), and the Markdown table of it for the README."""
+should see (:class:`interop_corpus.Expected`), and the Markdown table of it for
+docs/interoperability.md."""
 
 from __future__ import annotations
 
@@ -202,7 +203,7 @@ def _cell(text: str) -> str:
 def write_table(
     path: Path, cases: list[Case], built: dict[str, Built], outcomes: dict[str, Outcome]
 ) -> None:
-    """The outcome of every case as a Markdown table (the README's Interoperability)."""
+    """The outcome of every case as a Markdown table (docs/interoperability.md)."""
     lines = [
         "| Case | Source | Tool | Transfer syntax | Defect | Outcome | As expected |",
         "|---|---|---|---|---|---|---|",

@@ -3,8 +3,8 @@
 Label values are bounded enumerations (modality, outcome, status, state, task), never UIDs
 or anything taken from a patient. Listener processes other than the main one report through
 :class:`QueueIngestSink`; the main process drains that queue into these metrics, so one
-``/metrics`` endpoint sees every process. The README's metric catalogue lists them all (a
-test keeps the two in step).
+``/metrics`` endpoint sees every process. The metric catalogue in docs/monitoring.md lists
+them all (a test keeps the two in step).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The monitoring files under ``deploy/``: promtool accepts them; they name only real metrics;
-the README's metric catalogue matches what the service registers."""
+the documented metric catalogue (docs/monitoring.md) matches what the service registers."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import cardiogate.metrics  # registers every collector
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS = REPO / "deploy" / "prometheus"
 DASHBOARD = REPO / "deploy" / "grafana" / "cardiogate.json"
-README = REPO / "README.md"
+CATALOGUE = REPO / "docs" / "monitoring.md"
 METRIC_NAME = re.compile(r"cardiogate_[a-z_]+")
 SAMPLE_SUFFIXES = {
     "counter": ("_total",),
@@ -172,9 +172,10 @@ Catalogue = dict[str, tuple[str, frozenset[str]]]
 
 
 def documented_metrics() -> Catalogue:
-    """The README's metric catalogue: exposed name -> (type, label names)."""
-    text = README.read_text()
-    section = text[text.index("### Metric catalogue") :]
+    """The documented metric catalogue (docs/monitoring.md): exposed name -> (type, label
+    names)."""
+    text = CATALOGUE.read_text()
+    section = text[text.index("## Metric catalogue") :]
     section = section[: section.index("\n## ")]
     rows: Catalogue = {}
     for name, kind, labels in CATALOGUE_ROW.findall(section):

@@ -8,7 +8,7 @@ whether the user got what they should: the file stored (or refused with a named 
 the series analysed with its clean twin's result, or ignored or failed for a named reason.
 
 ``CARDIOGATE_INTEROP_TABLE=path`` writes the outcome of every case as Markdown, the table
-of the README's Interoperability section.
+of the Interoperability page (docs/interoperability.md).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ on screen, the SEG overlays the CT with our segment labels, the summary page and
 images display, and the browser console has no errors from our objects.
 
 A screenshot of each step goes to ``$CARDIOGATE_SCREENSHOTS`` (a temporary folder if unset),
-for CI to keep; README's "Viewing results" shows some of them (docs/images)."""
+for CI to keep; the Viewing results page and the README show some of them (docs/images)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The model card: the contract between a model folder and the service.
 
 A model is a folder with ``model.onnx`` and ``card.json``; users bring their own weights by
-dropping such a folder into the models directory. The README documents every field.
+dropping such a folder into the models directory. docs/models.md documents every field.
 """
 
 from __future__ import annotations
