@@ -191,13 +191,13 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from cardiogate.analyses.offline import (
+    from cardiogate.inference import InferenceEngine
+    from cardiogate.pipeline.offline import (
         analyze_folder,
         format_skipped,
         format_table,
         scan_folder,
     )
-    from cardiogate.inference import InferenceEngine
     from cardiogate.tasks import load_tasks
 
     settings = load_settings(models_dir=args.models_dir)
@@ -224,13 +224,13 @@ def _note(text: str, json_out: bool) -> None:
 
 
 def _route_explain(args: argparse.Namespace) -> int:
-    from cardiogate.analyses.offline import format_skipped, scan_folder
     from cardiogate.pipeline.explain import (
         as_json,
         explain_folder,
         format_explanations,
         model_tasks,
     )
+    from cardiogate.pipeline.offline import format_skipped, scan_folder
     from cardiogate.tasks import load_tasks
 
     _use_config(args.config)

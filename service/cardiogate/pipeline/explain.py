@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cardiogate.analyses.offline import FolderScan, plural
 from cardiogate.inference.card import CARD_FILE, read_card
 from cardiogate.pipeline import reconstructions
+from cardiogate.pipeline.offline import FolderScan, plural
 from cardiogate.pipeline.router import Route, route
 from cardiogate.store import Store
 from cardiogate.store.records import StudySeries

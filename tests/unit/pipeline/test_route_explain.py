@@ -11,14 +11,6 @@ from cardiogate_phantoms import make_ct_series, write_series
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from cardiogate.analyses.offline import (
-    DICOMDIR,
-    NO_SERIES,
-    NOT_DICOM,
-    FolderScan,
-    format_skipped,
-    scan_folder,
-)
 from cardiogate.config import load_settings
 from cardiogate.dicom.spool import Spool
 from cardiogate.inference import InferenceEngine
@@ -30,6 +22,14 @@ from cardiogate.pipeline.explain import (
     explain_study,
     format_explanations,
     model_tasks,
+)
+from cardiogate.pipeline.offline import (
+    DICOMDIR,
+    NO_SERIES,
+    NOT_DICOM,
+    FolderScan,
+    format_skipped,
+    scan_folder,
 )
 from cardiogate.pipeline.worker import JobWorker
 from cardiogate.store import Store
