@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from pydicom.dataset import Dataset
 
 from cardiogate.analyses.ct_volume import CTVolume, load_ct_series
@@ -48,6 +48,8 @@ LABELS = ["background", *ARTERIES]
 
 
 class CalciumLesion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     slice_index: int
     SOPInstanceUID: str
     position_mm: tuple[float, float, float]
@@ -61,6 +63,8 @@ class CalciumLesion(BaseModel):
 
 
 class ModelUsed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str
     version: str
     provider: str
@@ -69,6 +73,8 @@ class ModelUsed(BaseModel):
 class CalciumResult(BaseModel):
     """What a calcium job reports; ``agatston`` and ``volume_mm3`` have keys total, LM,
     LAD, LCX, RCA (the shape ``truth.json`` of ``cardiogate synth ct`` uses too)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     task: Literal["calcium"] = "calcium"
     agatston: dict[str, float]

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from pydicom.dataset import Dataset
 
 from cardiogate.analyses.resample import resample_linear
@@ -49,6 +49,8 @@ NOTICE = (
 
 
 class StenosisLesion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     frame: int  # 1-based frame number within the cine
     SOPInstanceUID: str
     referenced_frame: int  # 1-based frame number within that instance
@@ -87,6 +89,8 @@ class StenosisLesion(BaseModel):
 
 class StenosisResult(BaseModel):
     """What a stenosis job reports."""
+
+    model_config = ConfigDict(extra="forbid")
 
     task: Literal["stenosis"] = "stenosis"
     significant: bool
