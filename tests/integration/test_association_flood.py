@@ -64,7 +64,7 @@ def test_flood_rejects_the_excess_transiently_and_recovers(tmp_path: Path, proce
         rejected = [v for kind, v in outcomes if kind == "rejected"]
         assert len(stored) == LIMIT, outcomes
         assert stored == [Status.SUCCESS] * LIMIT
-        assert rejected == [Reject.LOCAL_LIMIT_EXCEEDED] * (CALLERS - LIMIT)
+        assert rejected == [Reject.LOCAL_LIMIT_EXCEEDED] * (CALLERS - LIMIT), outcomes
         late = make_ct_series(32, n_slices=1, rows=16, columns=16).datasets
         assert send(server.dicom_port, late) == [Status.SUCCESS]  # at once: slots came back
     finally:
