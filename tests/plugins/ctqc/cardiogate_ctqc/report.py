@@ -22,20 +22,18 @@ x = start to end.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import highdicom as hd
-import pydicom
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 from pydicom.sr.codedict import codes
 from pydicom.uid import ComprehensiveSRStorage
 
 from cardiogate.logs import quiet_highdicom
 from cardiogate.reports import codes as c
+from cardiogate.reports.build import cleaned, read_sources, refusals
 from cardiogate.reports.common import (
     ModelIdentity,
     Predecessor,
@@ -47,7 +45,6 @@ from cardiogate.reports.common import (
     source_series,
     tracking_uid,
 )
-from cardiogate.reports.source_header import cleaned_sources
 from cardiogate.reports.sr_content import image_library, insert_library, measurement_report
 from cardiogate.reports.sr_geometry import image_region
 from cardiogate_ctqc.analysis import CentralRegion, CTQualityResult, Measured
@@ -124,28 +121,6 @@ def comments(result: CTQualityResult) -> list[str]:
     return lines
 
 
-@contextmanager
-def refusals() -> Iterator[None]:
-    """highdicom refuses an invalid object with ValueError or TypeError, whose message may
-    quote attribute values: report it without the message."""
-    try:
-        yield
-    except (ValueError, TypeError) as e:
-        raise ReportError(
-            f"the {TASK} SR cannot be built: highdicom refused a value ({type(e).__name__})"
-        ) from e
-
-
-def read_headers(paths: Sequence[Path]) -> list[Dataset]:
-    datasets: list[Dataset] = []
-    for index, path in enumerate(paths):
-        try:
-            datasets.append(pydicom.dcmread(path, stop_before_pixels=True))
-        except (OSError, InvalidDicomError) as e:  # the path may name the patient
-            raise ReportError(f"source {index} cannot be read as DICOM ({type(e).__name__})") from e
-    return datasets
-
-
 def build_ctqc_objects(
     paths: Sequence[Path],
     measured: Measured,
@@ -156,17 +131,14 @@ def build_ctqc_objects(
 ) -> list[Dataset]:
     """The image-quality SR of a measured series (the only object of this task)."""
     quiet_highdicom()
-    datasets = read_headers(paths)
+    datasets = read_sources(paths)
     reference = source_series(datasets)
     volume, result = measured.volume, measured.result
     uid = volume.sop_instance_uids[measured.middle]
     indexes = [i for i, ds in enumerate(datasets) if str(ds.get("SOPInstanceUID", "")) == uid]
     if not indexes:
         raise ReportError(f"the middle slice {uid} is not among the sources")
-    cleaned, notes = cleaned_sources(datasets)
-    if warnings is not None:
-        warnings.extend(notes)
-    image = cleaned[indexes[0]]
+    image = cleaned(datasets, warnings)[indexes[0]]
     frame = None
     if int(image.get("NumberOfFrames") or 1) > 1 and volume.frame_numbers is not None:
         frame = volume.frame_numbers[measured.middle]
@@ -174,7 +146,7 @@ def build_ctqc_objects(
     identity = object_identity(
         str(reference.SeriesInstanceUID), TASK, "sr", model, version_index, series=SR_SERIES
     )
-    with refusals():
+    with refusals(f"the {TASK} SR"):
         report = measurement_report(
             observation_context(model), c.CT_PROCEDURE, [noise_group(result, image, frame)]
         )
