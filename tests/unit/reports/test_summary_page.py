@@ -26,10 +26,9 @@ from cardiogate.reports.summary_page import (
 from cardiogate.tasks.calcium.objects import build_calcium_objects
 from cardiogate.tasks.calcium.scoring import ARTERIES
 from cardiogate.tasks.calcium.summary_page import calcium_page
-from cardiogate.tasks.stenosis.segments import TERRITORY, segment_of
+from cardiogate.tasks.stenosis.segments import TERRITORY, VESSEL_NOT_NAMED, segment_of
 from cardiogate.tasks.stenosis.summary_page import (
     MAX_LESION_ROWS,
-    VESSEL_NOT_NAMED,
     segment_cell,
     stenosis_page,
 )

@@ -24,6 +24,7 @@ from cardiogate.tasks.contract import Analysed, DemoCase, OutputSeries, Route, T
 from cardiogate.tasks.stenosis import demo
 from cardiogate.tasks.stenosis.analysis import StenosisResult, analyze_xa
 from cardiogate.tasks.stenosis.objects import build_stenosis_objects
+from cardiogate.tasks.stenosis.segments import site_label
 from cardiogate.tasks.stenosis.series import OUTPUT_SERIES
 
 if TYPE_CHECKING:
@@ -66,11 +67,8 @@ class StenosisRouting(BaseModel):
 
 
 def _site(lesion: Mapping[str, Any]) -> str:
-    """``"mid LAD (segment 7)"``, the branch's name, or that no vessel was named."""
-    segment, number = lesion.get("segment"), lesion.get("scct_segment")
-    if not segment:
-        return "vessel not named"
-    return f"{segment} (segment {number})" if number else str(segment)
+    """A stored lesion's place (JSON), as :func:`.segments.site_label` words it."""
+    return site_label(lesion.get("segment") or None, lesion.get("scct_segment") or None)
 
 
 class StenosisTask(Task):

@@ -40,7 +40,7 @@ from cardiogate.tasks.stenosis.geometry import (
     heatmap_peaks,
     vessel_course,
 )
-from cardiogate.tasks.stenosis.segments import TERRITORY, segment_of
+from cardiogate.tasks.stenosis.segments import TERRITORY, segment_of, site_label
 
 NOTICE = (
     "AI-generated research output, not for clinical use. The model was trained on "
@@ -77,14 +77,8 @@ class StenosisLesion(BaseModel):
 
     @property
     def site(self) -> str:
-        """``"mid LAD (segment 7)"``, or ``"vessel not identified"``."""
-        if self.segment is None:
-            return "vessel not identified"
-        return (
-            self.segment
-            if self.scct_segment is None
-            else (f"{self.segment} (segment {self.scct_segment})")
-        )
+        """``"mid LAD (segment 7)"``, or that the model named no vessel."""
+        return site_label(self.segment, self.scct_segment)
 
 
 class StenosisResult(BaseModel):

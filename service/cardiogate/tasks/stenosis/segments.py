@@ -41,6 +41,20 @@ TERRITORY: dict[str, str] = {
 }
 
 
+VESSEL_NOT_NAMED = "vessel not named"  # a lesion of a model that does not identify vessels
+
+
+def site_label(segment: str | None, scct: int | None, *, brief: bool = False) -> str:
+    """How a lesion's place reads everywhere it is shown: ``"mid LAD (segment 7)"``
+    (``brief``: ``"mid LAD (7)"``), the branch's name alone when the SCCT model does not
+    number it, or :data:`VESSEL_NOT_NAMED`."""
+    if segment is None:
+        return VESSEL_NOT_NAMED
+    if scct is None:
+        return segment
+    return f"{segment} ({scct})" if brief else f"{segment} (segment {scct})"
+
+
 @dataclass(frozen=True)
 class Segment:
     """A coronary segment: its short and long names, SCCT number and SNOMED CT code."""
@@ -54,7 +68,7 @@ class Segment:
     @property
     def label(self) -> str:
         """``"mid LAD (segment 7)"``, or the name alone without a SCCT number."""
-        return self.name if self.scct is None else f"{self.name} (segment {self.scct})"
+        return site_label(self.name, self.scct)
 
 
 LM = Segment("LM", "left main", 5, "3227004", "Left Main Coronary Artery")

@@ -27,9 +27,9 @@ from cardiogate.reports.summary_page import (
     titled_page,
 )
 from cardiogate.tasks.stenosis.analysis import StenosisLesion, StenosisResult
+from cardiogate.tasks.stenosis.segments import site_label
 from cardiogate.tasks.stenosis.series import OUTPUT_SERIES
 
-VESSEL_NOT_NAMED = "vessel not named"
 MAX_LESION_ROWS = 8
 SHOWN = {"sr": "structured report", "key": "key image"}
 
@@ -99,13 +99,7 @@ def stenosis_page(sources: Sequence[Dataset], result: StenosisResult, cine: XACi
 def segment_cell(lesion: StenosisLesion) -> str:
     """``"mid LAD (7)"``, the branch's name alone when the SCCT model does not number it,
     or that the model does not name vessels."""
-    if lesion.segment is None:
-        return VESSEL_NOT_NAMED
-    return (
-        lesion.segment
-        if lesion.scct_segment is None
-        else (f"{lesion.segment} ({lesion.scct_segment})")
-    )
+    return site_label(lesion.segment, lesion.scct_segment, brief=True)
 
 
 def stenosis_summary_page(
