@@ -215,16 +215,6 @@ def start_ohif(orthanc_url: str) -> OhifServer:
 
 # -- driving the viewer in Chromium ---------------------------------------------------------
 
-CHROMIUM = Path("/usr/bin/chromium")
-# no sandbox (CI runs as root in a container), and nothing that reaches beyond loopback
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 # OHIF's first-visit tour (extensions/default onboardingCustomization, id basicViewerTour)
 # would cover the viewport in every screenshot; it is skipped once marked as shown.
 _NO_TOUR = "localStorage.setItem('shownTours', JSON.stringify(['basicViewerTour']))"

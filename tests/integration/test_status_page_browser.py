@@ -6,32 +6,19 @@ health and the review count."""
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 from pydicom.dataset import Dataset
 
+from browser import chromium
 from delivery_peers import calcium_ct, serve_delivering, stenosis_cine, wait_for_job
 from peers import ServeProcess, send, start_scp, stop_serve
-
-CHROMIUM = Path("/usr/bin/chromium")
-# no sandbox (CI runs as root in a container), and nothing that reaches beyond loopback
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 pytestmark = pytest.mark.slow
 
@@ -75,14 +62,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):  # .ci/run installs chromium: missing there is a failure
-            pytest.fail(f"Debian's chromium is not installed ({CHROMIUM})")
-        pytest.skip(f"Debian's chromium is not installed ({CHROMIUM}); .ci/run installs it")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium("--disable-gpu") as launched:
+        yield launched
 
 
 def test_chromium_logs_in_and_sees_jobs_models_health_review_and_key_images(

@@ -20,14 +20,13 @@ from typing import Any
 
 import pydicom
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 from pydicom.dataset import Dataset
 
+from browser import chromium
 from cardiogate.tasks import Task, configure_tasks
 from delivery_peers import wait_for_job
 from ohif import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     OhifServer,
     ShownNum,
     ViewerPage,
@@ -160,14 +159,8 @@ def _study(orthanc: OrthancPeer, study_id: str, result: dict[str, Any]) -> Study
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):  # .ci/run installs chromium: missing there is a failure
-            pytest.fail(f"Debian's chromium is not installed ({CHROMIUM})")
-        pytest.skip(f"Debian's chromium is not installed ({CHROMIUM}); .ci/run installs it")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:  # no --disable-gpu: OHIF's Cornerstone renders with WebGL
+        yield launched
 
 
 @pytest.fixture
