@@ -43,6 +43,29 @@ def ct_instance(study: str, series: str, sop: str | None = None, **fields: Any) 
     )
 
 
+def record_ct_series(
+    store: Any, study: str, series: str, number: int, thickness: str, count: int = 12
+) -> str:
+    """``count`` axial calcium-scoring CT instances of ``series`` recorded in ``store`` as
+    the listener would (SeriesNumber ``number``, SliceThickness ``thickness`` mm); returns
+    ``series``."""
+    for i in range(count):
+        store.record_instance(
+            ct_instance(
+                study,
+                series,
+                f"{series}.{i + 1}",
+                SeriesNumber=number,
+                SeriesDescription=f"Calcium Score {thickness} mm",
+                ImageType="ORIGINAL\\PRIMARY\\AXIAL",
+                SliceThickness=thickness,
+                InstanceNumber=i + 1,
+                path=f"{study}/{series}/{series}.{i + 1}.dcm",
+            )
+        )
+    return series
+
+
 class Clock:
     """A clock the test sets: ``utcnow()`` plus ``offset_seconds`` until advanced."""
 

@@ -34,7 +34,7 @@ from cardiogate.pipeline.offline import (
 from cardiogate.pipeline.worker import JobWorker
 from cardiogate.store import Store
 from cardiogate.tasks import configure_tasks
-from store_records import ct_instance
+from store_records import record_ct_series
 from tiny_model import write_model, write_threshold_model
 
 SMALL = {"n_slices": 10, "rows": 32, "columns": 32, "keep_phantom": False}
@@ -168,21 +168,7 @@ STUDY = "1.2.826.0.1.3680043.10.19"
 
 
 def _receive(store: Store, series: str, number: int, thickness: str, count: int = 12) -> str:
-    for i in range(count):
-        store.record_instance(
-            ct_instance(
-                STUDY,
-                series,
-                f"{series}.{i + 1}",
-                SeriesNumber=number,
-                SeriesDescription=f"Calcium Score {thickness} mm",
-                ImageType="ORIGINAL\\PRIMARY\\AXIAL",
-                SliceThickness=thickness,
-                InstanceNumber=i + 1,
-                path=f"{STUDY}/{series}/{series}.{i + 1}.dcm",
-            )
-        )
-    return series
+    return record_ct_series(store, STUDY, series, number, thickness, count)
 
 
 def test_a_stored_study_shows_each_job_beside_todays_rule(tmp_path: Path) -> None:

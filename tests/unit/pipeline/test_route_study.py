@@ -19,7 +19,7 @@ from cardiogate.store.events import timeline
 from cardiogate.store.jobs import IGNORED, QUEUED, RUNNING, JobQueue
 from cardiogate.tasks import Analysed, Tasks
 from cardiogate.tasks.calcium import CalciumTask
-from store_records import ct_instance
+from store_records import record_ct_series
 from tiny_model import write_threshold_model
 
 STUDY = "1.2.826.0.1.7"
@@ -36,21 +36,7 @@ def worker(tmp_path: Path) -> JobWorker:
 
 
 def _receive(worker: JobWorker, series: str, number: int, thickness: str) -> str:
-    for i in range(12):
-        worker.store.record_instance(
-            ct_instance(
-                STUDY,
-                series,
-                f"{series}.{i + 1}",
-                SeriesNumber=number,
-                SeriesDescription=f"Calcium Score {thickness} mm",
-                ImageType="ORIGINAL\\PRIMARY\\AXIAL",
-                SliceThickness=thickness,
-                InstanceNumber=i + 1,
-                path=f"{STUDY}/{series}/{series}.{i + 1}.dcm",
-            )
-        )
-    return series
+    return record_ct_series(worker.store, STUDY, series, number, thickness)
 
 
 def _state(worker: JobWorker, series: str) -> tuple[str | None, str | None]:
