@@ -139,3 +139,29 @@ def test_no_module_outside_a_task_package_names_a_task() -> None:
         if lines:
             found[str(path.relative_to(SERVICE))] = lines
     assert not found, found
+
+
+class _Result(BaseModel):
+    task: str
+
+
+def test_analyse_runs_what_a_task_needs_first_and_hands_it_the_results() -> None:
+    ran: list[tuple[str, list[str]]] = []
+
+    def recording(name: str) -> type[Task]:
+        class Recording(_Base):
+            def analyse(
+                self, paths: Sequence[Path], model: Any, needed: Mapping[str, BaseModel]
+            ) -> Analysed:
+                ran.append((self.name, sorted(needed)))
+                return Analysed(_Result(task=self.name), lambda **_: [])
+
+        Recording.name = name
+        return Recording
+
+    first, second = recording("first")(), recording("second")()
+    second.needs = ("first",)  # type: ignore[misc]
+    outcome = Tasks([first, second]).analyse("second", [], lambda name: f"model of {name}")
+    assert ran == [("first", []), ("second", ["first"])]
+    assert (outcome.task, outcome.model) == (second, "model of second")
+    assert outcome.analysed.result == _Result(task="second")

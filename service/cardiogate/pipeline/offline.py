@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
-from pydantic import BaseModel
 from pydicom.errors import InvalidDicomError
 
 from cardiogate.config import Settings
@@ -150,10 +149,8 @@ def analyze_folder(
             entries.append({**entry, "task": None, "state": "ignored", "reason": decision.reason})
             continue
         try:
-            results: dict[str, BaseModel] = {}
-            for each in tasks.in_order(decision.task):  # what it needs first, then the task
-                results[each.name] = each.analyse(paths, engine.get(each.name), results).result
-            result = results[decision.task]
+            # what it needs first, then the task
+            result = tasks.analyse(decision.task, paths, engine.get).analysed.result
         except NotAnalysableError as e:  # valid, but not what the task is made for
             entries.append({**entry, "task": decision.task, "state": "ignored", "reason": str(e)})
             continue

@@ -22,14 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
-from pydantic import BaseModel
 from sqlalchemy import Connection
 
 from cardiogate.config import Settings
 from cardiogate.dicom.outbox_files import OutboxFiles
 from cardiogate.dicom.spool import Spool
 from cardiogate.errors import CardiogateError, NotAnalysableError
-from cardiogate.inference import InferenceEngine, LoadedModel
+from cardiogate.inference import InferenceEngine
 from cardiogate.metrics import JOB_SECONDS, JOB_TO_REPORT, JOBS
 from cardiogate.pipeline import reconstructions
 from cardiogate.pipeline.router import route
@@ -44,7 +43,7 @@ from cardiogate.store.versions import (
     latest_version_before,
     record_version,
 )
-from cardiogate.tasks import Analysed, Task, Tasks, load_tasks
+from cardiogate.tasks import Analysed, Outcome, Tasks, load_tasks
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +54,6 @@ SR_STORAGE = {
     "1.2.840.10008.5.1.4.1.1.88.33",  # Comprehensive SR
     "1.2.840.10008.5.1.4.1.1.88.34",  # Comprehensive 3D SR
 }
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """Step 1's product: the job's task, the model it ran and what it returned."""
-
-    task: Task
-    model: LoadedModel
-    analysed: Analysed
 
 
 @dataclass
@@ -195,17 +185,12 @@ class JobWorker:
     def _analyse(self, job: JobRecord, task: str) -> Outcome:
         """Step 1: the tasks ``task`` needs, in order, then ``task`` itself, each with its
         model, on the series' instances in the spool."""
-        chain = self._chain(task)
+        if task not in self.tasks:
+            raise CardiogateError(
+                f"task {task} is not installed (installed: {', '.join(self.tasks) or 'none'})"
+            )
         paths = [self.spool.absolute(p) for p in self.store.instance_paths(job.SeriesInstanceUID)]
-        results: dict[str, BaseModel] = {}
-        outcome: Outcome | None = None
-        for each in chain:
-            model = self.engine.get(each.name)
-            outcome = Outcome(each, model, each.analyse(paths, model, results))
-            results[each.name] = outcome.analysed.result
-        if outcome is None:  # in_order always ends with the task itself
-            raise CardiogateError(f"task {task} ran nothing")
-        return outcome
+        return self.tasks.analyse(task, paths, self.engine.get)
 
     def _report(
         self,
@@ -251,14 +236,6 @@ class JobWorker:
         received = self.jobs.first_received_at(job.SeriesInstanceUID)
         if received is not None:
             JOB_TO_REPORT.labels(task).observe(max(0.0, (utcnow() - received).total_seconds()))
-
-    def _chain(self, task: str) -> list[Task]:
-        """The tasks a job of ``task`` runs, in order: those it needs, then itself."""
-        if task not in self.tasks:
-            raise CardiogateError(
-                f"task {task} is not installed (installed: {', '.join(self.tasks) or 'none'})"
-            )
-        return self.tasks.in_order(task)
 
     def _version(self, job: JobRecord, model_version: str) -> _Version:
         """The report version this run builds: the latest one again when its input and

@@ -84,6 +84,15 @@ class Analysed:
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """A task's run on a series: the task, the model it ran and what it returned."""
+
+    task: Task
+    model: LoadedModel
+    analysed: Analysed
+
+
+@dataclass(frozen=True)
 class OutputSeries:
     """A series of result objects: its SeriesNumber and SeriesDescription."""
 

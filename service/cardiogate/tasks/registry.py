@@ -7,18 +7,21 @@ hospital's, so a task shipped as its own wheel needs no change to cardiogate.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cache, partial
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from cardiogate.errors import ConfigurationError
-from cardiogate.tasks.contract import ENTRY_POINT_GROUP, Task
+from cardiogate.tasks.contract import ENTRY_POINT_GROUP, Outcome, Task
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from cardiogate.config import Settings
+    from cardiogate.inference import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,21 @@ class Tasks(Mapping[str, Task]):
 
     def __len__(self) -> int:
         return len(self._tasks)
+
+    def analyse(
+        self, name: str, paths: Sequence[Path], model_for: Callable[[str], LoadedModel]
+    ) -> Outcome:
+        """Run the tasks ``name`` needs, in order, then ``name`` itself on ``paths``, each
+        with its model (``model_for(task name)``) and the results of those before it."""
+        results: dict[str, BaseModel] = {}
+        outcome: Outcome | None = None
+        for task in self.in_order(name):
+            model = model_for(task.name)
+            outcome = Outcome(task, model, task.analyse(paths, model, results))
+            results[task.name] = outcome.analysed.result
+        if outcome is None:  # in_order always ends with the task itself
+            raise ConfigurationError(f"task {name} ran nothing")
+        return outcome
 
     def in_order(self, name: str) -> list[Task]:
         """``name``'s needed tasks (depth first, each once), then ``name`` itself."""
