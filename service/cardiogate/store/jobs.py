@@ -197,7 +197,10 @@ class JobQueue(JobReads):
         with self.store.transaction() as conn:
             row = conn.execute(stmt).first()
             if row is not None:
-                events.record(conn, row.id, events.STARTED, now, attempt=row.attempts)
+                # read the clock again: ``now`` predates any wait for the write lock, during
+                # which the job's ``queued`` event may have been written with a later time
+                started = max(now, self.clock())
+                events.record(conn, row.id, events.STARTED, started, attempt=row.attempts)
         return None if row is None else job_record(row)
 
     def _held(self, job: JobRecord) -> ColumnElement[bool]:
