@@ -18,6 +18,17 @@ from .anatomy import Anatomy
 from .coronary import Centerline
 
 _CLEARANCE_MM = 6.0
+NONCORONARY_CODES: dict[str, int] = {
+    "aortic_valve": 1,
+    "aortic_wall": 2,
+    "mitral_annulus": 3,
+    "bone": 4,
+    "metal": 5,
+    "noise_spike": 6,
+}
+"""Per-voxel codes of :attr:`.phantom.CardiacPhantom.noncoronary` (0: none), by kind; the
+codes the family-B phantom uses.  This family draws no metal, and its bone (drawn by
+:mod:`.anatomy`) is not coded."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -27,6 +38,11 @@ class Distractor:
     kind: str
     blob: Ellipsoid
     delta_hu: float
+
+    @property
+    def code(self) -> int:
+        """Its code in :data:`NONCORONARY_CODES`."""
+        return NONCORONARY_CODES[self.kind]
 
     def as_dict(self) -> dict[str, object]:
         """JSON-serialisable description."""

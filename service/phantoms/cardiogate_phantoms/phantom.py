@@ -17,6 +17,14 @@ two plaques overlap the larger contribution wins.  Everything else (bone,
 aortic and valve calcium, noise spikes, blood, contrast) is 0.  Every pixel a
 plaque lifts over 130 HU is therefore labelled, so scoring ``hu`` with
 ``labels`` counts plaque calcium and nothing else.
+
+The distractors are labelled the same way in a volume of their own,
+``noncoronary``, with the codes of :data:`.distractors.NONCORONARY_CODES` (1
+aortic valve, 2 aortic wall, 3 mitral annulus, 6 noise spike; bone is not
+coded), never where ``labels`` is set; ``aortic_valve_agatston`` scores the
+voxels coded 1 with the coronary rule.  Both are computed from what was
+already drawn and consume no random numbers, so pixels and coronary truth are
+what they were before they existed.
 """
 
 from __future__ import annotations
@@ -52,7 +60,7 @@ from .coronary import (
     random_plaque_specs,
     vessel_tubes,
 )
-from .distractors import draw_distractors
+from .distractors import NONCORONARY_CODES, Distractor, draw_distractors
 from .renderer import AnatomyRenderer
 
 HU_MIN, HU_MAX = -1024.0, 3071.0
@@ -84,6 +92,14 @@ class CardiacPhantom:
         What was placed (centres in patient mm).
     truth_scores : CalciumTruth
         ``calcium_truth(hu, labels, ...)``: Agatston score, volume and lesions.
+    noncoronary : (slices, rows, columns) uint8 ndarray
+        0 none, or the code of the distractor on its footprint
+        (:data:`.distractors.NONCORONARY_CODES`: 1 aortic valve, 2 aortic
+        wall, 3 mitral annulus, 6 noise spike; bone is left 0); 0 wherever
+        ``labels`` is set, and everywhere in a contrast phantom.
+    aortic_valve_agatston : float
+        Agatston score of the aortic valve calcium (``noncoronary == 1``), by
+        the rule of ``truth_scores``; 0 in a contrast phantom.
     """
 
     hu: F32
@@ -100,6 +116,8 @@ class CardiacPhantom:
     noise_sigma_hu: float
     blur_sigma_mm: float
     anatomy: dict[str, Any] = field(default_factory=dict)
+    noncoronary: NDArray[np.uint8] = field(default_factory=lambda: np.zeros((0, 0, 0), np.uint8))
+    aortic_valve_agatston: float = 0.0
 
     @property
     def pixel_spacing_rc(self) -> tuple[float, float]:
@@ -115,6 +133,7 @@ class CardiacPhantom:
             "lesion_count": len(s.lesions),
             "category": classic_category(s.agatston["total"]),
             "cac_drs": cac_drs(s.agatston),
+            "aortic_valve_agatston": self.aortic_valve_agatston,
             "plaques": self.plaques,
             "distractors": self.distractors,
             "label_min_hu": LABEL_MIN_HU,
@@ -158,6 +177,27 @@ def _label(labels: NDArray[np.uint8], contribs: list[tuple[Box, F32, int]]) -> N
             if ov is not None:
                 mine[ov[0]] &= c[ov[0]] >= c2[ov[1]]
         labels[box][mine] = aid
+
+
+def _noncoronary(
+    distractors: Sequence[Distractor],
+    grid: Grid,
+    sig_px: float,
+    pad: float,
+    labels: NDArray[np.uint8],
+) -> NDArray[np.uint8]:
+    """Each distractor's code where its blurred contribution is at least
+    :data:`LABEL_MIN_HU` (the larger one wins on overlaps), 0 where ``labels``
+    is set; the occupancy is measured again with the blur margin the image had."""
+    contribs: list[tuple[Box, F32, int]] = []
+    for d in distractors:
+        occ = blob_occupancy(d.blob, grid, pad)
+        if occ is not None:
+            contribs.append((occ[0], np.float32(d.delta_hu) * blur_inplane(occ[1], sig_px), d.code))
+    coded = np.zeros(labels.shape, dtype=np.uint8)
+    _label(coded, contribs)
+    coded[labels > 0] = 0
+    return coded
 
 
 def _parallel(n: int, fn: Callable[[int], None], workers: int) -> None:
@@ -317,8 +357,10 @@ def make_cardiac_phantom(
         record.update(in_view=bool(k.size), amplitude_hu=round(amp, 2), slices=k.tolist())
 
     labels = np.zeros(vol.shape, dtype=np.uint8)
+    noncoronary = np.zeros(vol.shape, dtype=np.uint8)
     if not contrast:
         _label(labels, contribs)
+        noncoronary = _noncoronary(distractors, grid, sig_px, pad, labels)
 
     gain = noise_gain(sig_px)
     margin = 32
@@ -360,4 +402,8 @@ def make_cardiac_phantom(
         noise_sigma_hu=sigma,
         blur_sigma_mm=blur_mm,
         anatomy=an.summary,
+        noncoronary=noncoronary,
+        aortic_valve_agatston=calcium_truth(
+            vol, (noncoronary == NONCORONARY_CODES["aortic_valve"]).astype(np.uint8), ps, inc
+        ).agatston["total"],
     )

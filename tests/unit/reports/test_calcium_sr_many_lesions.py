@@ -1,6 +1,6 @@
 """The calcium SR of a job with a hundred slice regions (the rule calls bone calcium too):
 the lesion groups are added to the document after highdicom's constructor
-(cardiogate.tasks.calcium.sr._complete), so check that the document, its in-memory
+(cardiogate.tasks.calcium.sr_assembly.add_lesion_groups), so check that the document, its in-memory
 content tree and the file read back all hold every group, in order, with its references in
 the evidence and the Image Library."""
 
@@ -20,7 +20,7 @@ from cardiogate.reports.sr_content import image_library
 from cardiogate.tasks.calcium.analysis import analyze_ct_with_labels
 from cardiogate.tasks.calcium.objects import build_calcium_objects
 from cardiogate.tasks.calcium.scoring import ARTERIES
-from cardiogate.tasks.calcium.sr import _complete
+from cardiogate.tasks.calcium.sr_assembly import add_lesion_groups
 from delivery_peers import calcium_ct
 from reporting_jobs import content_items
 from tiny_model import write_threshold_model
@@ -116,7 +116,7 @@ def test_a_slice_that_is_not_evidence_is_refused(many: dict[str, Any]) -> None:
     sr = hd.sr.ComprehensiveSR.from_dataset(many["sr"])
     groups = sr.content.get_planar_roi_measurement_groups()[-1:]
     with pytest.raises(ReportError, match="not in the evidence"):
-        _complete(sr, image_library([(many["slices"][0], [])]), groups, [])
+        add_lesion_groups(sr, image_library([(many["slices"][0], [])]), groups, [])
 
 
 def test_the_image_library_lists_each_drawn_slice_once_before_the_measurements(

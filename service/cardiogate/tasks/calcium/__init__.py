@@ -1,5 +1,6 @@
 """The coronary artery calcium task: Agatston, volume and mass per artery on non-contrast
-cardiac CT, reported as a TID 1500 SR with a SEG, key images and a summary page.
+cardiac CT, reported as a TID 1500 SR with a SEG, key images and a summary page; aortic
+valve calcium apart from the coronary score, when the model labels it.
 
 Routing (the ``calcium_`` keys of ``CARDIOGATE_ROUTING``): an axial CT Image Storage series
 that is not contrast-enhanced by its header (``ContrastBolusAgent``, or a series description
@@ -21,8 +22,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cardiogate.store.records import SeriesAttributes, StudySeries
 from cardiogate.tasks.calcium import demo, review
-from cardiogate.tasks.calcium.analysis import CalciumResult, analyze_ct_with_labels
+from cardiogate.tasks.calcium.analysis import analyze_ct_with_labels
 from cardiogate.tasks.calcium.objects import build_calcium_objects
+from cardiogate.tasks.calcium.result import CalciumResult
 from cardiogate.tasks.calcium.scoring import ARTERIES
 from cardiogate.tasks.calcium.series import OUTPUT_SERIES
 from cardiogate.tasks.contract import Analysed, DemoCase, OutputSeries, Route, Task
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 AGATSTON_SLICE_MM = 3.0
+VALVE_LESION = "AV (aortic valve, not coronary)"  # how a valve lesion is listed
 # Series description / protocol name hints of a sharp or bone kernel (Siemens B/Br/I/Qr
 # kernels of sharpness 50 and up, and the words vendors use).
 SHARP_KERNEL = re.compile(
@@ -219,19 +222,32 @@ class CalciumTask(Task):
         category = result.get("category") or {}
         if total is None:
             return "no score"
+        valve = result.get("aortic_valve")
         return (
             f"Agatston {float(total):.1f} (classic {category.get('classic', '?')}, "
             f"CAC-DRS {category.get('cac_drs', '?')})"
+        ) + (
+            f"; aortic valve Agatston {float(valve.get('agatston') or 0.0):.1f}, not coronary"
+            if isinstance(valve, Mapping)
+            else ""
         )
 
     def lesion_lines(self, result: Mapping[str, Any]) -> list[str]:
-        lesions = [x for x in result.get("lesions") or [] if isinstance(x, Mapping)]
-        lesions.sort(key=lambda x: -float(x.get("agatston") or 0.0))
-        return [
-            f"{x.get('artery', '?')}: Agatston {float(x.get('agatston') or 0.0):.1f}, "
-            f"peak {float(x.get('peak_hu') or 0.0):.0f} HU"
-            for x in lesions
-        ]
+        """Coronary lesions by score, then the aortic valve's (labelled as not coronary)."""
+        valve = result.get("aortic_valve")
+        lines = []
+        for lesions, name in (
+            (result.get("lesions"), None),
+            (valve.get("lesions") if isinstance(valve, Mapping) else None, VALVE_LESION),
+        ):
+            shown = [x for x in lesions or [] if isinstance(x, Mapping)]
+            shown.sort(key=lambda x: -float(x.get("agatston") or 0.0))
+            lines += [
+                f"{name or x.get('artery', '?')}: Agatston {float(x.get('agatston') or 0.0):.1f}, "
+                f"peak {float(x.get('peak_hu') or 0.0):.0f} HU"
+                for x in shown
+            ]
+        return lines
 
     def review_reason(self, result: Mapping[str, Any]) -> str | None:
         return review.review_reason(result)
@@ -248,6 +264,15 @@ class CalciumTask(Task):
             f"category: {result['category']['classic']} (classic), "
             f"{result['category']['cac_drs']} (CAC-DRS); {count} lesion{'s' if count != 1 else ''}"
         )
+        valve = result.get("aortic_valve")
+        if valve is None:
+            lines.append("aortic valve: not measured by this model")
+        else:
+            lines.append(
+                f"aortic valve: Agatston {valve['agatston']:.1f}, volume "
+                f"{valve['volume_mm3']:.1f} mm3, {valve['lesion_count']} lesion"
+                f"{'s' if valve['lesion_count'] != 1 else ''} (not part of the coronary score)"
+            )
         if result.get("needs_review"):
             lines.append(f"needs review ({result['review_reason']})")
         return lines

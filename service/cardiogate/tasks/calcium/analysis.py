@@ -1,10 +1,14 @@
 """Coronary calcium analysis of one CT series: load, label calcium by artery with the
-model, score with :func:`~cardiogate.tasks.calcium.scoring.score_lesions`, and describe the result.
+model, score with :func:`~cardiogate.tasks.calcium.scoring.score_lesions`, and describe the result
+(:mod:`cardiogate.tasks.calcium.result`).
 
 The model contract (the card's ``preprocessing``): input ``(batch, 2k + 1, rows, columns)``
 float32, the slice and its ``k = context_slices`` neighbours on each side (edges repeated),
 HU clipped to ``clip_hu`` then ``(hu - offset_hu) / scale_hu``; output logits
-``(batch, 5, rows, columns)`` over ``labels`` = background, LM, LAD, LCX, RCA. With
+``(batch, classes, rows, columns)`` over the card's ``labels``: background first, then LM,
+LAD, LCX, RCA and optionally AV (aortic valve calcium), each once (:func:`model_labels`).
+A model with AV has its valve calcium scored apart (``CalciumResult.aortic_valve``); one
+without it leaves ``aortic_valve`` None: not measured. With
 ``pixel_spacing_mm`` the slices are resampled to the spacing the model was trained at; with
 ``size_multiple`` they are padded (edge values) to a multiple of it and the logits cropped.
 """
@@ -14,81 +18,85 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 from pydicom.dataset import Dataset
 
 from cardiogate.analyses.ct_volume import CTVolume, load_ct_series
 from cardiogate.analyses.resample import resample_linear
 from cardiogate.errors import CardiogateError
-from cardiogate.inference import LoadedModel
+from cardiogate.inference import LoadedModel, ModelCard
 from cardiogate.tasks.calcium import contrast
-from cardiogate.tasks.calcium.review import (
-    LOW_PEAK_HU,
-    MIN_ARTERY_PROBABILITY,
-    calcium_lesion_flags,
-    calcium_reason,
+from cardiogate.tasks.calcium.result import (
+    AorticValveCalcium,
+    CalciumLesion,
+    CalciumResult,
+    ModelUsed,
+    describe,
 )
+from cardiogate.tasks.calcium.review import LOW_PEAK_HU, MIN_ARTERY_PROBABILITY
 from cardiogate.tasks.calcium.scoring import (
+    AORTIC_VALVE,
     ARTERIES,
-    CalciumScores,
+    LABEL_NAMES,
     VoxelProbabilities,
-    cac_drs,
-    classic_category,
     score_lesions,
 )
 
-NOTICE = (
-    "AI-generated research output, not for clinical use. The model was trained on "
-    "synthetic phantoms only; every finding needs review by a qualified reader."
-)
-LABELS = ["background", *ARTERIES]
+__all__ = [  # the result's parts are in cardiogate.tasks.calcium.result, and here
+    "LABELS",
+    "AorticValveCalcium",
+    "CalciumLesion",
+    "CalciumResult",
+    "ModelUsed",
+    "analyze_ct",
+    "analyze_ct_with_labels",
+    "describe",
+    "labels_from_probabilities",
+    "measures_aortic_valve",
+    "model_inputs",
+    "model_labels",
+    "pixel_probabilities",
+    "predict",
+    "predict_labels",
+]
+
+LABELS = ["background", *ARTERIES]  # a model's labels when its card names none
 
 
-class CalciumLesion(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def model_labels(card: ModelCard) -> list[str]:
+    """The classes of a calcium model's output channels, in the card's order: background
+    first, then LM, LAD, LCX, RCA and optionally AV, each once (an empty ``labels``:
+    :data:`LABELS`).
 
-    slice_index: int
-    SOPInstanceUID: str
-    position_mm: tuple[float, float, float]
-    area_mm2: float
-    peak_hu: float
-    artery: str
-    artery_probability: float | None  # the model's mean probability of ``artery``
-    agatston: float
-    volume_mm3: float
-    review_flags: list[str]  # low_peak_hu, artery_in_doubt (cardiogate.tasks.calcium.review)
+    Raises
+    ------
+    CardiogateError
+        Naming the card's ``labels`` and what is wrong with them.
+    """
+    labels = list(card.labels) or LABELS
+    named = f"calcium model {card.name} {card.version}: card labels {labels}"
+    unknown = [name for name in labels if name not in ("background", *LABEL_NAMES)]
+    if unknown:
+        raise CardiogateError(
+            f"{named} name unknown label(s) {unknown}; known: background, {', '.join(LABEL_NAMES)}"
+        )
+    missing = [name for name in ARTERIES if name not in labels]
+    if labels[0] != "background" or len(set(labels)) != len(labels) or missing:
+        raise CardiogateError(
+            f"{named} must be background, then each of {', '.join(ARTERIES)} and optionally "
+            f"{AORTIC_VALVE}, once each" + (f" (missing {missing})" if missing else "")
+        )
+    channels = card.outputs[0].shape[1] if len(card.outputs[0].shape) > 1 else None
+    if isinstance(channels, int) and channels != len(labels):
+        raise CardiogateError(f"{named} name {len(labels)} classes, its output has {channels}")
+    return labels
 
 
-class ModelUsed(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    version: str
-    provider: str
-
-
-class CalciumResult(BaseModel):
-    """What a calcium job reports; ``agatston`` and ``volume_mm3`` have keys total, LM,
-    LAD, LCX, RCA (the shape ``truth.json`` of ``cardiogate synth ct`` uses too)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    task: Literal["calcium"] = "calcium"
-    agatston: dict[str, float]
-    volume_mm3: dict[str, float]
-    mass_mg: dict[str, float] | None
-    category: dict[str, str]
-    lesions: list[CalciumLesion]
-    needs_review: bool
-    review_reason: str | None
-    model: ModelUsed
-    geometry: dict[str, Any]
-    parameters: dict[str, float]
-    timings_s: dict[str, float]
-    notice: str = NOTICE
+def measures_aortic_valve(card: ModelCard) -> bool:
+    """Whether the model labels aortic valve calcium (its card's labels have AV)."""
+    return AORTIC_VALVE in model_labels(card)
 
 
 def model_inputs(
@@ -123,16 +131,16 @@ def pixel_probabilities(
     least ``min_hu`` (default: the card's ``candidate_hu``), slice batch by slice batch.
 
     Returns ``(where, probabilities)``: ``where`` indexes those voxels (as ``np.nonzero``
-    does) and ``probabilities`` is ``(len(where[0]), 5)`` float32. When the card names the
+    does) and ``probabilities`` is ``(len(where[0]), classes)`` float32 over background,
+    LM, LAD, LCX, RCA and, when the model has it, AV (in that order, whatever the order of
+    the card's labels, :func:`model_labels`). When the card names the
     ``pixel_spacing_mm`` the model was trained at, slices are resampled to it (linear) and
     each native voxel reads the model pixel it falls in, so scoring always runs on the
     native pixels. Each slice of a batch and its neighbours is normalised and resampled
     once, then stacked into the model's channels.
     """
-    if model.card.labels and model.card.labels != LABELS:
-        raise CardiogateError(
-            f"calcium model labels must be {LABELS}, card says {model.card.labels}"
-        )
+    labels = model_labels(model.card)
+    order = [labels.index(name) for name in ("background", *LABEL_NAMES) if name in labels]
     pre = model.card.preprocessing
     batch = max(1, int(pre.get("batch_slices", 8)))
     k = int(pre.get("context_slices", 1))
@@ -158,15 +166,22 @@ def pixel_probabilities(
         if pad_r or pad_c:  # the network's strides need sizes divisible by ``multiple``
             x = np.pad(x, ((0, 0), (0, 0), (0, pad_r), (0, pad_c)), mode="edge")
         [logits] = model.run({input_name: np.ascontiguousarray(x, dtype=np.float32)})[:1]
+        if logits.ndim != 4 or logits.shape[1] != len(labels):
+            raise CardiogateError(
+                f"calcium model {model.card.name} {model.card.version}: output shape "
+                f"{logits.shape} does not have the {len(labels)} classes of its card's labels"
+            )
         # only where it is read: the bright native voxels, at their model pixel
         b, r, c = np.nonzero(bright[indices])
         z = logits[b, :, back_rows[r], back_cols[c]].astype(np.float32)
+        if order != sorted(order):  # the card's classes in the order scoring numbers them
+            z = z[:, order]
         z = np.exp(z - z.max(axis=1, keepdims=True))
         chosen.append(z / z.sum(axis=1, keepdims=True))
         where.append((indices[b], r, c))
     if not chosen:
         empty = np.zeros(0, dtype=np.intp)
-        return (empty, empty, empty), np.zeros((0, len(LABELS)), dtype=np.float32)
+        return (empty, empty, empty), np.zeros((0, len(labels)), dtype=np.float32)
     return (
         tuple(np.concatenate([w[i] for w in where]) for i in range(3)),
         np.concatenate(chosen),
@@ -179,25 +194,35 @@ def labels_from_probabilities(
     probabilities: np.ndarray[Any, Any],
     min_coronary_probability: float | None = None,
 ) -> np.ndarray[Any, Any]:
-    """A label volume: the most likely class of each voxel in ``where`` (0 elsewhere).
+    """A label volume: the most likely class of each voxel in ``where`` (0 elsewhere;
+    ``probabilities`` over background, LM, LAD, LCX, RCA and maybe AV, as
+    :func:`pixel_probabilities` gives them).
 
     With ``min_coronary_probability``, a voxel is coronary only when the probabilities of
-    the four arteries add up to at least that, and then takes the most likely artery.
+    the four arteries add up to at least that, and then takes the most likely artery;
+    any other voxel is AV where that is the most likely class, else background.
     """
     labels = np.zeros(shape, dtype=np.uint8)
     if min_coronary_probability is None:
         labels[where] = np.argmax(probabilities, axis=1)
-    else:
-        coronary = 1.0 - probabilities[:, 0] >= min_coronary_probability
-        artery = np.argmax(probabilities[:, 1:], axis=1) + 1
-        labels[where] = np.where(coronary, artery, 0)
+        return labels
+    valve = len(LABEL_NAMES)  # the AV label, and its column when there is one
+    not_coronary = probabilities[:, 0]
+    other: Any = 0
+    if probabilities.shape[1] > valve:
+        not_coronary = not_coronary + probabilities[:, valve]
+        other = np.where(np.argmax(probabilities, axis=1) == valve, valve, 0)
+    coronary = 1.0 - not_coronary >= min_coronary_probability
+    artery = np.argmax(probabilities[:, 1 : len(ARTERIES) + 1], axis=1) + 1
+    labels[where] = np.where(coronary, artery, other)
     return labels
 
 
 def predict_labels(
     volume: CTVolume, model: LoadedModel, *, min_hu: float | None = None
 ) -> np.ndarray[Any, Any]:
-    """Artery labels (0-4) for every voxel of at least ``min_hu`` (other voxels 0): the
+    """Labels (0-4, and 5 AV from a model with it) for every voxel of at least ``min_hu``
+    (other voxels 0): the
     model's most likely class, or, when the card's ``postprocessing`` sets
     ``min_coronary_probability``, coronary only at that confidence."""
     return predict(volume, model, min_hu=min_hu)[0]
@@ -262,7 +287,7 @@ def analyze_ct_with_labels(
     volume : CTVolume
         The series as loaded; its ``sop_instance_uids`` give the slice order.
     scored : (slices, rows, columns) uint8 array
-        0 none, 1 LM, 2 LAD, 3 LCX, 4 RCA: exactly the pixels the scores count (see
+        0 none, 1 LM, 2 LAD, 3 LCX, 4 RCA, 5 AV: exactly the pixels the scores count (see
         :func:`cardiogate.tasks.calcium.scoring.score_lesions`), aligned with ``volume``.
     """
     t0 = time.perf_counter()
@@ -270,6 +295,7 @@ def analyze_ct_with_labels(
     contrast.check_not_enhanced(volume)
     t1 = time.perf_counter()
     labels, probabilities = predict(volume, model, min_hu=threshold_hu)
+    valve = measures_aortic_valve(model.card)
     t2 = time.perf_counter()
     scores, scored = score_lesions(
         volume.hu,
@@ -292,83 +318,6 @@ def analyze_ct_with_labels(
         (t0, t1, t2, t3),
         review_peak_hu=review_peak_hu,
         min_artery_probability=min_artery_probability,
+        aortic_valve=valve,
     )
     return result, volume, scored
-
-
-def describe(
-    scores: CalciumScores,
-    volume: CTVolume,
-    model: LoadedModel,
-    mass_factor: float | None,
-    threshold_hu: float,
-    min_area_mm2: float,
-    times: tuple[float, float, float, float],
-    *,
-    review_peak_hu: float = LOW_PEAK_HU,
-    min_artery_probability: float = MIN_ARTERY_PROBABILITY,
-) -> CalciumResult:
-    """The result of ``scores``, its lesions flagged for review as
-    :func:`~cardiogate.tasks.calcium.review.calcium_lesion_flags` says."""
-    lesions = [
-        CalciumLesion(
-            slice_index=lesion.slice_index,
-            SOPInstanceUID=volume.sop_instance_uids[lesion.slice_index],
-            position_mm=volume.to_patient_mm(lesion.slice_index, *lesion.centroid_rc),  # type: ignore[arg-type]
-            area_mm2=round(lesion.area_mm2, 3),
-            peak_hu=lesion.peak_hu,
-            artery=lesion.artery,
-            artery_probability=None
-            if lesion.artery_probability is None
-            else round(lesion.artery_probability, 3),
-            agatston=round(lesion.agatston, 3),
-            volume_mm3=round(lesion.volume_mm3, 3),
-            review_flags=calcium_lesion_flags(
-                lesion.peak_hu,
-                lesion.artery_probability,
-                low_peak_hu=review_peak_hu,
-                min_artery_probability=min_artery_probability,
-            ),
-        )
-        for lesion in scores.lesions
-    ]
-    reason = calcium_reason(
-        [lesion.review_flags for lesion in lesions], review_peak_hu, min_artery_probability
-    )
-    t0, t1, t2, t3 = times
-    return CalciumResult(
-        agatston={k: round(v, 2) for k, v in scores.agatston.items()},
-        volume_mm3={k: round(v, 2) for k, v in scores.volume_mm3.items()},
-        mass_mg=(
-            {k: round(v, 2) for k, v in scores.mass_mg(mass_factor).items()}
-            if mass_factor is not None
-            else None
-        ),
-        category={
-            "classic": classic_category(scores.agatston["total"]),
-            "cac_drs": cac_drs(scores.agatston),
-        },
-        lesions=lesions,
-        needs_review=reason is not None,
-        review_reason=reason,
-        model=ModelUsed(name=model.card.name, version=model.card.version, provider=model.provider),
-        geometry={
-            "slices": int(volume.hu.shape[0]),
-            "rows": int(volume.hu.shape[1]),
-            "columns": int(volume.hu.shape[2]),
-            "pixel_spacing_mm": list(volume.pixel_spacing_mm),
-            "slice_increment_mm": round(volume.slice_increment_mm, 4),
-            "slice_thickness_mm": volume.slice_thickness_mm,
-        },
-        parameters={
-            "threshold_hu": threshold_hu,
-            "min_area_mm2": min_area_mm2,
-            "review_peak_hu": review_peak_hu,
-            "min_artery_probability": min_artery_probability,
-        },
-        timings_s={
-            "load": round(t1 - t0, 4),
-            "model": round(t2 - t1, 4),
-            "scoring": round(t3 - t2, 4),
-        },
-    )

@@ -25,7 +25,7 @@ from cardiogate.reports.common import (
 )
 from cardiogate.tasks.calcium.analysis import CalciumResult
 from cardiogate.tasks.calcium.key_images import calcium_key_images
-from cardiogate.tasks.calcium.seg import arteries_present, build_calcium_seg
+from cardiogate.tasks.calcium.seg import build_calcium_seg, segments_present
 from cardiogate.tasks.calcium.series import OUTPUT_SERIES
 from cardiogate.tasks.calcium.sr import build_calcium_sr
 from cardiogate.tasks.calcium.summary_page import calcium_summary_page
@@ -85,7 +85,7 @@ def build_calcium_objects(
     objects: list[Dataset] = []
     with refusals("the calcium objects"):
         seg = None
-        if arteries_present(labels):
+        if segments_present(labels):
             seg = build_calcium_seg(slices, labels, result, identity("seg"))
             objects.append(seg.dataset)
         objects.append(build_calcium_sr(slices, result, seg, identity("sr"), predecessor))

@@ -60,10 +60,12 @@ def low_hu_lesions(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def flagged_lesions(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """The calcium lesions a reviewer should look at."""
+    """The calcium lesions a reviewer should look at: coronary, then aortic valve."""
     if "needs_review" not in result:
         return low_hu_lesions(result)
-    return [lesion for lesion in result.get("lesions") or [] if lesion.get("review_flags")]
+    valve = result.get("aortic_valve") or {}
+    lesions = [*(result.get("lesions") or []), *(valve.get("lesions") or [])]
+    return [lesion for lesion in lesions if lesion.get("review_flags")]
 
 
 def review_reason(result: Mapping[str, Any]) -> str | None:

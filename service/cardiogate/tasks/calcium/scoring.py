@@ -3,7 +3,10 @@
 Pure functions over arrays, usable without a model: lesions are 2D 8-connected regions of
 ``hu >= threshold_hu`` on each slice with an area of at least ``min_area_mm2``; each lesion
 takes the artery that most of its pixels are labelled with, and a lesion mostly labelled
-background (0) is not coronary calcium and is dropped (ties go to background). Given the
+background (0) is not coronary calcium and is dropped (ties go to background). A lesion
+mostly labelled aortic valve (5, from a model that has that class) is aortic valve calcium:
+it is scored with the same arithmetic but apart, and never counts in the coronary totals.
+Given the
 model's voxel probabilities, a lesion also carries the mean probability of its artery over
 its pixels (how sure the model is of the assignment). Then
 
@@ -28,6 +31,8 @@ import numpy as np
 from scipy import ndimage
 
 ARTERIES = ("LM", "LAD", "LCX", "RCA")  # labels 1..4; 0 is "not coronary"
+AORTIC_VALVE = "AV"  # label 5: aortic valve calcium, scored apart from the arteries
+LABEL_NAMES = (*ARTERIES, AORTIC_VALVE)  # the names of labels 1..5
 REFERENCE_INCREMENT_MM = 3.0
 _EIGHT_CONNECTED = ndimage.generate_binary_structure(2, 2)
 
@@ -51,7 +56,7 @@ class Lesion:
 class VoxelProbabilities:
     """A model's class probabilities at some voxels of a volume of ``shape``: ``where``
     indexes them as ``np.nonzero`` does and ``probabilities`` is ``(voxels, 5)`` over
-    background, LM, LAD, LCX, RCA."""
+    background, LM, LAD, LCX, RCA, or ``(voxels, 6)`` with AV last."""
 
     shape: tuple[int, ...]
     where: tuple[np.ndarray[Any, Any], ...]
@@ -77,26 +82,48 @@ class VoxelProbabilities:
         return float(np.where(found, self.probabilities[order[at], label], 0.0).mean())
 
 
+def lesion_mass_mg(lesion: Lesion, calibration_mg_per_hu_ml: float) -> float:
+    """A lesion's calcium mass: volume x mean HU x calibration factor (the factor in
+    mg/cm3 per HU as DICOM gives it; the volume converted to cm3)."""
+    return lesion.volume_mm3 / 1000.0 * lesion.mean_hu * calibration_mg_per_hu_ml
+
+
 @dataclass(frozen=True, slots=True)
 class CalciumScores:
-    """Per-artery and total scores; ``agatston`` and ``volume_mm3`` are keyed by
-    ``"total"`` and each of :data:`ARTERIES`."""
+    """Per-artery and total coronary scores; ``agatston`` and ``volume_mm3`` are keyed by
+    ``"total"`` and each of :data:`ARTERIES`. ``valve_lesions`` are the lesions labelled
+    :data:`AORTIC_VALVE`, which no coronary score includes."""
 
     agatston: dict[str, float]
     volume_mm3: dict[str, float]
     lesions: list[Lesion] = field(default_factory=list)
+    valve_lesions: list[Lesion] = field(default_factory=list)
 
     def mass_mg(self, calibration_mg_per_hu_ml: float) -> dict[str, float]:
-        """Calcium mass per artery and total: volume x mean HU x calibration factor.
-
-        The factor is in mg/cm3 per HU as DICOM gives it; volume is converted to cm3.
-        """
+        """Coronary calcium mass per artery and total (:func:`lesion_mass_mg`)."""
         mass = dict.fromkeys(("total", *ARTERIES), 0.0)
         for lesion in self.lesions:
-            m = lesion.volume_mm3 / 1000.0 * lesion.mean_hu * calibration_mg_per_hu_ml
+            m = lesion_mass_mg(lesion, calibration_mg_per_hu_ml)
             mass[lesion.artery] += m
             mass["total"] += m
         return mass
+
+    @property
+    def valve_agatston(self) -> float:
+        """The Agatston score of the aortic valve calcium."""
+        return sum((lesion.agatston for lesion in self.valve_lesions), 0.0)
+
+    @property
+    def valve_volume_mm3(self) -> float:
+        """The volume of the aortic valve calcium."""
+        return sum((lesion.volume_mm3 for lesion in self.valve_lesions), 0.0)
+
+    def valve_mass_mg(self, calibration_mg_per_hu_ml: float) -> float:
+        """The mass of the aortic valve calcium (:func:`lesion_mass_mg`)."""
+        return sum(
+            (lesion_mass_mg(lesion, calibration_mg_per_hu_ml) for lesion in self.valve_lesions),
+            0.0,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {"agatston": dict(self.agatston), "volume_mm3": dict(self.volume_mm3)}
@@ -145,14 +172,15 @@ def score_lesions(
     min_area_mm2: float = 1.0,
     probabilities: VoxelProbabilities | None = None,
 ) -> tuple[CalciumScores, np.ndarray[Any, np.dtype[np.uint8]]]:
-    """Agatston score and calcium volume per artery and in total, and the pixels scored.
+    """Agatston score and calcium volume per artery and in total, the aortic valve
+    lesions, and the pixels scored.
 
     Parameters
     ----------
     hu : (slices, rows, columns) array
         Hounsfield units.
     artery_labels : (slices, rows, columns) integer array
-        0 none, 1 LM, 2 LAD, 3 LCX, 4 RCA (e.g. a model's argmax).
+        0 none, 1 LM, 2 LAD, 3 LCX, 4 RCA, 5 AV (e.g. a model's argmax).
     pixel_spacing_mm : (row spacing, column spacing)
         PixelSpacing of the slices.
     slice_increment_mm : float
@@ -161,16 +189,18 @@ def score_lesions(
         Candidate threshold and the smallest lesion area kept.
     probabilities : VoxelProbabilities, optional
         The model's probabilities behind ``artery_labels``; each lesion then carries the
-        mean probability of its artery over its pixels (``Lesion.artery_probability``).
+        mean probability of its artery (or AV) over its pixels
+        (``Lesion.artery_probability``).
 
     Returns
     -------
     scores : CalciumScores
-        Per-artery and total scores and the lesions they add up.
+        Per-artery and total scores and the lesions they add up; the aortic valve
+        lesions (``artery`` AV) apart, in ``valve_lesions``.
     scored : (slices, rows, columns) uint8 array
-        The pixels that were counted, labelled with their lesion's artery (1 LM .. 4 RCA;
-        0 elsewhere): every pixel at or above ``threshold_hu`` of a kept lesion. A lesion
-        takes one artery by majority, so a pixel may differ from ``artery_labels`` here.
+        The pixels that were counted, labelled with their lesion's artery (1 LM .. 4 RCA,
+        5 AV; 0 elsewhere): every pixel at or above ``threshold_hu`` of a kept lesion. A
+        lesion takes one label by majority, so a pixel may differ from ``artery_labels``.
     """
     if hu.shape != artery_labels.shape or hu.ndim != 3:
         raise ValueError("hu and artery_labels must be (slices, rows, columns) of one shape")
@@ -181,7 +211,9 @@ def score_lesions(
     agatston = dict.fromkeys(("total", *ARTERIES), 0.0)
     volume = dict.fromkeys(("total", *ARTERIES), 0.0)
     lesions: list[Lesion] = []
+    valve_lesions: list[Lesion] = []
     scored = np.zeros(hu.shape, dtype=np.uint8)
+    classes = len(LABEL_NAMES) + 1
 
     for z in np.flatnonzero((hu >= threshold_hu).any(axis=(1, 2))):
         mask = hu[z] >= threshold_hu
@@ -194,13 +226,13 @@ def score_lesions(
             area = float(inside.sum()) * pixel_area
             if area < min_area_mm2:
                 continue
-            votes = np.bincount(artery_labels[z][window][inside].ravel(), minlength=5)
-            label = int(np.argmax(votes[:5]))
+            votes = np.bincount(artery_labels[z][window][inside].ravel(), minlength=classes)
+            label = int(np.argmax(votes[:classes]))
             if label == 0:
                 continue
             values = hu[z][window][inside]
             peak = float(values.max())
-            artery = ARTERIES[label - 1]
+            artery = LABEL_NAMES[label - 1]
             score = area * density_weight(peak) * scale
             lesion_volume = area * slice_increment_mm
             scored[z][window][inside] = label
@@ -212,26 +244,28 @@ def score_lesions(
                     int(z), rows + window[0].start, cols + window[1].start, label
                 )
             )
-            lesions.append(
-                Lesion(
-                    slice_index=int(z),
-                    centroid_rc=(
-                        float(rows.mean() + window[0].start),
-                        float(cols.mean() + window[1].start),
-                    ),
-                    area_mm2=area,
-                    peak_hu=peak,
-                    mean_hu=float(values.mean()),
-                    artery=artery,
-                    agatston=score,
-                    volume_mm3=lesion_volume,
-                    artery_probability=sure,
-                )
+            lesion = Lesion(
+                slice_index=int(z),
+                centroid_rc=(
+                    float(rows.mean() + window[0].start),
+                    float(cols.mean() + window[1].start),
+                ),
+                area_mm2=area,
+                peak_hu=peak,
+                mean_hu=float(values.mean()),
+                artery=artery,
+                agatston=score,
+                volume_mm3=lesion_volume,
+                artery_probability=sure,
             )
+            if artery == AORTIC_VALVE:
+                valve_lesions.append(lesion)
+                continue
+            lesions.append(lesion)
             for key in (artery, "total"):
                 agatston[key] += score
                 volume[key] += lesion_volume
-    return CalciumScores(agatston, volume, lesions), scored
+    return CalciumScores(agatston, volume, lesions, valve_lesions), scored
 
 
 def classic_category(total_agatston: float) -> str:

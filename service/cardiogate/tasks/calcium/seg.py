@@ -1,11 +1,14 @@
 """The DICOM Segmentation of a calcium job: the pixels the Agatston score counted, one
-BINARY segment per artery that has calcium (PS3.3 A.51, C.8.20).
+BINARY segment per artery that has calcium, and one for the aortic valve calcium when the
+model labels it and found some (PS3.3 A.51, C.8.20).
 
-Each segment is a calcified atheromatous plaque (SCT 29483008, category SCT 49755003
-morphologically abnormal structure) with the artery as its anatomic region (CID 3016), so a
-viewer colours and names it by vessel. Frames are stored only where a segment has pixels;
-:class:`CalciumSegmentation` says which frame holds which artery on which source slice, for
-the SR to reference per lesion.
+Each artery's segment is a calcified atheromatous plaque (SCT 29483008, category SCT
+49755003 morphologically abnormal structure) with the artery as its anatomic region (CID
+3016), so a viewer colours and names it by vessel; the aortic valve's is a pathologic
+calcification (SCT 18115005) of the aortic valve (SCT 34202007), a segment apart from the
+arteries' as its score is apart from theirs. Frames are stored only where a segment has pixels;
+:class:`CalciumSegmentation` says which frame holds which segment (an artery or AV) on
+which source slice, for the SR to reference per lesion.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ from cardiogate.reports.common import (
     equipment,
     tracking_uid,
 )
-from cardiogate.tasks.calcium.analysis import CalciumResult
-from cardiogate.tasks.calcium.scoring import ARTERIES
+from cardiogate.tasks.calcium.result import CalciumResult
+from cardiogate.tasks.calcium.scoring import AORTIC_VALVE, LABEL_NAMES
 
 # display colours by artery (RGB), shared with the key image
 ARTERY_COLOURS: dict[str, tuple[int, int, int]] = {
@@ -39,14 +42,17 @@ ARTERY_COLOURS: dict[str, tuple[int, int, int]] = {
     "LCX": (64, 160, 255),
     "RCA": (64, 220, 64),
 }
+AORTIC_VALVE_COLOUR = (200, 120, 255)  # not an artery's: valve calcium is not coronary
+AORTIC_VALVE_SITE = codes.SCT.AorticValve  # SCT 34202007
+VALVE_CALCIFICATION = codes.SCT.PathologicCalcification  # SCT 18115005
 
 
 @dataclass(frozen=True)
 class CalciumSegmentation:
     """A built SEG and where its frames are.
 
-    ``segment_numbers`` maps an artery to its segment; ``frames`` maps (artery, source
-    SOPInstanceUID) to the 1-based SEG frame of that artery on that slice.
+    ``segment_numbers`` maps an artery (or AV) to its segment; ``frames`` maps (artery or
+    AV, source SOPInstanceUID) to the 1-based SEG frame of that segment on that slice.
     """
 
     dataset: hd.seg.Segmentation
@@ -55,13 +61,38 @@ class CalciumSegmentation:
     source_sop_class_uid: str
 
 
-def arteries_present(labels: np.ndarray[Any, Any]) -> list[str]:
-    """The arteries (in :data:`ARTERIES` order) with at least one labelled pixel.
+def segments_present(labels: np.ndarray[Any, Any]) -> list[str]:
+    """The arteries (in :data:`ARTERIES` order), then AV, with at least one labelled pixel:
+    the segments of the SEG.
 
-    One comparison per artery rather than ``np.unique``, which hashes every pixel of the
+    One comparison per label rather than ``np.unique``, which hashes every pixel of the
     volume (a tenth of a second at 64 x 512 x 512, and this is asked twice per job).
     """
-    return [artery for index, artery in enumerate(ARTERIES, start=1) if (labels == index).any()]
+    return [name for index, name in enumerate(LABEL_NAMES, start=1) if (labels == index).any()]
+
+
+
+
+def _description(
+    number: int, name: str, algorithm: hd.AlgorithmIdentificationSequence, tracking: str
+) -> hd.seg.SegmentDescription:
+    """Segment ``number``: an artery's calcified plaque, or the aortic valve calcium."""
+    valve = name == AORTIC_VALVE
+    label = "Aortic valve calcium" if valve else f"{name} calcium"
+    return hd.seg.SegmentDescription(
+        segment_number=number,
+        segment_label=label,
+        segmented_property_category=ABNORMAL_STRUCTURE,
+        segmented_property_type=VALVE_CALCIFICATION if valve else CALCIFIED_PLAQUE,
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+        algorithm_identification=algorithm,
+        tracking_uid=tracking,
+        tracking_id=label,
+        anatomic_regions=[AORTIC_VALVE_SITE if valve else ARTERY_SITES[name]],
+        display_color=hd.color.CIELabColor.from_rgb(
+            *(AORTIC_VALVE_COLOUR if valve else ARTERY_COLOURS[name])
+        ),
+    )
 
 
 def build_calcium_seg(
@@ -78,7 +109,7 @@ def build_calcium_seg(
         The source CT slices in the volume's order (``CTVolume.sop_instance_uids``); pixel
         data is not needed.
     labels : (slices, rows, columns) uint8 array
-        0 none, 1 LM, 2 LAD, 3 LCX, 4 RCA, as ``analyze_ct_with_labels`` returns it.
+        0 none, 1 LM, 2 LAD, 3 LCX, 4 RCA, 5 AV, as ``analyze_ct_with_labels`` returns it.
     result : CalciumResult
         Names the model and the scoring parameters.
     identity : ObjectIdentity
@@ -94,7 +125,7 @@ def build_calcium_seg(
         raise ReportError(
             f"label volume {labels.shape} does not match {len(slices)} slices of {rows} x {columns}"
         )
-    arteries = arteries_present(labels)
+    arteries = segments_present(labels)
     if not arteries:
         raise ReportError("no scored calcium: a segmentation needs at least one segment")
     model = ModelIdentity(result.model.name, result.model.version)
@@ -106,17 +137,11 @@ def build_calcium_seg(
         parameters={key: f"{value:g}" for key, value in result.parameters.items()},
     )
     descriptions = [
-        hd.seg.SegmentDescription(
-            segment_number=number,
-            segment_label=f"{artery} calcium",
-            segmented_property_category=ABNORMAL_STRUCTURE,
-            segmented_property_type=CALCIFIED_PLAQUE,
-            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
-            algorithm_identification=algorithm,
-            tracking_uid=tracking_uid(series_uid, "calcium", model, f"segment {artery}"),
-            tracking_id=f"{artery} calcium",
-            anatomic_regions=[ARTERY_SITES[artery]],
-            display_color=hd.color.CIELabColor.from_rgb(*ARTERY_COLOURS[artery]),
+        _description(
+            number,
+            artery,
+            algorithm,
+            tracking_uid(series_uid, "calcium", model, f"segment {artery}"),
         )
         for number, artery in enumerate(arteries, start=1)
     ]
@@ -131,7 +156,10 @@ def build_calcium_seg(
         instance_number=identity.InstanceNumber,
         device_serial_number=DEVICE_OBSERVER_UID,
         content_label="CALCIUM",
-        content_description=f"Scored coronary calcium, {NOT_FOR_DIAGNOSTIC_USE}",
+        content_description=(
+            f"Scored coronary {'and valve ' if AORTIC_VALVE in arteries else ''}calcium, "
+            f"{NOT_FOR_DIAGNOSTIC_USE}"
+        ),
         series_description=identity.SeriesDescription,
         **equipment(model),
     )
@@ -152,7 +180,7 @@ def _segment_label_map(labels: np.ndarray[Any, Any], arteries: list[str]) -> np.
     """
     renumber = np.zeros(256, dtype=np.uint8)
     for number, artery in enumerate(arteries, start=1):
-        renumber[ARTERIES.index(artery) + 1] = number
+        renumber[LABEL_NAMES.index(artery) + 1] = number
     label_map: np.ndarray[Any, Any] = renumber[labels.astype(np.uint8, copy=False)]
     return label_map
 

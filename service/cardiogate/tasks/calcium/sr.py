@@ -16,10 +16,16 @@ TID 1410 planar ROI group with a 2D SCOORD selected from a slice:
   scoring region of the slice where that artery (the tree) scores most: the Agatston score,
   volume and, when calibrated, mass (DCM 122661, mg) of all its calcium; the tree's group
   also has the classic and CAC-DRS categories and the algorithm with its parameters;
+- from a model that labels the aortic valve (``CalciumResult.aortic_valve``), valve calcium
+  apart from all of these: a group per valve lesion (pathologic calcification, SCT
+  18115005, at the aortic valve, SCT 34202007) and one POINT group for the valve, with
+  its Agatston score (DCM 112058 "Calcium score", not the coronary SCT 450360000, method
+  DCM 112055), volume and mass; none of it is in the tree's scores;
 - the Qualitative Evaluations container (TID 1500 row 12), which viewers leave alone: each
   artery without calcium as "calcified atheromatous plaque: Absent" at that artery (the
-  tree too, and the categories, when there is no calcium at all), the AI notice and the
-  scoring conventions;
+  tree too, and the categories, when there is no calcium at all), a measured valve without
+  calcium as "pathologic calcification: Absent" at the aortic valve, the AI notice, the
+  scoring conventions and whether valve calcium was measured;
 - a compact Image Library (:mod:`cardiogate.reports.sr_content`) of the slices drawn on,
   which are also the evidence: this report is not the procedure's final report, so its
   evidence is what its content references (PS3.3 C.17.2.3); all slices without calcium.
@@ -35,6 +41,7 @@ from collections.abc import Sequence
 
 import highdicom as hd
 from pydicom.dataset import Dataset
+from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 from pydicom.uid import ComprehensiveSRStorage
 
@@ -53,13 +60,17 @@ from cardiogate.reports.sr_content import (
     add_evaluations,
     evaluation,
     image_library,
-    insert_library,
     measurement_report,
 )
 from cardiogate.reports.sr_geometry import image_region
-from cardiogate.tasks.calcium.analysis import CalciumResult
-from cardiogate.tasks.calcium.scoring import ARTERIES
-from cardiogate.tasks.calcium.seg import CalciumSegmentation
+from cardiogate.tasks.calcium.result import CalciumLesion, CalciumResult
+from cardiogate.tasks.calcium.scoring import AORTIC_VALVE, ARTERIES
+from cardiogate.tasks.calcium.seg import (
+    AORTIC_VALVE_SITE,
+    VALVE_CALCIFICATION,
+    CalciumSegmentation,
+)
+from cardiogate.tasks.calcium.sr_assembly import add_lesion_groups
 from cardiogate.tasks.calcium.sr_regions import (
     Footprint,
     Lesion,
@@ -72,6 +83,8 @@ SCORING_NOTE = (
     "Agatston: 8-connected regions at or above the threshold per slice, weighted by peak HU "
     "(1-4), scaled by slice increment / 3 mm. Mass only with a calibration factor."
 )
+VALVE_NOT_MEASURED = "Aortic valve calcium: not measured by this model."
+VALVE_SCORE = codes.DCM.CalciumScore  # DCM 112058: SCT 450360000 is the coronary score
 
 
 def algorithm(result: CalciumResult) -> hd.sr.AlgorithmIdentification:
@@ -101,7 +114,9 @@ def _concepts() -> dict[str, hd.sr.CodedConcept]:
     """
     found: dict[str, Code | hd.sr.CodedConcept] = {
         "plaque": c.CALCIFIED_PLAQUE,
+        "valve": VALVE_CALCIFICATION,
         "score": c.CALCIUM_SCORE,
+        "valve score": VALVE_SCORE,
         "no units": c.NO_UNITS,
         "agatston": c.AGATSTON_METHOD,
         "volume": c.CALCIUM_VOLUME,
@@ -121,10 +136,13 @@ def _measurements(
     agatston: float,
     volume_mm3: float,
     mass_mg: float | None,
+    score: str = "score",
 ) -> list[hd.sr.Measurement]:
+    """Agatston, volume and (when given) mass; ``score`` names the Agatston concept: the
+    coronary one, or "valve score"."""
     found = [
         hd.sr.Measurement(
-            name=concepts["score"],
+            name=concepts[score],
             value=agatston,
             unit=concepts["no units"],
             method=concepts["agatston"],
@@ -152,7 +170,7 @@ def artery_groups(
     concepts = _concepts()
     groups = []
     for key in (*ARTERIES, "total"):
-        chosen = key_lesion(result, None if key == "total" else key)
+        chosen = key_lesion(result.lesions, None if key == "total" else key)
         if chosen is None:
             continue
         site = c.CORONARY_ARTERY if key == "total" else c.ARTERY_SITES[key]
@@ -186,13 +204,46 @@ def artery_groups(
     return groups
 
 
+def valve_group(
+    result: CalciumResult, prints: Sequence[Footprint], series_uid: str
+) -> list[hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations]:
+    """TID 1410 for the aortic valve calcium, a POINT on its key slice region (``prints``
+    are the valve lesions'); none when it was not measured or there is none."""
+    valve = result.aortic_valve
+    chosen = None if valve is None else key_lesion(valve.lesions, None)
+    if valve is None or chosen is None:
+        return []
+    model = ModelIdentity(result.model.name, result.model.version)
+    concepts = _concepts()
+    return [
+        hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+            tracking_identifier=hd.sr.TrackingIdentifier(
+                uid=tracking_uid(series_uid, "calcium", model, "aortic valve"),
+                identifier="Aortic valve calcium, not in the coronary score",
+            ),
+            referenced_region=image_region(
+                hd.sr.GraphicTypeValues.POINT, prints[chosen].point(), prints[chosen].image
+            ),
+            geometric_purpose=concepts["point"],
+            finding_type=concepts["valve"],
+            finding_sites=[hd.sr.FindingSite(AORTIC_VALVE_SITE)],
+            measurements=_measurements(
+                concepts, valve.agatston, valve.volume_mm3, valve.mass_mg, "valve score"
+            ),
+        )
+    ]
+
+
 def lesion_groups(
     result: CalciumResult,
+    regions: Sequence[CalciumLesion],
     prints: Sequence[Footprint],
     lesions: Sequence[Lesion],
     series_uid: str,
 ) -> list[hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations]:
-    """TID 1410 per lesion: its outline on the slice where it is largest.
+    """TID 1410 per lesion (``lesions`` joined from the slice ``regions`` whose footprints
+    are ``prints``; all coronary, or all aortic valve): its outline on the slice where it
+    is largest.
 
     The finding site of each artery is the same in every lesion group, so it is built once
     and its content items shared between groups: the written items are the same, and
@@ -201,22 +252,29 @@ def lesion_groups(
     model = ModelIdentity(result.model.name, result.model.version)
     concepts = _concepts()
     sites = {artery: hd.sr.FindingSite(c.ARTERY_SITES[artery]) for artery in ARTERIES}
+    sites[AORTIC_VALVE] = hd.sr.FindingSite(AORTIC_VALVE_SITE)
     groups = []
     for number, lesion in enumerate(lesions, start=1):
         drawn = prints[lesion.drawn]
-        where = slice_label(drawn.image, result.lesions[lesion.drawn].slice_index)
+        where = slice_label(drawn.image, regions[lesion.drawn].slice_index)
+        valve = lesion.artery == AORTIC_VALVE
+        name, score = ("valve lesion", "valve score") if valve else ("lesion", "score")
         groups.append(
             hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
                 tracking_identifier=hd.sr.TrackingIdentifier(
-                    uid=tracking_uid(series_uid, "calcium", model, f"lesion {number}"),
-                    identifier=f"Calcium lesion {number} {lesion.artery} {where}",
+                    uid=tracking_uid(series_uid, "calcium", model, f"{name} {number}"),
+                    identifier=f"Aortic valve calcium lesion {number} {where}"
+                    if valve
+                    else f"Calcium lesion {number} {lesion.artery} {where}",
                 ),
                 referenced_region=image_region(
                     hd.sr.GraphicTypeValues.POLYLINE, drawn.outline(), drawn.image
                 ),
-                finding_type=concepts["plaque"],
+                finding_type=concepts["valve" if valve else "plaque"],
                 finding_sites=[sites[lesion.artery]],
-                measurements=_measurements(concepts, lesion.agatston, lesion.volume_mm3, None),
+                measurements=_measurements(
+                    concepts, lesion.agatston, lesion.volume_mm3, None, score
+                ),
             )
         )
     return groups
@@ -236,10 +294,12 @@ def report_evaluations(result: CalciumResult) -> list[hd.sr.ContentItem]:
     if not result.lesions:
         items += [evaluation(name, value) for name, value in _categories(result)]
     for key in (*ARTERIES, "total"):
-        if key_lesion(result, None if key == "total" else key) is not None:
+        if key_lesion(result.lesions, None if key == "total" else key) is not None:
             continue
         site = c.CORONARY_ARTERY if key == "total" else c.ARTERY_SITES[key]
         items.append(evaluation(c.CALCIFIED_PLAQUE, c.ABSENT, site))
+    if result.aortic_valve is not None and not result.aortic_valve.lesions:
+        items.append(evaluation(VALVE_CALCIFICATION, c.ABSENT, AORTIC_VALVE_SITE))
     return items
 
 
@@ -253,27 +313,32 @@ def build_calcium_sr(
     """The calcium SR over ``slices`` (the source CT in the volume's order).
 
     ``seg`` is the job's SEG, whose pixels outline the lesions; None only when there is no
-    lesion. ``predecessor`` names the SR this one replaces.
+    lesion (coronary or aortic valve). ``predecessor`` names the SR this one replaces.
     """
-    if result.lesions and seg is None:
-        raise ReportError(f"{len(result.lesions)} lesions but no segmentation to outline them")
+    valve = [] if result.aortic_valve is None else result.aortic_valve.lesions
+    regions = [*result.lesions, *valve]
+    if regions and seg is None:
+        raise ReportError(f"{len(regions)} lesions but no segmentation to outline them")
     series_uid = str(slices[0].SeriesInstanceUID)
     model = ModelIdentity(result.model.name, result.model.version)
-    prints = footprints(slices, result, seg) if seg is not None else []
-    lesions = lesions_across_slices(result, prints)
+    prints = footprints(slices, result.lesions, seg) if seg is not None else []
+    valve_prints = footprints(slices, valve, seg) if seg is not None else []
+    lesions = lesions_across_slices(result.lesions, prints)
+    valve_lesions = lesions_across_slices(valve, valve_prints)
     report = measurement_report(
-        observation_context(model), c.CT_PROCEDURE, artery_groups(result, prints, series_uid)
+        observation_context(model),
+        c.CT_PROCEDURE,
+        [
+            *artery_groups(result, prints, series_uid),
+            *valve_group(result, valve_prints, series_uid),
+        ],
     )
-    add_comments(report, [result.notice, SCORING_NOTE])
+    valve_note = VALVE_NOT_MEASURED if result.aortic_valve is None else result.aortic_valve.note
+    add_comments(report, [result.notice, SCORING_NOTE, valve_note])
     add_evaluations(report, report_evaluations(result))
     # the evidence of a report that is not the final one of the procedure is the images its
     # content references (PS3.3 C.17.2.3): the slices drawn on, or all without calcium
-    drawn = {result.lesions[lesion.drawn].slice_index for lesion in lesions}
-    drawn |= {
-        result.lesions[i].slice_index
-        for key in (*ARTERIES, None)
-        if (i := key_lesion(result, key)) is not None
-    }
+    drawn = _drawn(result.lesions, lesions) | _drawn(valve, valve_lesions)
     shown = [slices[z] for z in sorted(drawn)] or list(slices)
     sr = hd.sr.ComprehensiveSR(
         evidence=shown,
@@ -282,58 +347,15 @@ def build_calcium_sr(
         **document_fields(identity, model, predecessor, ComprehensiveSRStorage),
     )
     library = image_library([(ds, []) for ds in shown])
-    _complete(sr, library, lesion_groups(result, prints, lesions, series_uid), shown)
+    groups = lesion_groups(result, result.lesions, prints, lesions, series_uid)
+    groups += lesion_groups(result, valve, valve_prints, valve_lesions, series_uid)
+    add_lesion_groups(sr, library, groups, shown)
     return sr
 
 
-def _complete(
-    sr: hd.sr.ComprehensiveSR,
-    library: hd.sr.ContainerContentItem,
-    lesions: Sequence[hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations],
-    evidence: Sequence[Dataset],
-) -> None:
-    """Add the Image Library (TID 1500 row 5) and the
-    lesion groups (in the Imaging Measurements container, after the artery groups) to the
-    document and to its ``content`` tree.
-
-    highdicom's SR constructor deep-copies the whole content tree and walks it twice for
-    its references (once per value type, making a content item per node); with hundreds
-    of lesion groups that was most of the time of a calcium job. The document is therefore
-    built without them and they are added here, which gives the same items in the same
-    order as passing them to MeasurementReport. The check that the constructor made on the
-    references, that every referenced instance is in the evidence (the Current Requested
-    Procedure Evidence Sequence), is made here.
-    """
-    known = {str(ds.SOPInstanceUID) for ds in evidence}
-    for item in (library, *(group[0] for group in lesions)):
-        if not _referenced(item) <= known:
-            raise ReportError("the report references an instance that is not in the evidence")
-    roots = [sr, sr.content[0]]
-    if roots[0].ContentSequence is roots[1].ContentSequence:  # the constructor did not copy
-        roots.pop()
-    for root in roots:
-        if lesions:  # there are artery groups, hence the container
-            container = _imaging_measurements(root)
-            for group in lesions:
-                container.ContentSequence.extend(group)
-        insert_library(root, library)
-
-
-def _referenced(item: Dataset) -> set[str]:
-    """The SOP Instance UIDs that IMAGE and COMPOSITE items in ``item``'s tree reference."""
-    found = set()
-    for child in item.get("ContentSequence", []):
-        if child.ValueType in ("IMAGE", "COMPOSITE"):
-            found.add(str(child.ReferencedSOPSequence[0].ReferencedSOPInstanceUID))
-        found |= _referenced(child)
-    return found
-
-
-def _imaging_measurements(root: Dataset) -> Dataset:
-    """The Imaging Measurements container (DCM 126010) directly under the report root."""
-    for item in root.ContentSequence:
-        name = item.ConceptNameCodeSequence[0]
-        if (name.CodingSchemeDesignator, name.CodeValue) == ("DCM", "126010"):
-            found: Dataset = item
-            return found
-    raise ReportError("the measurement report has no Imaging Measurements container")
+def _drawn(regions: Sequence[CalciumLesion], lesions: Sequence[Lesion]) -> set[int]:
+    """The slices that the groups of ``regions`` are drawn on: each lesion's (``lesions``
+    joined from ``regions``) and the key region's of each artery and of them all."""
+    keys = [key_lesion(regions, key) for key in (*ARTERIES, None)]
+    found = {regions[i].slice_index for i in keys if i is not None}
+    return found | {regions[lesion.drawn].slice_index for lesion in lesions}

@@ -1,15 +1,17 @@
 """Where the calcium SR's groups are drawn: each lesion's outline, and the key point of each
-artery and of the whole tree.
+artery, of the whole tree and of the aortic valve.
 
-The Agatston method scores 2D regions per slice (``CalciumResult.lesions``); a plaque that
-spans several slices is several of them. The SR reports lesions as a reader sees them: the
+The Agatston method scores 2D regions per slice (``CalciumResult.lesions``, and
+``CalciumResult.aortic_valve.lesions``); a plaque that spans several slices is several of
+them. The SR reports lesions as a reader sees them: the
 slice regions of one artery that overlap from one slice to the next make one lesion, whose
 scores are their sums and which is drawn on the slice where it is largest.
 
-The regions' pixels are the SEG's: a SEG frame holds one artery's scored pixels on one
-slice, and its 8-connected regions are exactly that artery's slice regions there
-(:func:`cardiogate.tasks.calcium.scoring.score_lesions` gives every pixel of a region the
-region's artery). Each slice region is matched to the SEG region whose centroid is its own.
+The regions' pixels are the SEG's: a SEG frame holds one artery's (or the aortic valve's)
+scored pixels on one slice, and its 8-connected regions are exactly that artery's slice
+regions there (:func:`cardiogate.tasks.calcium.scoring.score_lesions` gives every pixel of
+a region the region's label). Each slice region is matched to the SEG region whose
+centroid is its own.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from scipy import ndimage
 
 from cardiogate.reports.common import ReportError
 from cardiogate.reports.sr_geometry import outline, pixel_position, representative_pixel
-from cardiogate.tasks.calcium.analysis import CalciumLesion, CalciumResult
+from cardiogate.tasks.calcium.result import CalciumLesion
 from cardiogate.tasks.calcium.seg import CalciumSegmentation
 
 _EIGHT_CONNECTED = ndimage.generate_binary_structure(2, 2)
@@ -59,8 +61,8 @@ class Footprint:
 
 @dataclass(frozen=True)
 class Lesion:
-    """Overlapping slice regions of one artery: ``members`` index ``CalciumResult.lesions``
-    in order; ``drawn`` is the member with the largest area."""
+    """Overlapping slice regions of one artery (or AV): ``members`` index the slice regions
+    they were joined from, in order; ``drawn`` is the member with the largest area."""
 
     artery: str
     members: tuple[int, ...]
@@ -70,12 +72,13 @@ class Lesion:
 
 
 def footprints(
-    slices: Sequence[Dataset], result: CalciumResult, seg: CalciumSegmentation
+    slices: Sequence[Dataset], lesions: Sequence[CalciumLesion], seg: CalciumSegmentation
 ) -> list[Footprint]:
-    """The footprint of each of ``result.lesions``, in order; ``slices`` in volume order."""
+    """The footprint of each of the slice regions ``lesions``, in order; ``slices`` in
+    volume order."""
     found = []
     regions: dict[int, _FrameRegions] = {}  # by SEG frame
-    for index, lesion in enumerate(result.lesions, start=1):
+    for index, lesion in enumerate(lesions, start=1):
         image = slices[lesion.slice_index]
         if str(image.SOPInstanceUID) != lesion.SOPInstanceUID:
             raise ReportError(f"lesion {index} is not on slice {lesion.slice_index}")
@@ -129,10 +132,12 @@ class _FrameRegions:
         )
 
 
-def lesions_across_slices(result: CalciumResult, prints: Sequence[Footprint]) -> list[Lesion]:
+def lesions_across_slices(
+    regions: Sequence[CalciumLesion], prints: Sequence[Footprint]
+) -> list[Lesion]:
     """The slice regions joined into lesions: same artery, adjacent slices, shared pixels;
     in the order of their first member."""
-    parent = list(range(len(result.lesions)))
+    parent = list(range(len(regions)))
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -142,7 +147,7 @@ def lesions_across_slices(result: CalciumResult, prints: Sequence[Footprint]) ->
 
     columns = {i: int(p.image.Columns) for i, p in enumerate(prints)}
     by_place: dict[tuple[int, str], list[int]] = {}
-    for i, lesion in enumerate(result.lesions):
+    for i, lesion in enumerate(regions):
         by_place.setdefault((lesion.slice_index, lesion.artery), []).append(i)
     flat = {i: prints[i].flat(columns[i]) for i in range(len(prints))}
     for (z, artery), here in by_place.items():
@@ -151,12 +156,12 @@ def lesions_across_slices(result: CalciumResult, prints: Sequence[Footprint]) ->
                 if columns[i] == columns[j] and np.intersect1d(flat[i], flat[j]).size:
                     parent[root(j)] = root(i)
     members: dict[int, list[int]] = {}
-    for i in range(len(result.lesions)):
+    for i in range(len(regions)):
         members.setdefault(root(i), []).append(i)
     joined = []
     for group in sorted(members.values(), key=lambda g: g[0]):
-        chosen = [result.lesions[i] for i in group]
-        drawn = max(group, key=lambda i: (result.lesions[i].area_mm2, -i))
+        chosen = [regions[i] for i in group]
+        drawn = max(group, key=lambda i: (regions[i].area_mm2, -i))
         joined.append(
             Lesion(
                 artery=chosen[0].artery,
@@ -169,14 +174,12 @@ def lesions_across_slices(result: CalciumResult, prints: Sequence[Footprint]) ->
     return joined
 
 
-def key_lesion(result: CalciumResult, artery: str | None) -> int | None:
-    """The slice region (index into ``result.lesions``) that stands for ``artery`` (None:
-    the whole tree): on the slice where it scores most, its highest-scoring region; None
-    without calcium."""
+def key_lesion(regions: Sequence[CalciumLesion], artery: str | None) -> int | None:
+    """The slice region (index into ``regions``) that stands for ``artery`` (None: all of
+    them, e.g. the whole tree): on the slice where it scores most, its highest-scoring
+    region; None without calcium."""
     chosen = [
-        (i, lesion)
-        for i, lesion in enumerate(result.lesions)
-        if artery is None or lesion.artery == artery
+        (i, lesion) for i, lesion in enumerate(regions) if artery is None or lesion.artery == artery
     ]
     if not chosen:
         return None

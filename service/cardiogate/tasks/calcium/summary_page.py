@@ -1,6 +1,7 @@
 """The calcium results summary (:mod:`cardiogate.reports.summary_page`): the Agatston
 score, volume and (when calibrated) mass of each artery and in total, the classic category
-and CAC-DRS, and the images with calcium as the viewer numbers them.
+and CAC-DRS, the aortic valve's Agatston score apart (or that the model does not measure
+it), and the images with calcium as the viewer numbers them.
 """
 
 from __future__ import annotations
@@ -25,19 +26,33 @@ from cardiogate.reports.summary_page import (
     series_label,
     titled_page,
 )
-from cardiogate.tasks.calcium.analysis import CalciumResult
-from cardiogate.tasks.calcium.scoring import ARTERIES
-from cardiogate.tasks.calcium.seg import ARTERY_COLOURS
+from cardiogate.tasks.calcium.result import CalciumResult
+from cardiogate.tasks.calcium.scoring import AORTIC_VALVE, ARTERIES
+from cardiogate.tasks.calcium.seg import AORTIC_VALVE_COLOUR, ARTERY_COLOURS
 from cardiogate.tasks.calcium.series import OUTPUT_SERIES
 
 SHOWN = {"sr": "structured report", "seg": "segmentation", "key": "key images"}
+VALVE_NOT_MEASURED = "Aortic valve calcium: not measured by this model"
+
+
+def valve_line(result: CalciumResult) -> str:
+    """What the page says of the aortic valve calcium."""
+    valve = result.aortic_valve
+    if valve is None:
+        return VALVE_NOT_MEASURED
+    return f"Aortic valve calcium (not part of the coronary score): Agatston {valve.agatston:.1f}"
 
 
 def calcium_page(slices: Sequence[Dataset], result: CalciumResult) -> Summary:
     """The calcium summary page and the slices it names; ``slices`` in volume order."""
     geometry, parameters, model = result.geometry, result.parameters, result.model
     thickness = geometry.get("slice_thickness_mm")
-    others = ["sr", "seg", "key"] if result.lesions else ["sr"]
+    valve = [] if result.aortic_valve is None else result.aortic_valve.lesions
+    others = ["sr"]
+    if result.lesions or valve:
+        others.append("seg")
+    if result.lesions:
+        others.append("key")
     page = titled_page(
         "Coronary artery calcium score",
         f"CT{series_label(slices[0])}, {geometry.get('slices', len(slices))} images"
@@ -71,18 +86,20 @@ def calcium_page(slices: Sequence[Dataset], result: CalciumResult) -> Summary:
         f"CAC-DRS: {category.get('cac_drs', '?')}",
         HEADING,
     )
+    page.wrapped(valve_line(result), BODY, MUTED if result.aortic_valve is None else TEXT)
     page.gap()
     named: list[int] = []
     if not result.lesions:
         page.line("No coronary calcium found: Agatston 0.", HEADING)
-    else:
+    if result.lesions or valve:
         page.line("Images with calcium, numbered as the viewer numbers them:", BODY, MUTED)
-        for artery in ARTERIES:
-            indices = sorted({les.slice_index for les in result.lesions if les.artery == artery})
-            if indices:
-                named += indices
-                where = image_numbers([slices[i] for i in indices])
-                page.cells([(artery, ARTERY_COLOURS[artery]), (where, TEXT)], [MARGIN, 160], BODY)
+    colours = {**ARTERY_COLOURS, AORTIC_VALVE: AORTIC_VALVE_COLOUR}
+    for artery in (*ARTERIES, AORTIC_VALVE):
+        indices = sorted({x.slice_index for x in (*result.lesions, *valve) if x.artery == artery})
+        if indices:
+            named += indices
+            where = image_numbers([slices[i] for i in indices])
+            page.cells([(artery, colours[artery]), (where, TEXT)], [MARGIN, 160], BODY)
     return page.finish([source_reference(slices[i]) for i in sorted(set(named))])
 
 

@@ -12,12 +12,17 @@ from scipy import ndimage
 
 from cardiogate.analyses.ct_volume import CTVolume, load_ct_series
 from cardiogate.analyses.resample import resample_linear
+from cardiogate.errors import CardiogateError
+from cardiogate.inference import ModelCard
 from cardiogate.inference.engine import load_model
 from cardiogate.tasks.calcium.analysis import (
+    LABELS,
     analyze_ct,
     analyze_ct_with_labels,
     labels_from_probabilities,
+    measures_aortic_valve,
     model_inputs,
+    model_labels,
     predict_labels,
 )
 from tiny_model import threshold_rule_scores, write_threshold_model
@@ -189,3 +194,90 @@ def test_lesions_peaking_near_the_threshold_flag_the_result(tmp_path: Path) -> N
     assert result.review_reason == (
         f"{len(low)} lesion(s) with a peak below 500 HU (threshold 130 HU)"
     )
+
+
+def _card(labels: list[str], classes: int | str = "classes") -> ModelCard:
+    shape: list[int | str] = ["batch", classes, "rows", "columns"]
+    return ModelCard(
+        name="labels-test",
+        version="1",
+        task="calcium",
+        inputs=[{"name": "image", "shape": ["batch", 3, "rows", "columns"], "dtype": "float32"}],
+        outputs=[{"name": "logits", "shape": shape, "dtype": "float32"}],
+        labels=labels,
+        training_data="none",
+        sha256="0" * 64,
+        intended_use="tests",
+    )
+
+
+def test_the_cards_labels_say_whether_the_valve_is_measured() -> None:
+    six = ["background", "LM", "LAD", "LCX", "RCA", "AV"]
+    assert model_labels(_card(six, 6)) == six
+    assert measures_aortic_valve(_card(six))
+    assert not measures_aortic_valve(_card(LABELS, 5))
+    assert model_labels(_card([])) == LABELS  # a card that names none: the 5 classes
+    assert model_labels(_card(["background", "AV", "RCA", "LCX", "LAD", "LM"])) == [
+        "background",
+        "AV",
+        "RCA",
+        "LCX",
+        "LAD",
+        "LM",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("labels", "classes", "says"),
+    [
+        (["background", "LM", "LAD", "LCX", "RCA", "MV"], 6, r"unknown label\(s\) \['MV'\]"),
+        (["LM", "background", "LAD", "LCX", "RCA"], 5, "must be background, then"),
+        (["background", "LM", "LAD", "LAD", "RCA"], 5, "once each"),
+        (["background", "LM", "LAD", "RCA", "AV"], 5, r"missing \['LCX'\]"),
+        (["background", "LM", "LAD", "LCX", "RCA", "AV"], 5, "name 6 classes, its output has 5"),
+    ],
+)
+def test_a_card_with_labels_the_analysis_does_not_know_is_refused(
+    labels: list[str], classes: int, says: str
+) -> None:
+    with pytest.raises(CardiogateError, match=says) as refused:
+        model_labels(_card(labels, classes))
+    assert "labels-test 1: card labels" in str(refused.value)
+
+
+def test_a_model_whose_output_differs_from_its_labels_is_refused_when_run(tmp_path: Path) -> None:
+    folder = write_threshold_model(tmp_path / "model")  # 5 outputs
+    card = json.loads((folder / "card.json").read_text())
+    card["labels"] = [*card["labels"], "AV"]
+    card["outputs"][0]["shape"][1] = "classes"  # the card cannot tell
+    (folder / "card.json").write_text(json.dumps(card))
+    datasets = make_ct_series(3, n_slices=4, rows=32, columns=32, pixel_spacing_mm=6.0).datasets
+    with pytest.raises(CardiogateError, match="does not have the 6 classes of its card's labels"):
+        analyze_ct(datasets, load_model(folder))
+
+
+def test_valve_voxels_under_the_coronary_probability_floor() -> None:
+    where = (np.zeros(4, dtype=np.intp), np.arange(4), np.arange(4))
+    probabilities = np.array(
+        [
+            [0.02, 0.00, 0.95, 0.00, 0.00, 0.03],  # confidently LAD
+            [0.10, 0.00, 0.05, 0.00, 0.00, 0.85],  # confidently AV
+            [0.50, 0.00, 0.10, 0.00, 0.00, 0.40],  # background most likely
+            [0.00, 0.00, 0.45, 0.00, 0.10, 0.45],  # coronary 0.55, tie LAD/AV
+        ],
+        dtype=np.float32,
+    )
+    assert labels_from_probabilities((1, 4, 4), where, probabilities)[where].tolist() == [
+        2,
+        5,
+        0,
+        2,
+    ]
+    floor = labels_from_probabilities((1, 4, 4), where, probabilities, 0.9)
+    assert floor[where].tolist() == [2, 5, 0, 0]  # not coronary enough, and AV not first
+    assert labels_from_probabilities((1, 4, 4), where, probabilities, 0.5)[where].tolist() == [
+        2,
+        5,
+        0,
+        2,
+    ]

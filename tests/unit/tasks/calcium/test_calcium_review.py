@@ -46,3 +46,25 @@ def test_an_older_calcium_result_is_judged_by_peak_hu() -> None:
     assert CALCIUM.review_reason({"lesions": [{"peak_hu": 600.0}]}) is None
     flagged = CALCIUM.review_summary(old)["flagged_lesions"]
     assert [lesion["artery"] for lesion in flagged] == ["LAD"]
+
+
+def test_a_flagged_valve_lesion_is_shown_to_the_reviewer() -> None:
+    valve_lesion = {"artery": "AV", "peak_hu": 140.0, "review_flags": ["low_peak_hu"]}
+    result = {
+        "needs_review": True,
+        "review_reason": "1 lesion(s) with a peak below 150 HU (threshold 130 HU)",
+        "lesions": [{"artery": "LAD", "peak_hu": 600.0, "review_flags": []}],
+        "aortic_valve": {"lesions": [valve_lesion]},
+    }
+    assert CALCIUM.review_summary(result)["flagged_lesions"] == [
+        {
+            "artery": "AV",
+            "artery_probability": None,
+            "peak_hu": 140.0,
+            "agatston": None,
+            "area_mm2": None,
+            "review_flags": ["low_peak_hu"],
+        }
+    ]
+    not_measured = {**result, "aortic_valve": None}  # a 5-class model's result
+    assert CALCIUM.review_summary(not_measured)["flagged_lesions"] == []

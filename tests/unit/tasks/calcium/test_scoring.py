@@ -15,7 +15,7 @@ from cardiogate.tasks.calcium.scoring import (
     score_lesions,
 )
 
-LM, LAD, LCX, RCA = 1, 2, 3, 4
+LM, LAD, LCX, RCA, AV = 1, 2, 3, 4, 5
 
 
 def volume(slices: int = 1, size: int = 8) -> tuple[np.ndarray, np.ndarray]:
@@ -207,3 +207,35 @@ def test_a_lesion_pixel_without_a_probability_counts_as_zero() -> None:
     probabilities = VoxelProbabilities(hu.shape, where, np.tile([0.0, 0, 0, 0, 1.0], (3, 1)))
     scores, _ = score_lesions(hu, labels, (1.0, 1.0), 3.0, probabilities=probabilities)
     assert scores.lesions[0].artery_probability == pytest.approx(0.75)
+
+
+def test_aortic_valve_lesions_are_scored_apart_from_the_coronary_totals() -> None:
+    hu, labels = volume(slices=2)
+    hu[0, 1:3, 1:3], labels[0, 1:3, 1:3] = 250.0, LAD  # 4 mm2, weight 2: LAD 8
+    hu[0, 5:8, 5:8], labels[0, 5:8, 5:8] = 450.0, AV  # 9 mm2, weight 4: AV 36
+    labels[0, 5, 5] = LAD  # a stray LAD pixel: the lesion is still AV by majority
+    hu[1, 5:7, 5:7], labels[1, 5:7, 5:7] = 320.0, AV  # 4 mm2, weight 3: AV 12
+    hu[1, 5:7, 5:7] += [[0.0, 0.0], [0.0, 10.0]]  # mean 322.5 HU
+    scores, scored = score_lesions(hu, labels, (1.0, 1.0), 3.0)
+    assert scores.agatston == {"total": 8.0, "LM": 0.0, "LAD": 8.0, "LCX": 0.0, "RCA": 0.0}
+    assert scores.volume_mm3["total"] == 12.0
+    assert [lesion.artery for lesion in scores.lesions] == ["LAD"]
+    assert [lesion.artery for lesion in scores.valve_lesions] == ["AV", "AV"]
+    assert scores.valve_agatston == pytest.approx(36.0 + 12.0)
+    assert scores.valve_volume_mm3 == pytest.approx((9.0 + 4.0) * 3.0)
+    assert scores.mass_mg(0.8)["total"] == pytest.approx(12.0 / 1000 * 250.0 * 0.8)
+    assert scores.valve_mass_mg(0.8) == pytest.approx(
+        (27.0 / 1000 * 450.0 + 12.0 / 1000 * 322.5) * 0.8
+    )
+    assert cac_drs(scores.agatston) == "A1/N1"  # the valve is not a vessel
+    assert (scored == AV).sum() == 9 + 4  # the stray LAD pixel is scored with its lesion
+    assert (scored == LAD).sum() == 4
+
+
+def test_a_tie_between_an_artery_and_the_valve_goes_to_the_artery() -> None:
+    hu, labels = volume()
+    hu[0, 1:3, 1:3] = 300.0
+    labels[0, 1, 1:3], labels[0, 2, 1:3] = RCA, AV  # 2 px each
+    scores, _ = score_lesions(hu, labels, (1.0, 1.0), 3.0)
+    assert [lesion.artery for lesion in scores.lesions] == ["RCA"]
+    assert scores.valve_lesions == []
