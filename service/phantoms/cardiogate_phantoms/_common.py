@@ -27,6 +27,7 @@ from pydicom.uid import (
 from pydicom.valuerep import format_number_as_ds
 
 if TYPE_CHECKING:
+    from .family_b.ct import CTPhantomB
     from .phantom import CardiacPhantom
 
 MANUFACTURER = "cardiogate-synthetic"
@@ -54,7 +55,7 @@ class SyntheticSeries:
 
     datasets: list[Dataset]
     truth: dict[str, Any] = field(default_factory=dict)
-    phantom: CardiacPhantom | None = None
+    phantom: CardiacPhantom | CTPhantomB | None = None
 
 
 @dataclass(frozen=True)
