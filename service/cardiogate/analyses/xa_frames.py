@@ -14,7 +14,12 @@ lightly, so that a 60-frame 512 x 512 cine is scored in a fraction of a second:
   median over the opacified frames.
 
 A frame is eligible when its relative opacification is at least ``MIN_OPACIFICATION`` and its
-relative sharpness at least ``MIN_SHARPNESS``; eligible frames are taken best score first
+relative sharpness at least ``MIN_SHARPNESS``. A frame at 0.75 of the way up holds at least 3/4
+of the peak frame's vessel signal above the least opacified frame (the cine's baseline when
+it starts before the injection), so poorly opacified frames (wash-in, wash-out: below about
+0.6 of the peak) are never read; the only exception is a run with no eligible frame at all,
+read on its best-scoring frame. :attr:`FrameScores.poorly_opacified` and
+:attr:`FrameScores.blurred` count the frames left out. Eligible frames are taken best score first
 (opacification x sharpness), at least ``ceil(len(eligible) / max_frames)`` frames apart so that
 the picks spread over the run, the spacing relaxed only when too few frames remain.
 """
@@ -50,6 +55,16 @@ class FrameScores:
     relative_sharpness: FloatArray  # over the median of the opacified frames; 1 where NaN
     score: FloatArray  # relative opacification x relative sharpness (capped at 1)
     eligible: np.ndarray[Any, np.dtype[np.bool_]]
+
+    @property
+    def poorly_opacified(self) -> int:
+        """Frames left out for too little contrast (below ``MIN_OPACIFICATION``)."""
+        return int(np.sum(self.relative_opacification < MIN_OPACIFICATION))
+
+    @property
+    def blurred(self) -> int:
+        """Opacified frames left out for blur (below ``MIN_SHARPNESS``)."""
+        return int(np.sum((self.relative_opacification >= MIN_OPACIFICATION) & ~self.eligible))
 
 
 def _frames_of(cine: XACine | np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

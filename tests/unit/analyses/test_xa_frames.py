@@ -1,4 +1,5 @@
-"""Frame selection on cines built here with numpy: wash-in, blur and spread."""
+"""Frame selection on cines built here with numpy (wash-in, blur and spread) and on a
+phantom run whose truth gives each frame's opacification."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from cardiogate_phantoms import make_xa_cine
 from scipy import ndimage
 
 from cardiogate.analyses.xa_cine import load_xa_cine
@@ -108,3 +110,15 @@ def test_bad_arguments_are_refused() -> None:
         select_frames(np.zeros((2, 8, 8), dtype=np.float32), max_frames=0)
     with pytest.raises(ValueError, match="frames, rows, columns"):
         score_frames(np.zeros((8, 8), dtype=np.float32))
+
+
+def test_poorly_opacified_frames_of_a_phantom_run_are_not_read() -> None:
+    # the phantom's truth: the tree's mean opacification in each frame (wash-in, wash-out)
+    series = make_xa_cine(7)
+    truth = np.asarray(series.truth["opacification"])
+    scores = score_frames(load_xa_cine(series.datasets))
+    chosen = select_frames(load_xa_cine(series.datasets), max_frames=8, scores=scores)
+    assert len(chosen) == 8
+    assert truth[chosen].min() >= 0.6 * truth.max()
+    below = int(np.sum(truth < 0.6 * truth.max()))
+    assert scores.poorly_opacified >= below  # every one of them is counted out

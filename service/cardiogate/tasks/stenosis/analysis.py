@@ -4,8 +4,7 @@ The model contract (the card's ``preprocessing``): input ``(batch, 1, size, size
 float32, each selected frame resampled (bilinear) to ``input_size`` pixels square and
 scaled by ``1 / (2**BitsStored - 1)`` (vessels dark, 0-1); outputs at 1/``output_stride``
 of the input: ``heatmap`` logits of "a significant stenosis is centred here" and
-``percent``, the % diameter stenosis the network reads there. The % diameter stenosis is
-the network's (not a QCA measurement); the card says so.
+``percent``, the % diameter stenosis the network reads there.
 
 A model may also output ``vessel`` (logits over the card's
 ``postprocessing.vessel_classes``, the first being background) and ``position`` (the
@@ -13,9 +12,14 @@ fraction of the vessel's length from its origin, 0-1): each lesion then names it
 and its SCCT segment (:mod:`.coronary_segments`), read where the model put the lesion.
 Without them a lesion's vessel is ``None`` ("not identified by this model").
 
-A lesion seen on several frames (the heart moves) is reported once, on the frame where the
-model is surest. Positions are in the frame's pixels and, when the geometry gives the
-pixel size at the isocentre, in mm.
+The model says where lesions are (and how sure it is); the rest does not rely on its
+habits. The sightings of one lesion on several frames (the heart moves) are grouped by
+motion-compensated position (:mod:`.tracking`) and the lesion is reported once, on the
+frame where the model is surest, with the frames it was seen on. Its % diameter stenosis
+is measured QCA-style (:mod:`.qca`) on the frames of its surest sightings; the network's
+reading is kept only where the lumen cannot be measured, and each lesion says which it
+carries. Positions are in the frame's pixels and, when the geometry gives the pixel size at
+the isocentre, in mm.
 """
 
 from __future__ import annotations
@@ -27,11 +31,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydicom.dataset import Dataset
 
 from cardiogate.analyses.resample import resample_linear
-from cardiogate.analyses.xa_cine import XACine, load_xa_cine, select_frames
+from cardiogate.analyses.xa_cine import XACine, load_xa_cine, score_frames, select_frames
+from cardiogate.analyses.xa_frames import MIN_OPACIFICATION
 from cardiogate.errors import CardiogateError
 from cardiogate.inference import LoadedModel
 from cardiogate.tasks.stenosis.geometry import (
@@ -40,7 +45,15 @@ from cardiogate.tasks.stenosis.geometry import (
     heatmap_peaks,
     vessel_course,
 )
+from cardiogate.tasks.stenosis.qca import (
+    NOMINAL_FIELD_MM,
+    NotMeasured,
+    QCAMeasurement,
+    logarithmic_values,
+    measure_lesion,
+)
 from cardiogate.tasks.stenosis.segments import TERRITORY, segment_of, site_label
+from cardiogate.tasks.stenosis.tracking import Sighting, Track, track_lesions
 
 NOTICE = (
     "AI-generated research output, not for clinical use. The model was trained on "
@@ -60,10 +73,17 @@ class StenosisLesion(BaseModel):
     y_mm: float | None
     polyline_px: list[tuple[float, float]]  # (x, y) along the vessel through the lesion
     polyline_mm: list[tuple[float, float]] | None
-    percent_stenosis: float
-    grade: str
+    percent_stenosis: float  # measured (percent_method "qca") or the network's ("network")
+    grade: str  # of percent_stenosis
     cad_rads: str
-    probability: float
+    probability: float  # the model's heatmap at the lesion, on its frame
+    percent_method: str = "network"  # "qca" or "network"
+    percent_note: str | None = None  # why the lumen could not be measured (network)
+    network_percent_stenosis: float | None = None  # the network's reading there, for review
+    reference_diameter_mm: float | None = None  # interpolated reference at the MLD (qca)
+    minimal_lumen_diameter_mm: float | None = None  # (qca)
+    lesion_length_mm: float | None = None  # lumen below 85% of the reference (qca)
+    frames_seen: list[int] = Field(default_factory=list)  # 1-based, the frames it was seen on
     # the vessel and segment, when the model identifies vessels (else all None)
     vessel: str | None = None  # "LAD", "D1", "OM2" ... (the card's vessel_classes)
     artery: str | None = None  # its main artery: LM, LAD, LCX or RCA
@@ -129,23 +149,44 @@ def _sample(grid: np.ndarray[Any, Any], row: float, col: float) -> float:
     return float(top * (1 - fr) + bottom * fr)
 
 
+QCA_SIGHTINGS = 5  # a lesion's %DS: the median over this many of its surest sightings
+PERCENT_METHOD = (
+    "measured QCA-style on the frames where the model saw the lesion (the median of its "
+    f"{QCA_SIGHTINGS} surest sightings): the vessel traced through the lesion, the lumen "
+    "read across it by videodensitometry (its area from the integrated attenuation; edges "
+    "at half maximum for the size in mm) and compared with the interpolated reference "
+    "diameter (a robust line through the healthy segments on both sides); the network's "
+    "estimate where the lumen could not be measured (each lesion's percent_method says "
+    "which)"
+)
+
+
 def analyze_xa(
     sources: Iterable[Path | Dataset],
     model: LoadedModel,
     *,
     max_frames: int = 8,
     review_band: tuple[float, float] = (0.3, 0.7),
-    merge_distance_px: float = 24.0,
+    merge_distance_mm: float = 3.0,
+    merge_distance_px: float = 16.0,
 ) -> StenosisResult:
-    """Find significant stenoses in one XA cine (files or datasets) with ``model``."""
+    """Find significant stenoses in one XA cine (files or datasets) with ``model``.
+
+    Sightings of one lesion on several frames are one lesion when, carried back to the
+    reference frame, they lie within ``merge_distance_mm`` (``merge_distance_px`` when the
+    geometry gives no pixel size).
+    """
     pre, post = model.card.preprocessing, model.card.postprocessing
     size = int(pre.get("input_size", 256))
     stride_in = float(pre.get("output_stride", 4))
     threshold = float(post.get("lesion_threshold", 0.5))
     t0 = time.perf_counter()
+    sources = list(sources)
     cine = load_xa_cine(sources)
+    logarithmic = logarithmic_values(sources[0])
     t1 = time.perf_counter()
-    chosen = select_frames(cine, max_frames=max_frames)
+    scores = score_frames(cine)
+    chosen = select_frames(cine, max_frames=max_frames, scores=scores)
     t2 = time.perf_counter()
     x = model_input(cine.frames[chosen], cine.bits_stored, size)
     names = [o.name for o in model.card.outputs]
@@ -159,20 +200,24 @@ def analyze_xa(
     rows, cols = cine.frames.shape[1:]
     # the map's cells in frame pixels (the frame was resampled to size x size)
     stride_r, stride_c = stride_in * rows / size, stride_in * cols / size
-    found = []
-    for k, index in enumerate(chosen):
-        for peak in heatmap_peaks(heat[k], 1.0, threshold):
-            row = (peak.row + 0.5) * stride_r - 0.5
-            col = (peak.column + 0.5) * stride_c - 0.5
-            reading = _sample(percent[k], peak.row, peak.column)
-            named = {} if vessels is None else vessels.at(k, peak.row, peak.column)
-            found.append((peak.probability, int(index), row, col, reading, named))
-    found.sort(key=lambda f: -f[0])
-    kept: list[tuple[float, int, float, float, float, dict[str, Any]]] = []
-    for item in found:  # the same lesion on other frames: keep the surest sighting
-        if all(np.hypot(item[2] - o[2], item[3] - o[3]) > merge_distance_px for o in kept):
-            kept.append(item)
-    lesions = [_lesion(cine, *item) for item in kept]
+    sightings = [
+        Sighting(
+            index=int(index),
+            row=(peak.row + 0.5) * stride_r - 0.5,
+            column=(peak.column + 0.5) * stride_c - 0.5,
+            probability=peak.probability,
+            percent=_sample(percent[k], peak.row, peak.column),
+            named={} if vessels is None else vessels.at(k, peak.row, peak.column),
+        )
+        for k, index in enumerate(chosen)
+        for peak in heatmap_peaks(heat[k], 1.0, threshold)
+    ]
+    mm = cine.mm_per_px
+    px_mm = 1.0 / mm if mm else min(rows, cols) / NOMINAL_FIELD_MM
+    merge_px = merge_distance_mm * px_mm if mm else merge_distance_px
+    reference = max(chosen, key=lambda i: float(scores.opacification[i]))
+    tracks = track_lesions(cine.frames, sightings, reference, merge_px, px_mm)
+    lesions = [_lesion(cine, track, logarithmic) for track in tracks]
     probability = float(heat.max()) if heat.size else 0.0
     low, high = review_band
     uncertain = low <= probability < high
@@ -199,14 +244,18 @@ def analyze_xa(
             "columns": int(cols),
             "frames": cine.n_frames,
         },
-        percent_method=str(
-            post.get("percent_method", "estimated by the network (not a QCA measurement)")
-        ),
+        percent_method=PERCENT_METHOD,
         model={"name": model.card.name, "version": model.card.version, "provider": model.provider},
         parameters={
             "max_frames": max_frames,
             "lesion_threshold": threshold,
             "review_band": [low, high],
+            "merge_distance_mm": merge_distance_mm if mm else None,
+            "merge_distance_px": round(merge_px, 1),
+            "reference_frame": reference + 1,
+            "min_relative_opacification": MIN_OPACIFICATION,
+            "frames_poorly_opacified": scores.poorly_opacified,
+            "frames_blurred": scores.blurred,
         },
         timings_s={
             "decode": round(t1 - t0, 4),
@@ -284,22 +333,43 @@ def vessel_maps(outputs: dict[str, Any], post: dict[str, Any]) -> VesselMaps | N
     return VesselMaps(classes, probability, position)
 
 
-def _lesion(
-    cine: XACine,
-    probability: float,
-    index: int,
-    row: float,
-    col: float,
-    percent: float,
-    named: dict[str, Any],
-) -> StenosisLesion:
+def _lesion(cine: XACine, track: Track, logarithmic: bool) -> StenosisLesion:
+    """The lesion on its surest sighting's frame. Its %DS is measured on the frames of its
+    ``QCA_SIGHTINGS`` surest sightings and the median kept (the frames differ by noise and
+    by the heart's phase); the reference diameter and the lesion length likewise, and the
+    MLD follows."""
+    best = track.best
     mm = cine.mm_per_px
-    course = vessel_course(cine.frames[index], row, col)
+    network = float(np.clip(best.percent, 0, 100))
+    readings = [
+        measure_lesion(cine.frames[s.index], s.row, s.column, mm, logarithmic=logarithmic)
+        for s in track.sightings[:QCA_SIGHTINGS]
+    ]
+    measured = [r for r in readings if isinstance(r, QCAMeasurement)]
+    row, col = best.row, best.column
+    qca: dict[str, Any] = {"network_percent_stenosis": round(network, 1)}
+    value = network
+    if not measured:
+        reason = next(r.reason for r in readings if isinstance(r, NotMeasured))
+        qca |= {"percent_method": "network", "percent_note": reason}
+    else:
+        value = float(np.median([m.percent_stenosis for m in measured]))
+        reference = float(np.median([m.reference_diameter_px for m in measured]))
+        if isinstance(readings[0], QCAMeasurement):  # where the lumen is narrowest
+            row, col = readings[0].row, readings[0].column
+        qca |= {
+            "percent_method": "qca",
+            "reference_diameter_mm": _mm(reference, mm),
+            "minimal_lumen_diameter_mm": _mm(reference * (1 - value / 100), mm),
+            "lesion_length_mm": _mm(float(np.median([m.lesion_length_px for m in measured])), mm),
+        }
+    course = vessel_course(cine.frames[best.index], row, col)
     polyline = [(round(c, 1), round(r, 1)) for r, c in course]
-    category, label = grade(percent)
-    sop, frame_number = cine.frame_sources[index]
+    value = round(float(np.clip(value, 0, 100)), 1)
+    category, label = grade(value)
+    sop, frame_number = cine.frame_sources[best.index]
     return StenosisLesion(
-        frame=index + 1,
+        frame=best.index + 1,
         SOPInstanceUID=sop,
         referenced_frame=frame_number,
         x_px=round(col, 1),
@@ -310,9 +380,15 @@ def _lesion(
         polyline_mm=None
         if mm is None
         else [(round(x * mm, 2), round(y * mm, 2)) for x, y in polyline],
-        percent_stenosis=round(float(np.clip(percent, 0, 100)), 1),
+        percent_stenosis=value,
         grade=label,
         cad_rads=category,
-        probability=round(probability, 4),
-        **named,
+        probability=round(best.probability, 4),
+        frames_seen=track.frames_seen,
+        **qca,
+        **best.named,
     )
+
+
+def _mm(length_px: float, mm: float | None) -> float | None:
+    return None if mm is None else round(length_px * mm, 2)

@@ -54,3 +54,22 @@ def test_vessel_course_follows_a_dark_oblique_vessel() -> None:
     # it runs along the vessel: about 24 px end to end
     (r0, c0), (r1, c1) = points[0], points[-1]
     assert np.hypot(r1 - r0, c1 - c0) == pytest.approx(24.0, abs=2.0)
+
+
+def test_the_vessel_is_traced_across_a_faint_narrowing() -> None:
+    from cardiogate.tasks.stenosis.geometry import trace_vessel, vessel_axes
+
+    rows, cols = np.mgrid[:160, :160].astype(float)
+    centre = 80 + 0.004 * (cols - 80) ** 2  # a gently curved vessel, row of each column
+    depth = 80.0 * (1 - 0.9 * np.exp(-(((cols - 80) / 6.0) ** 2)))  # nearly gone at x = 80
+    frame = 200.0 - depth * np.exp(-(((rows - centre) / 3.0) ** 2))
+    start = np.array([81.5, 80.0])  # in the narrowing, a little off its centre
+    axes = vessel_axes(frame, start, [15.0, 22.0, 30.0])
+    assert axes is not None
+    assert sorted(round(float(a[1])) for a in axes) == [-1, 1]  # along the columns, both ways
+    for axis in axes:
+        points = trace_vessel(frame, start, axis, 45.0)
+        assert len(points) == 45
+        r, c = points[:, 0], points[:, 1]
+        assert np.abs(r - (80 + 0.004 * (c - 80) ** 2)).max() < 1.6
+        assert np.abs(c[-1] - 80) == pytest.approx(45.0, abs=3.0)
