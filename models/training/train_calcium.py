@@ -1,6 +1,11 @@
 """Train the coronary calcium model on synthetic phantoms and ship it as ONNX with a card.
 
     python models/training/train_calcium.py --out models/calcium      (make train-calcium)
+    python models/training/train_calcium.py --family b --out models/calcium-b
+
+``--family`` picks the phantoms (a: ``make_cardiac_phantom``, b: ``make_ct_phantom_b``) for
+training, threshold validation and the card's test figures, each on its fixed seed range
+(:mod:`cgtrain.families`).
 
 Reproducible from the seeds; prints progress. Trains on phantoms only: not for clinical use.
 """
@@ -21,12 +26,13 @@ from cardiogate.inference.card import file_sha256
 from cardiogate.inference.engine import load_model
 from cgtrain.calcium_data import PREPROCESSING, SPACING_MM, Samples, build
 from cgtrain.calcium_eval import evaluate_folder, sweep
+from cgtrain.families import describe, seeds
 from cgtrain.unet import UNet
 
-TRAIN_SEEDS_FROM = 1000
-TEST_SEEDS_FROM = 900_000
-VALIDATION_SEEDS_FROM = 800_000
 LABELS = ["background", "LM", "LAD", "LCX", "RCA"]
+# Slices of a validation or test scan: A as its card has always said; B the whole tree at
+# the family's own thickness (40 slices of 0.6 mm would hold little of it).
+EVAL_SLICES: dict[str, int | None] = {"a": 40, "b": None}
 SIZE_MULTIPLE = 16
 
 
@@ -57,21 +63,48 @@ def crop_origin(
     return int(r0), int(c0)
 
 
+def families(args: argparse.Namespace) -> list[str]:
+    """The families trained on: ``a``, ``b``, or ``ab`` (half the scans from each)."""
+    return list(args.family)
+
+
+def training_seeds(args: argparse.Namespace) -> list[tuple[str, range]]:
+    """Each training family with its first seeds, ``--train-scans`` split evenly."""
+    chosen = families(args)
+    share = [args.train_scans // len(chosen)] * len(chosen)
+    share[0] += args.train_scans - sum(share)
+    return [
+        (family, seeds("calcium", family).first("training", n))
+        for family, n in zip(chosen, share, strict=True)
+    ]
+
+
+def labels(args: argparse.Namespace) -> list[str]:
+    return [*LABELS, "AV"] if args.aortic_valve else LABELS
+
+
 def train(args: argparse.Namespace) -> UNet:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     started = time.perf_counter()
-    data = build(
-        range(TRAIN_SEEDS_FROM, TRAIN_SEEDS_FROM + args.train_scans), args.size, args.slices
+    parts = [
+        build(training, args.size, args.slices, family, args.aortic_valve)
+        for family, training in training_seeds(args)
+    ]
+    data = Samples(
+        np.concatenate([part.x for part in parts]),
+        np.concatenate([part.y for part in parts]),
+        np.concatenate([part.weight for part in parts]),
+        [h for part in parts for h in part.hard],
     )
     seconds = time.perf_counter() - started
     log(f"{len(data.x)} training slices from {args.train_scans} phantoms in {seconds:.0f} s")
-    model = UNet(width=args.width)
+    model = UNet(width=args.width, classes=len(labels(args)))
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, max_lr=args.lr, total_steps=args.steps
     )
-    class_weight = torch.tensor([1.0] + [args.artery_weight] * 4)
+    class_weight = torch.tensor([1.0] + [args.artery_weight] * (len(labels(args)) - 1))
     # Slices with coronary calcium are rare: draw them as often as the rest.
     has_calcium = data.y.reshape(len(data.y), -1).max(axis=1) > 0
     p = np.where(has_calcium, 0.5 / max(has_calcium.sum(), 1), 0.5 / max((~has_calcium).sum(), 1))
@@ -121,6 +154,30 @@ def export(model: UNet, out: Path) -> None:
     )
 
 
+def training_data(args: argparse.Namespace) -> str:
+    """The card's account of the training phantoms."""
+    grid = f"{args.slices} slices of {args.size}x{args.size} at {SPACING_MM} mm"
+    parts = []
+    for family, training in training_seeds(args):
+        if family == "a":
+            parts.append(
+                f"family A (cardiogate_phantoms.make_cardiac_phantom, seeds {describe(training)}: "
+                f"{len(training)} scans, {grid}, 3 mm increment; random anatomy, plaques, "
+                "aortic/valve calcium, bone, blur and noise)"
+            )
+        else:
+            parts.append(
+                f"family B (cardiogate_phantoms.family_b.make_ct_phantom_b, seeds "
+                f"{describe(training)}: {len(training)} scans, {grid}; varied body size, "
+                "kernels, slice thickness, noise, valve, aortic wall, mitral annulus, bone, metal)"
+            )
+    valve = " Aortic valve calcium is its own class (AV)." if args.aortic_valve else ""
+    return (
+        f"Synthetic non-contrast cardiac CT phantoms only: {' and '.join(parts)}.{valve} "
+        "No patient data. Not for clinical use."
+    )
+
+
 def write_card(
     out: Path,
     args: argparse.Namespace,
@@ -139,23 +196,25 @@ def write_card(
         ),
         "inputs": [{"name": "image", "shape": ["batch", 3, "rows", "columns"], "dtype": "float32"}],
         "outputs": [
-            {"name": "logits", "shape": ["batch", 5, "rows", "columns"], "dtype": "float32"}
+            {
+                "name": "logits",
+                "shape": ["batch", len(labels(args)), "rows", "columns"],
+                "dtype": "float32",
+            }
         ],
         "preprocessing": {**PREPROCESSING, "size_multiple": SIZE_MULTIPLE},
         "postprocessing": postprocessing or {},
-        "labels": LABELS,
-        "training_data": (
-            f"Synthetic non-contrast cardiac CT phantoms only (cardiogate_phantoms, seeds "
-            f"{TRAIN_SEEDS_FROM}-{TRAIN_SEEDS_FROM + args.train_scans - 1}: "
-            f"{args.train_scans} scans, "
-            f"{args.slices} slices of {args.size}x{args.size} at {SPACING_MM} mm, 3 mm increment) "
-            "with random anatomy, plaques, aortic/valve calcium, bone, blur and noise. "
-            "No patient data. Not for clinical use."
-        ),
+        "labels": labels(args),
+        "training_data": training_data(args),
         "metrics": {
             **metrics,
-            "test_set": "held-out synthetic phantoms never used in training, 512x512, seeded "
-            "pixel spacing 0.35-0.70 mm, 40 slices at 3 mm",
+            "test_set": (
+                "held-out family-A phantoms never used in training, 512x512, seeded "
+                "pixel spacing 0.35-0.70 mm, 40 slices at 3 mm"
+                if families(args)[0] == "a"
+                else "held-out family-B phantoms never used in training, 512x512, the whole "
+                "coronary tree at the family's own spacing, thickness, kernel and noise"
+            ),
             "targets": {
                 "icc_total_agatston": 0.95,
                 "kappa_classic_linear": 0.90,
@@ -172,9 +231,12 @@ def write_card(
             "artery_weight": args.artery_weight,
             "hard_fraction": args.hard_fraction,
             "seed": args.seed,
+            "family": args.family,
             "seconds": round(seconds),
             "torch": torch.__version__,
-            "command": "make train-calcium",
+            "command": "make train-calcium"
+            if args.family == "ab"
+            else f"train_calcium.py --family {args.family}",
         },
         "sha256": file_sha256(out / "model.onnx"),
         "intended_use": (
@@ -191,27 +253,42 @@ def write_card(
 THRESHOLDS: list[float | None] = [None, 0.5, 0.6, 0.7, 0.8, 0.9]
 
 
-def choose_threshold(folder: Path, val_scans: int) -> tuple[dict[str, object], dict[str, object]]:
+def choose_threshold(
+    folder: Path, val_scans: int, families: list[str]
+) -> tuple[dict[str, object], dict[str, object]]:
     """The ``min_coronary_probability`` with the fewest lesion errors (misses plus false
-    positives) on validation phantoms, which are neither training nor test scans."""
-    seeds = range(VALIDATION_SEEDS_FROM, VALIDATION_SEEDS_FROM + val_scans)
-    log(f"choosing the coronary probability threshold on {val_scans} validation phantoms")
-    results = sweep(load_model(folder), seeds, THRESHOLDS)
+    positives) on validation phantoms of each trained family (neither training nor test
+    scans; ``val_scans`` split evenly)."""
+    model = load_model(folder)
+    per_family = max(1, val_scans // len(families))
+    results: dict[str, dict[float | None, dict[str, object]]] = {}
+    for family in families:
+        validation = seeds("calcium", family).first("validation", per_family)
+        log(f"choosing the coronary probability threshold on {per_family} family-{family} scans")
+        results[family] = sweep(
+            model, validation, THRESHOLDS, family=family, n_slices=EVAL_SLICES[family]
+        )
 
     def errors(m: dict[str, object]) -> float:
         true, sensitivity = float(m["true_lesions"]), float(m["lesion_sensitivity"] or 0.0)
-        return true * (1 - sensitivity) + float(m["false_positives_per_scan"]) * val_scans
+        return true * (1 - sensitivity) + float(m["false_positives_per_scan"]) * per_family
 
-    for t, m in results.items():
-        log(f"  threshold {t}: {json.dumps(m)}")
-    best = min(THRESHOLDS, key=lambda t: errors(results[t]))
+    for family, by_threshold in results.items():
+        for t, m in by_threshold.items():
+            log(f"  family {family}, threshold {t}: {json.dumps(m)}")
+    best = min(THRESHOLDS, key=lambda t: sum(errors(r[t]) for r in results.values()))
     log(f"chosen: {best}")
     post: dict[str, object] = {} if best is None else {"min_coronary_probability": best}
     summary: dict[str, object] = {
-        "seeds": f"{seeds.start}-{seeds.stop - 1}",
+        "seeds": {
+            family: describe(seeds("calcium", family).first("validation", per_family))
+            for family in families
+        },
         "rule": "fewest misses + false positives",
         "min_coronary_probability": best,
-        "by_threshold": {str(t): results[t] for t in THRESHOLDS},
+        "by_threshold": {
+            family: {str(t): r[t] for t in THRESHOLDS} for family, r in results.items()
+        },
     }
     return post, summary
 
@@ -233,6 +310,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hard-fraction", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--version", default="0.1.0")
+    parser.add_argument(
+        "--family",
+        choices=("a", "b", "ab"),
+        default="a",
+        help="phantom family to train on (ab: half the scans from each); tested on each",
+    )
+    parser.add_argument(
+        "--aortic-valve",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="a sixth class for aortic valve calcium, scored apart from the coronaries",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     started = time.perf_counter()
@@ -240,12 +329,17 @@ def main(argv: list[str] | None = None) -> int:
     export(model, args.out)
     seconds = time.perf_counter() - started
     write_card(args.out, args, {}, seconds)  # a valid card so the service can load it
-    post, validation = choose_threshold(args.out, args.val_scans)
+    post, validation = choose_threshold(args.out, args.val_scans, families(args))
     write_card(args.out, args, {}, seconds, post)
-    log(f"exported; evaluating on {args.test_scans} held-out phantoms")
-    metrics = evaluate_folder(args.out, range(TEST_SEEDS_FROM, TEST_SEEDS_FROM + args.test_scans))
+    # The card's own figures are on the first family's test set; evaluate_cross_family.py
+    # measures every family (make train-evaluate).
+    first = families(args)[0]
+    log(f"exported; evaluating on {args.test_scans} held-out family-{first} phantoms")
+    test = seeds("calcium", first)
+    where = {"family": first, "n_slices": EVAL_SLICES[first]}
+    metrics = evaluate_folder(args.out, test.first("test", args.test_scans), **where)
     # The first few held-out scans again: a test re-runs exactly these and must match.
-    metrics["reproduce"] = evaluate_folder(args.out, range(TEST_SEEDS_FROM, TEST_SEEDS_FROM + 8))
+    metrics["reproduce"] = evaluate_folder(args.out, test.first("test", 8), **where)
     metrics["validation"] = validation
     write_card(args.out, args, metrics, seconds, post)
     log(json.dumps(metrics))

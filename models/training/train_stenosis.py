@@ -10,6 +10,13 @@ Two runs with the same data budget (``--images``) and the same number of steps:
   little of the earlier ones;
 - **level 3 only**: every image a whole-tree frame.
 
+With ``--family b`` the whole-tree level is frames of family B cines instead
+(``cardiogate_phantoms.family_b.xa.make_xa_cine_b``, training seeds of
+:mod:`cgtrain.families`, ``--frames-per-cine`` frames each as the service picks and resizes
+them, targets from the truth's per-frame positions: :mod:`cgtrain.stenosis_b_data`); the
+curriculum arm keeps levels 1 and 2, the level-3 arm is then family B frames only, and
+both are tested on family B's held-out cines.
+
 Both are evaluated on the same held-out synthetic cines through the service's own
 analysis (``cardiogate.tasks.stenosis.analysis.analyze_xa``); the curriculum model is shipped
 (whichever way the comparison goes, the card reports both). Synthetic data only: not for
@@ -35,13 +42,14 @@ from torch.nn import functional as nnf
 
 from cardiogate.inference.card import file_sha256
 from cgtrain.densenet import StenosisNet
+from cgtrain.families import describe, seeds
+from cgtrain.stenosis_b_data import Frames, build, lesion_targets
 from cgtrain.stenosis_eval import evaluate_folder
 
 SIZES = {1: 64, 2: 128, 3: 256}
 FRAME_SIZE = 256  # the model sees 512-pixel frames halved; patches at that scale
 STRIDE = 4
 TRAIN_SEED = 7_000
-TEST_SEEDS_FROM = 910_000
 
 
 def log(message: str) -> None:
@@ -51,29 +59,27 @@ def log(message: str) -> None:
 class Pool:
     """Pre-generated samples of one level: images, heatmap, percent targets and masks."""
 
-    def __init__(self, level: int, n: int, rng: np.random.Generator) -> None:
+    def __init__(self, frames: Frames) -> None:
+        self.x, self.heat, self.percent = frames.x, frames.heat, frames.percent
+        self.mask, self.label = frames.mask, frames.label
+        self.n = len(frames.x)
+
+    @classmethod
+    def curriculum(cls, level: int, n: int, rng: np.random.Generator) -> Pool:
+        """``n`` curriculum samples of ``level`` (family A's image model)."""
         size = SIZES[level]
         cells = size // STRIDE
-        self.x = np.zeros((n, 1, size, size), dtype=np.float16)
-        self.heat = np.zeros((n, 1, cells, cells), dtype=np.float16)
-        self.percent = np.zeros((n, 1, cells, cells), dtype=np.float16)
-        self.mask = np.zeros((n, 1, cells, cells), dtype=np.bool_)
-        self.label = np.zeros(n, dtype=np.float32)
-        rr, cc = np.mgrid[0:cells, 0:cells].astype(np.float32)
+        x = np.zeros((n, 1, size, size), dtype=np.float16)
+        heat = np.zeros((n, 1, cells, cells), dtype=np.float16)
+        percent = np.zeros((n, 1, cells, cells), dtype=np.float16)
+        mask = np.zeros((n, 1, cells, cells), dtype=np.bool_)
+        label = np.zeros(n, dtype=np.float32)
         for i in range(n):
             sample = curriculum_sample(level, rng, size, frame_size=FRAME_SIZE)
-            self.x[i, 0] = sample.image
-            self.label[i] = float(sample.significant)
-            for x, y, percent in sample.lesion_points():
-                # lesion centre in map cells (cell k covers pixels 4k..4k+3)
-                r, c = (y + 0.5) / STRIDE - 0.5, (x + 0.5) / STRIDE - 0.5
-                d2 = (rr - r) ** 2 + (cc - c) ** 2
-                if percent >= 50:
-                    np.maximum(self.heat[i, 0], np.exp(-d2 / 2.0), out=self.heat[i, 0])
-                near = d2 <= 2.25
-                self.percent[i, 0][near] = percent
-                self.mask[i, 0] |= near
-        self.n = n
+            x[i, 0] = sample.image
+            label[i] = float(sample.significant)
+            heat[i, 0], percent[i, 0], mask[i, 0] = lesion_targets(sample.lesion_points(), cells)
+        return cls(Frames(x, heat, percent, mask, label, np.zeros(n, dtype=np.int64)))
 
     def batch(self, rng: np.random.Generator, size: int) -> dict[str, torch.Tensor]:
         idx = rng.integers(0, self.n, size=size)
@@ -127,11 +133,30 @@ def budget(arm: str, images: int) -> dict[int, int]:
     return {1: images // 5, 2: 3 * images // 10, 3: images - images // 5 - 3 * images // 10}
 
 
+def cine_seeds(args: argparse.Namespace, images: int) -> range:
+    """The training cines whose frames make ``images`` whole-tree images."""
+    return seeds("stenosis", args.family).first("training", -(-images // args.frames_per_cine))
+
+
+def pool_of(level: int, n: int, rng: np.random.Generator, args: argparse.Namespace) -> Pool:
+    """Curriculum samples, or for family B's whole-tree level, frames of its cines."""
+    if args.family == "a" or level != 3:
+        return Pool.curriculum(level, n, rng)
+    frames = build(
+        args.family,
+        cine_seeds(args, n),
+        SIZES[3],
+        frames=args.frames_per_cine,
+        workers=args.workers,
+    )
+    return Pool(Frames(*(getattr(frames, name)[:n] for name in Frames.__dataclass_fields__)))
+
+
 def train(arm: str, args: argparse.Namespace) -> StenosisNet:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng([TRAIN_SEED, args.seed])
     started = time.perf_counter()
-    pools = {level: Pool(level, n, rng) for level, n in budget(arm, args.images).items()}
+    pools = {level: pool_of(level, n, rng, args) for level, n in budget(arm, args.images).items()}
     counts = {level: pool.n for level, pool in pools.items()}
     log(f"[{arm}] generated {counts} images in {time.perf_counter() - started:.0f} s")
     model = StenosisNet(growth=args.growth)
@@ -172,6 +197,39 @@ def export(model: StenosisNet, out: Path) -> None:
     )
 
 
+def training_data(args: argparse.Namespace, arm: str) -> str:
+    """The card's account of the training images."""
+    if args.family == "a":
+        return (
+            f"Synthetic angiograms only (cardiogate_phantoms.curriculum_sample, seed "
+            f"[{TRAIN_SEED}, {args.seed}]): {args.images} images "
+            + (
+                "by the curriculum (1/5 level 1 at 64 px, 3/10 level 2 at 128 px, "
+                "1/2 level 3 at 256 px)"
+                if arm == "curriculum"
+                else "of level 3 (whole-tree frames at 256 px)"
+            )
+            + ". No patient data. Not for clinical use."
+        )
+    whole = budget(arm, args.images)[3]
+    cines = cine_seeds(args, whole)
+    frames = (
+        f"{whole} whole-tree images: up to {args.frames_per_cine} service-selected frames of "
+        f"each of {len(cines)} family-{args.family} cines (cardiogate_phantoms.family_b.xa."
+        f"make_xa_cine_b, seeds {describe(cines)}, odd seeds with lesions, even normal), "
+        "resized to 256 px"
+    )
+    curriculum = (
+        f"{args.images - whole} curriculum images (cardiogate_phantoms.curriculum_sample, "
+        f"seed [{TRAIN_SEED}, {args.seed}]: 1/5 level 1 at 64 px, 3/10 level 2 at 128 px) and "
+        if arm == "curriculum"
+        else ""
+    )
+    return (
+        f"Synthetic angiograms only: {curriculum}{frames}. No patient data. Not for clinical use."
+    )
+
+
 def write_card(out: Path, args: argparse.Namespace, arm: str, metrics: dict[str, Any]) -> None:
     card = {
         "name": "cardiogate-stenosis-densenet",
@@ -197,17 +255,7 @@ def write_card(out: Path, args: argparse.Namespace, arm: str, metrics: dict[str,
             "percent_method": "estimated by the network (not a QCA measurement)",
         },
         "labels": ["significant stenosis"],
-        "training_data": (
-            f"Synthetic angiograms only (cardiogate_phantoms.curriculum_sample, seed "
-            f"[{TRAIN_SEED}, {args.seed}]): {args.images} images "
-            + (
-                "by the curriculum (1/5 level 1 at 64 px, 3/10 level 2 at 128 px, "
-                "1/2 level 3 at 256 px)"
-                if arm == "curriculum"
-                else "of level 3 (whole-tree frames at 256 px)"
-            )
-            + ". No patient data. Not for clinical use."
-        ),
+        "training_data": training_data(args, arm),
         "metrics": metrics,
         "training": {
             "arm": arm,
@@ -217,8 +265,10 @@ def write_card(out: Path, args: argparse.Namespace, arm: str, metrics: dict[str,
             "growth": args.growth,
             "lr": args.lr,
             "seed": args.seed,
+            "family": args.family,
             "torch": torch.__version__,
-            "command": "make train-stenosis",
+            "command": "make train-stenosis"
+            + ("" if args.family == "a" else f" (train_stenosis.py --family {args.family})"),
         },
         "sha256": file_sha256(out / "model.onnx"),
         "intended_use": (
@@ -244,10 +294,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-cines", type=int, default=80)
     parser.add_argument("--version", default="0.1.0")
     parser.add_argument("--arms", default="curriculum,level3")
+    parser.add_argument(
+        "--family",
+        choices=("a", "b"),
+        default="a",
+        help="phantom family of the whole-tree images and the test cines (a: the curriculum)",
+    )
+    parser.add_argument("--frames-per-cine", type=int, default=4, help="family b: frames taken")
+    parser.add_argument("--workers", type=int, default=2, help="family b: processes drawing cines")
     args = parser.parse_args(argv)
     results: dict[str, dict[str, Any]] = {}
     work = Path(tempfile.mkdtemp(prefix="stenosis-"))
-    seeds = range(TEST_SEEDS_FROM, TEST_SEEDS_FROM + args.test_cines)
+    test = seeds("stenosis", args.family).first("test", args.test_cines)
     for arm in args.arms.split(","):
         started = time.perf_counter()
         model = train(arm, args)
@@ -256,13 +314,16 @@ def main(argv: list[str] | None = None) -> int:
         write_card(folder, args, arm, {})
         seconds = time.perf_counter() - started
         log(f"[{arm}] trained in {seconds:.0f} s; evaluating on {args.test_cines} held-out cines")
-        results[arm] = {**evaluate_folder(folder, seeds), "training_seconds": round(seconds)}
+        metrics = evaluate_folder(folder, test, family=args.family)
+        results[arm] = {**metrics, "training_seconds": round(seconds)}
         log(f"[{arm}] {json.dumps(results[arm])}")
     shipped = "curriculum" if "curriculum" in results else next(iter(results))
     metrics = {
         **results[shipped],
         "comparison": results,
-        "reproduce": evaluate_folder(work / shipped, range(TEST_SEEDS_FROM, TEST_SEEDS_FROM + 6)),
+        "reproduce": evaluate_folder(
+            work / shipped, range(test.start, test.start + 6), family=args.family
+        ),
         "targets": {"auc": 0.95, "localisation_f1": 0.8, "percent_mae": 10.0},
     }
     args.out.mkdir(parents=True, exist_ok=True)

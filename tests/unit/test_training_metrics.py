@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "models" / "training"))
+from cardiogate_phantoms import make_xa_cine
+
 from cgtrain.calcium_eval import CATEGORIES, icc_absolute, linear_weighted_kappa
+from cgtrain.stenosis_b_data import STRIDE, cine_frames, lesion_targets
 
 
 def test_icc_perfect_and_biased_agreement() -> None:
@@ -39,3 +42,30 @@ def test_linear_weighted_kappa() -> None:
     k1 = linear_weighted_kappa(truth, one_off, CATEGORIES)
     k2 = linear_weighted_kappa(truth, two_off, CATEGORIES)
     assert 1.0 > k1 > k2  # further disagreement costs more
+
+
+def test_lesion_targets_peak_on_a_significant_lesion_only() -> None:
+    # a 70% lesion at pixel (x 41.5, y 21.5) = centre of cell (5, 10); a 30% one elsewhere
+    heat, percent, mask = lesion_targets(np.array([[41.5, 21.5, 70.0], [10.0, 50.0, 30.0]]), 16)
+    assert np.unravel_index(np.argmax(heat), heat.shape) == (5, 10)
+    assert float(heat.max()) == pytest.approx(1.0, abs=1e-3)
+    assert float(heat[12, 2]) < 0.01  # no peak at the mild lesion
+    assert float(percent[5, 10]) == pytest.approx(70.0)
+    assert mask[12, 2]
+    assert float(percent[12, 2]) == pytest.approx(30.0)
+
+
+def test_cine_frames_put_the_target_where_the_analysis_reads_the_lesion() -> None:
+    seed = 910_007  # one 75% lesion
+    frames = cine_frames("a", 256, 2, seed)
+    truth = make_xa_cine(seed).truth
+    (lesion,) = truth["lesions"]
+    assert frames.x.shape == (2, 1, 256, 256)
+    assert list(frames.label) == [1.0, 1.0]
+    mm = truth["pixel_spacing_isocentre_mm"]
+    for k, index in enumerate(frames.frame):
+        r, c = np.unravel_index(np.argmax(frames.heat[k, 0]), frames.heat.shape[2:])
+        # the analysis's mapping of a map cell to frame pixels (512-pixel frames, 256 input)
+        row, col = (r + 0.5) * STRIDE * 2 - 0.5, (c + 0.5) * STRIDE * 2 - 0.5
+        x, y = lesion["positions_px"][index]
+        assert np.hypot(col - x, row - y) * mm < 2.0  # within a map cell of the lesion

@@ -1,4 +1,10 @@
-"""Training samples from synthetic cardiac CT phantoms, at the model's pixel spacing."""
+"""Training samples from synthetic cardiac CT phantoms, at the model's pixel spacing.
+
+Family A's phantoms (``make_cardiac_phantom``) or family B's (``make_ct_phantom_b``), drawn
+through :func:`cgtrain.families.ct_phantom`. The look-alikes a crop is drawn around are
+family A's distractors, or in family B every structure its ``noncoronary`` volume codes
+(valve, aortic wall, mitral annulus, bone, metal, other).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from cardiogate_phantoms.phantom import make_cardiac_phantom
+from scipy import ndimage
 
 from cardiogate.tasks.calcium.analysis import model_inputs
+from cgtrain.families import ct_phantom
 
 SPACING_MM = 1.0  # the model's pixel spacing (the service resamples to it)
 PREPROCESSING: dict[str, Any] = {
@@ -49,25 +56,51 @@ def look_alike_centres(phantom: Any, slices: np.ndarray[Any, Any]) -> list[np.nd
     return out
 
 
-def scan_samples(seed: int, size: int, n_slices: int) -> Samples:
-    """Every slice with a candidate (>= 130 HU) pixel of one phantom scan."""
-    phantom = make_cardiac_phantom(
-        seed, n_slices=n_slices, rows=size, columns=size, pixel_spacing_mm=SPACING_MM
-    )
+def noncoronary_centres(
+    noncoronary: np.ndarray[Any, Any],
+    candidates: np.ndarray[Any, Any],
+    slices: np.ndarray[Any, Any],
+) -> list[np.ndarray[Any, Any]]:
+    """Per slice, the pixel centres of the candidate parts of noncoronary structures (one
+    per connected piece)."""
+    out = []
+    for k in slices:
+        pieces, n = ndimage.label((noncoronary[k] > 0) & candidates[k])
+        centres = ndimage.center_of_mass(pieces > 0, pieces, range(1, n + 1)) if n else []
+        out.append(np.array(centres, dtype=np.float64).round().astype(np.int64).reshape(-1, 2))
+    return out
+
+
+AORTIC_VALVE_LABEL = 5  # the sixth class: aortic valve calcium (noncoronary code 1)
+
+
+def scan_samples(
+    seed: int, size: int, n_slices: int, family: str = "a", aortic_valve: bool = False
+) -> Samples:
+    """Every slice with a candidate (>= 130 HU) pixel of one phantom scan; with
+    ``aortic_valve`` the valve's calcium is labelled :data:`AORTIC_VALVE_LABEL` (both
+    families code it 1 in their ``noncoronary`` volume)."""
+    phantom = ct_phantom(family, seed, n_slices=n_slices, rows=size, pixel_spacing_mm=SPACING_MM)
     hu = phantom.hu
     candidates = hu >= PREPROCESSING["candidate_hu"]
     slices = np.flatnonzero(candidates.any(axis=(1, 2)))
     x = model_inputs(hu, slices, PREPROCESSING).astype(np.float16)
-    return Samples(
-        x,
-        phantom.labels[slices],
-        candidates[slices].astype(np.uint8),
-        look_alike_centres(phantom, slices),
+    hard = (
+        look_alike_centres(phantom, slices)
+        if family == "a"
+        else noncoronary_centres(phantom.noncoronary, candidates, slices)
     )
+    labels = phantom.labels[slices].copy()
+    if aortic_valve:
+        valve = (phantom.noncoronary[slices] == 1) & candidates[slices] & (labels == 0)
+        labels[valve] = AORTIC_VALVE_LABEL
+    return Samples(x, labels, candidates[slices].astype(np.uint8), hard)
 
 
-def build(seeds: range, size: int, n_slices: int) -> Samples:
-    parts = [scan_samples(seed, size, n_slices) for seed in seeds]
+def build(
+    seeds: range, size: int, n_slices: int, family: str = "a", aortic_valve: bool = False
+) -> Samples:
+    parts = [scan_samples(seed, size, n_slices, family, aortic_valve) for seed in seeds]
     return Samples(
         np.concatenate([p.x for p in parts]),
         np.concatenate([p.y for p in parts]),

@@ -5,6 +5,8 @@ Candidate lesions are the same components for truth and prediction (same HU, sam
 threshold), so lesions match exactly by slice and centroid: sensitivity is the share of
 true lesions the model keeps, artery accuracy the share of those with the right artery,
 false positives the lesions it keeps that are not coronary calcium.
+
+The cross-family evaluation's per-scan outcomes and metrics are in :mod:`cgtrain.calcium_cases`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from cardiogate_phantoms.phantom import CardiacPhantom, make_cardiac_phantom
 
 from cardiogate.analyses.ct_volume import CTVolume
 from cardiogate.inference.engine import LoadedModel, load_model
@@ -24,6 +25,7 @@ from cardiogate.tasks.calcium.analysis import (
     predict_labels,
 )
 from cardiogate.tasks.calcium.scoring import agatston_scores, classic_category
+from cgtrain.families import ct_phantom
 
 CATEGORIES = ["0", "1-10", "11-100", "101-400", ">400"]
 
@@ -55,7 +57,8 @@ def linear_weighted_kappa(a: list[str], b: list[str], categories: list[str]) -> 
     return float(1 - (weights * observed).sum() / disagreement) if disagreement > 0 else 1.0
 
 
-def phantom_volume(p: CardiacPhantom) -> CTVolume:
+def phantom_volume(p: Any) -> CTVolume:
+    """The phantom (either family) as the service's loader would give it."""
     return CTVolume(
         hu=p.hu,
         pixel_spacing_mm=p.pixel_spacing_rc,
@@ -78,7 +81,7 @@ class ScanOutcome:
     false_positives: int
 
 
-def compare(phantom: CardiacPhantom, labels: np.ndarray[Any, Any]) -> ScanOutcome:
+def compare(phantom: Any, labels: np.ndarray[Any, Any]) -> ScanOutcome:
     """Score ``labels`` on the phantom and match its lesions to the truth."""
     volume = phantom_volume(phantom)
     predicted = agatston_scores(
@@ -135,12 +138,17 @@ def summarise(outcomes: list[ScanOutcome], seeds: range) -> dict[str, Any]:
 
 
 def evaluate(
-    model: LoadedModel, seeds: range, *, rows: int = 512, n_slices: int = 40
+    model: LoadedModel,
+    seeds: range,
+    *,
+    rows: int = 512,
+    n_slices: int | None = 40,
+    family: str = "a",
 ) -> dict[str, Any]:
     """The card's metrics for ``model`` as the service runs it (its card's thresholds)."""
     outcomes = []
     for seed in seeds:
-        phantom = make_cardiac_phantom(seed, n_slices=n_slices, rows=rows, columns=rows)
+        phantom = ct_phantom(family, seed, n_slices=n_slices, rows=rows)
         outcomes.append(compare(phantom, predict_labels(phantom_volume(phantom), model)))
     return summarise(outcomes, seeds)
 
@@ -151,13 +159,14 @@ def sweep(
     thresholds: list[float | None],
     *,
     rows: int = 512,
-    n_slices: int = 40,
+    n_slices: int | None = 40,
+    family: str = "a",
 ) -> dict[float | None, dict[str, Any]]:
     """Metrics for each ``min_coronary_probability`` (None: plain argmax), running the
     network once per scan."""
     outcomes: dict[float | None, list[ScanOutcome]] = {t: [] for t in thresholds}
     for seed in seeds:
-        phantom = make_cardiac_phantom(seed, n_slices=n_slices, rows=rows, columns=rows)
+        phantom = ct_phantom(family, seed, n_slices=n_slices, rows=rows)
         where, probabilities = pixel_probabilities(phantom_volume(phantom), model)
         for t in thresholds:
             labels = labels_from_probabilities(phantom.hu.shape, where, probabilities, t)

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from cardiogate_phantoms import make_xa_cine
 
 from cardiogate.inference.engine import LoadedModel, load_model
 from cardiogate.tasks.stenosis.analysis import analyze_xa
+from cgtrain.families import is_normal, xa_cine
 
 
 def auc(labels: list[bool], scores: list[float]) -> float | None:
@@ -54,20 +54,26 @@ def match(
 
 
 def evaluate(
-    model: LoadedModel, seeds: range, *, match_mm: float = 3.0, threshold: float | None = None
+    model: LoadedModel,
+    seeds: range,
+    *,
+    match_mm: float = 3.0,
+    threshold: float | None = None,
+    family: str = "a",
 ) -> dict[str, Any]:
+    """The card's metrics on the cines of ``seeds`` of phantom ``family``."""
     labels: list[bool] = []
     scores: list[float] = []
     tp = fp = fn = 0
     errors: list[float] = []
     for seed in seeds:
-        # odd seeds: the generator's own mix of 0-3 lesions of 20-95%; even: normal cines
-        cine = make_xa_cine(seed) if seed % 2 else make_xa_cine(seed, stenoses=[])
+        # odd seeds: the generator's own mix of lesions; even: normal cines
+        cine = xa_cine(family, seed, normal=is_normal(seed))
         truth = [t for t in cine.truth["lesions"] if t["percent_stenosis"] >= 50]
         result = analyze_xa(cine.datasets, model)
         labels.append(bool(truth))
         scores.append(result.probability)
-        mm = result.geometry["mm_per_px"] or float(cine.truth.get("mm_per_px_isocentre", 0.2))
+        mm = result.geometry["mm_per_px"] or float(cine.truth["pixel_spacing_isocentre_mm"])
         reported = [lesion.model_dump() for lesion in result.lesions]
         pairs = match(reported, truth, mm, match_mm)
         tp += len(pairs)
