@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cardiogate.errors import CardiogateError
+from cardiogate.inference.ood import OODProfile
 
 CARD_FILE = "card.json"
 MODEL_FILE = "model.onnx"
@@ -59,6 +60,7 @@ class ModelCard(BaseModel):
     clinical_use: Literal["not for clinical use", "cleared"] = "not for clinical use"
     license: str = ""
     authors: str = ""
+    ood: OODProfile | None = None  # out-of-distribution check (cardiogate.inference.ood)
 
     @field_validator("inputs", "outputs")
     @classmethod

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from cardiogate.analyses.ct_volume import CTVolume
 from cardiogate.inference import LoadedModel
+from cardiogate.tasks.calcium.ood_features import ood_review_reason
 from cardiogate.tasks.calcium.review import (
     LOW_PEAK_HU,
     MIN_ARTERY_PROBABILITY,
@@ -143,7 +144,11 @@ def describe(
         else None
     )
     flags = [lesion.review_flags for lesion in (*lesions, *(valve.lesions if valve else []))]
-    reason = calcium_reason(flags, review_peak_hu, min_artery_probability)
+    reasons = (
+        calcium_reason(flags, review_peak_hu, min_artery_probability),
+        ood_review_reason(volume, model.card),  # an input unlike the model's training data
+    )
+    reason = "; ".join(r for r in reasons if r) or None
     t0, t1, t2, t3 = times
     return CalciumResult(
         agatston={k: round(v, 2) for k, v in scores.agatston.items()},

@@ -45,6 +45,7 @@ from cardiogate.tasks.stenosis.geometry import (
     heatmap_peaks,
     vessel_course,
 )
+from cardiogate.tasks.stenosis.ood_features import ood_review_reason
 from cardiogate.tasks.stenosis.qca import (
     NOMINAL_FIELD_MM,
     NotMeasured,
@@ -222,17 +223,21 @@ def analyze_xa(
     low, high = review_band
     uncertain = low <= probability < high
     t4 = time.perf_counter()
+    reasons = [
+        f"model probability {probability:.2f} is within the review band {low}-{high}"
+        if uncertain
+        else None,
+        "geometry incomplete: " + "; ".join(cine.geometry_flags)
+        if cine.geometry_flags and lesions
+        else None,
+        ood_review_reason(cine, model.card),  # an input unlike the model's training data
+    ]
+    reason = "; ".join(r for r in reasons if r) or None
     return StenosisResult(
         significant=probability >= threshold,
         probability=round(probability, 4),
-        needs_review=uncertain or bool(cine.geometry_flags and lesions),
-        review_reason=(
-            f"model probability {probability:.2f} is within the review band {low}-{high}"
-            if uncertain
-            else ("geometry incomplete: " + "; ".join(cine.geometry_flags))
-            if cine.geometry_flags and lesions
-            else None
-        ),
+        needs_review=reason is not None,
+        review_reason=reason,
         lesions=lesions,
         most_severe=max(lesions, key=lambda lesion: lesion.percent_stenosis, default=None),
         frames_used=[int(i) + 1 for i in chosen],
