@@ -54,6 +54,13 @@ STENOSIS = codes.SCT.Stenosis
 DIAMETER_STENOSIS = codes.SCT.LumenDiameterStenosis
 DIAMETER_METHOD = codes.DCM.DiameterBasedMethod
 CERTAINTY = codes.DCM.CertaintyOfFinding
+# QCA of a lesion (CID 3481 and 3483): the minimal lumen diameter is the vessel lumen
+# diameter derived as the minimum; the reference diameter the same concept at the
+# interpolated reference (named by its own local derivation); the stenotic lesion length
+LUMEN_DIAMETER = codes.SCT.VesselLumenDiameter
+MINIMUM = codes.SCT.Minimum
+LESION_LENGTH = codes.SCT.StenoticLesionLength
+MILLIMETRE = codes.UCUM.Millimeter
 YES: Code = codes.SCT.Yes
 NO: Code = codes.SCT.No
 
@@ -112,6 +119,9 @@ def classic_value(category: str) -> hd.sr.CodedConcept:
 def cac_drs_value(category: str) -> hd.sr.CodedConcept:
     """The local code of a CAC-DRS category such as ``"A2/N3"``."""
     return local(f"CACDRS-{category}", f"CAC-DRS {category}")
+
+
+REFERENCE_DIAMETER_DERIVATION = local("QCA-REF", "Interpolated reference (QCA)")
 
 
 def grade_value(cad_rads: str, label: str) -> hd.sr.CodedConcept:

@@ -18,6 +18,10 @@ from cardiogate.reports.codes import (
     CORONARY_ARTERY,
     DIAMETER_METHOD,
     DIAMETER_STENOSIS,
+    LESION_LENGTH,
+    LUMEN_DIAMETER,
+    MILLIMETRE,
+    MINIMUM,
     NEEDS_REVIEW,
     NO,
     PERCENT,
@@ -74,6 +78,31 @@ def test_percent_stenosis_and_grade_per_lesion_equal_the_result(
         75.0,
         "4A",
     )
+
+
+def test_a_measured_lesion_carries_its_qca_in_mm_and_an_estimated_one_none(
+    stenosis: StenosisInputs, stenosis_files: dict[str, Path]
+) -> None:
+    _, groups = _split(stenosis_files["SR"])
+    kinds = {lesion.percent_method for lesion in stenosis.result.lesions}
+    assert kinds == {"qca", "network"}, "the fixture should hold both kinds of lesion"
+    for group, lesion in zip(groups, stenosis.result.lesions, strict=True):
+        diameters = group.get_measurements(name=LUMEN_DIAMETER)
+        lengths = group.get_measurements(name=LESION_LENGTH)
+        if lesion.percent_method != "qca":
+            assert diameters == [] and lengths == []
+            continue
+        by_derivation = {d.derivation.value: d for d in diameters}
+        minimal = by_derivation[MINIMUM.value]
+        reference = by_derivation["QCA-REF"]
+        assert minimal.unit == reference.unit == MILLIMETRE
+        assert float(minimal.value) == pytest.approx(lesion.minimal_lumen_diameter_mm)
+        assert float(reference.value) == pytest.approx(lesion.reference_diameter_mm)
+        # the %DS reported is the QCA arithmetic on the two diameters, within rounding of
+        # the median over sightings
+        assert 0 < float(minimal.value) < float(reference.value)
+        [length] = lengths
+        assert float(length.value) == pytest.approx(lesion.lesion_length_mm)
 
 
 def test_polylines_are_on_the_lesion_frame_in_dicom_image_coordinates(

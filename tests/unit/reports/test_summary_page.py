@@ -181,8 +181,11 @@ def test_the_stenosis_page_lists_each_lesion_with_its_viewer_frame(
     assert int(source.NumberOfFrames) > 1
     for number, lesion in enumerate(result.lesions, start=1):
         frame = f"frame {lesion.referenced_frame}"
-        cells = [f"{lesion.percent_stenosis:.0f}%", lesion.grade, lesion.cad_rads, frame]
+        measured = "" if lesion.percent_method == "qca" else " *"  # * the network's estimate
+        cells = [f"{lesion.percent_stenosis:.0f}%{measured}", lesion.grade, lesion.cad_rads, frame]
         assert [str(number), *cells, segment_cell(lesion)] in rows, number
+    if any(lesion.percent_method != "qca" for lesion in result.lesions):
+        assert any("* the model's estimate" in " ".join(row) for row in rows)
     assert any(row[0].startswith("Significant stenosis (50% or more): yes") for row in rows)
     frames = {
         (ref.ReferencedSOPInstanceUID, ref.ReferencedFrameNumber) for ref in ds.SourceImageSequence

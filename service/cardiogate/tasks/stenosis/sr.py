@@ -128,6 +128,7 @@ def lesion_group(
                 unit=c.PERCENT,
                 method=c.DIAMETER_METHOD,
             ),
+            *qca_measurements(lesion),
             hd.sr.Measurement(
                 name=c.CERTAINTY, value=round(lesion.probability * 100, 2), unit=c.PERCENT
             ),
@@ -138,6 +139,39 @@ def lesion_group(
             )
         ],
     )
+
+
+def qca_measurements(lesion: StenosisLesion) -> list[hd.sr.Measurement]:
+    """The lesion's QCA in mm, when it was measured: minimal lumen diameter, interpolated
+    reference diameter and lesion length (none for the network's estimate)."""
+    if lesion.percent_method != "qca":
+        return []
+    out = []
+    if lesion.minimal_lumen_diameter_mm is not None:
+        out.append(
+            hd.sr.Measurement(
+                name=c.LUMEN_DIAMETER,
+                value=lesion.minimal_lumen_diameter_mm,
+                unit=c.MILLIMETRE,
+                derivation=c.MINIMUM,
+            )
+        )
+    if lesion.reference_diameter_mm is not None:
+        out.append(
+            hd.sr.Measurement(
+                name=c.LUMEN_DIAMETER,
+                value=lesion.reference_diameter_mm,
+                unit=c.MILLIMETRE,
+                derivation=c.REFERENCE_DIAMETER_DERIVATION,
+            )
+        )
+    if lesion.lesion_length_mm is not None:
+        out.append(
+            hd.sr.Measurement(
+                name=c.LESION_LENGTH, value=lesion.lesion_length_mm, unit=c.MILLIMETRE
+            )
+        )
+    return out
 
 
 def _flags(result: StenosisResult) -> list[tuple[hd.sr.CodedConcept, Code]]:

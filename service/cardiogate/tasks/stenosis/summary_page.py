@@ -59,14 +59,14 @@ def stenosis_page(sources: Sequence[Dataset], result: StenosisResult, cine: XACi
     if not result.lesions:
         page.line("No stenosis found.", HEADING)
         return page.finish(references)
-    stops = [MARGIN, 100, 210, 440, 590, 730]
+    stops = [MARGIN, 100, 200, 455, 605, 755]  # the widest grade, "50-69% (moderate)", is 239 px
     headings = ("#", "% DS", "Grade", "CAD-RADS", "Frame", "Segment (SCCT)")
     page.cells([(h, MUTED) for h in headings], stops, BODY)
     for number, lesion in enumerate(result.lesions[:MAX_LESION_ROWS], start=1):
         sop, frame = cine.frame_sources[lesion.frame - 1]
         cells = [
             str(number),
-            f"{lesion.percent_stenosis:.0f}%",
+            f"{lesion.percent_stenosis:.0f}%" + ("" if lesion.percent_method == "qca" else " *"),
             lesion.grade,
             lesion.cad_rads,
             frame_label(sources, (sop, frame)),
@@ -91,7 +91,15 @@ def stenosis_page(sources: Sequence[Dataset], result: StenosisResult, cine: XACi
             "Vessel and segment as the model identifies them on this projection, SCCT "
             "segment numbers with boundaries at typical branch positions: confirm on the image."
         )
-    page.wrapped(f"% DS (diameter stenosis): {result.percent_method}.")
+    page.wrapped(
+        "% DS (diameter stenosis) measured QCA-style: the minimal lumen against the "
+        "reference diameter interpolated through the healthy vessel either side"
+        + (
+            "; * the model's estimate, where the lumen could not be measured."
+            if any(lesion.percent_method != "qca" for lesion in result.lesions)
+            else "."
+        )
+    )
     page.wrapped(f"Grades: {result.grading_convention}.")
     return page.finish(references)
 
