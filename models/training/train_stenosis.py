@@ -52,6 +52,12 @@ STRIDE = 4
 TRAIN_SEED = 7_000
 
 
+PERCENT_OUTPUT = (
+    "the network's estimate of % diameter stenosis; the service measures %DS QCA-style "
+    "from the lumen profile and uses this only where the lumen cannot be measured"
+)
+
+
 def log(message: str) -> None:
     print(f"[{dt.datetime.now():%H:%M:%S}] {message}", flush=True)
 
@@ -252,7 +258,7 @@ def write_card(out: Path, args: argparse.Namespace, arm: str, metrics: dict[str,
         },
         "postprocessing": {
             "lesion_threshold": 0.5,
-            "percent_method": "estimated by the network (not a QCA measurement)",
+            "percent_output": PERCENT_OUTPUT,
         },
         "labels": ["significant stenosis"],
         "training_data": training_data(args, arm),

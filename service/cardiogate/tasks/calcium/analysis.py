@@ -28,6 +28,7 @@ from cardiogate.analyses.resample import resample_linear
 from cardiogate.errors import CardiogateError
 from cardiogate.inference import LoadedModel, ModelCard
 from cardiogate.tasks.calcium import contrast
+from cardiogate.tasks.calcium.ood_features import ood_review_reason
 from cardiogate.tasks.calcium.result import (
     AorticValveCalcium,
     CalciumLesion,
@@ -319,5 +320,6 @@ def analyze_ct_with_labels(
         review_peak_hu=review_peak_hu,
         min_artery_probability=min_artery_probability,
         aortic_valve=valve,
+        unlike_training=ood_review_reason(volume, model.card),
     )
     return result, volume, scored

@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict
 
 from cardiogate.analyses.ct_volume import CTVolume
 from cardiogate.inference import LoadedModel
-from cardiogate.tasks.calcium.ood_features import ood_review_reason
 from cardiogate.tasks.calcium.review import (
     LOW_PEAK_HU,
     MIN_ARTERY_PROBABILITY,
@@ -104,11 +103,14 @@ def describe(
     review_peak_hu: float = LOW_PEAK_HU,
     min_artery_probability: float = MIN_ARTERY_PROBABILITY,
     aortic_valve: bool = False,
+    unlike_training: str | None = None,
 ) -> CalciumResult:
     """The result of ``scores``, its lesions (the aortic valve's too) flagged for review as
     :func:`~cardiogate.tasks.calcium.review.calcium_lesion_flags` says. ``aortic_valve``:
     whether the model labels aortic valve calcium; without it the result's
-    ``aortic_valve`` is None (not measured)."""
+    ``aortic_valve`` is None (not measured). ``unlike_training``: why the input is unlike
+    the model's training data (its card's out-of-distribution profile), also a reason for
+    review."""
 
     def described(lesion: Lesion) -> CalciumLesion:
         return CalciumLesion(
@@ -146,7 +148,7 @@ def describe(
     flags = [lesion.review_flags for lesion in (*lesions, *(valve.lesions if valve else []))]
     reasons = (
         calcium_reason(flags, review_peak_hu, min_artery_probability),
-        ood_review_reason(volume, model.card),  # an input unlike the model's training data
+        unlike_training,
     )
     reason = "; ".join(r for r in reasons if r) or None
     t0, t1, t2, t3 = times
