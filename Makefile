@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint unit bench bench-all venv viewer lock chart-alerts clean train-calcium train-stenosis train-stenosis-vessels soak fuzz
+.PHONY: run test lint unit bench bench-all venv viewer lock chart-alerts clean train train-calcium train-stenosis train-stenosis-vessels train-family-b calibrate-ood evaluate soak fuzz
 
 venv: $(STAMP)
 
@@ -88,10 +88,20 @@ bench-all: $(STAMP)
 	$(BIN)/python bench/throughput.py --studies 12 --associations 3 \
 		--data $(BENCH_OUT)/data/series --json $(BENCH_OUT)/throughput.json $(RECORD)
 
+## Everything the shipped models and their cards come from, on the CPU from a clean checkout:
+## the shipped models, the models trained on one family for the other direction, the
+## out-of-distribution profiles, then the cross-family evaluation written into the cards
+## and docs. Times on the 2-core VM are in docs/models.md ("Training from a clean checkout").
+train: train-calcium train-stenosis train-stenosis-vessels train-family-b calibrate-ood evaluate
+
+TRAIN_ENV := PYTHONPATH=models/training:service
+EVALUATED := models/evaluation/models
+
 ## Train the calcium model on synthetic phantoms (CPU PyTorch), export ONNX, write its card.
 train-calcium: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[train]"
-	$(BIN)/python models/training/train_calcium.py --out models/calcium
+	$(TRAIN_ENV) $(BIN)/python models/training/train_calcium.py --out models/calcium \
+		--family a --no-aortic-valve --version 0.2.0
 
 ## Train the stenosis model (curriculum and level-3-only arms), export ONNX, write its card.
 train-stenosis: $(STAMP)
@@ -102,6 +112,39 @@ train-stenosis: $(STAMP)
 train-stenosis-vessels: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[train]"
 	$(BIN)/python models/training/train_stenosis_vessels.py --model models/stenosis
+
+## The other direction of the cross-family evaluation: each model trained on family B only
+## (same scripts), kept under models/evaluation/models/ (not loaded by the service).
+train-family-b: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[train]"
+	$(TRAIN_ENV) $(BIN)/python models/training/train_calcium.py --family b --version 0.3.0-b \
+		--steps 1500 --train-scans 80 --val-scans 20 --test-scans 20 --out $(EVALUATED)/calcium-b
+	$(TRAIN_ENV) $(BIN)/python models/training/train_stenosis.py --family b --arms level3 \
+		--images 1000 --steps 600 --workers 1 --test-cines 40 --version 0.3.0-b \
+		--out $(EVALUATED)/stenosis-b
+
+## Fit each shipped card's out-of-distribution profile (family A inputs; flag rates on both).
+calibrate-ood: $(STAMP)
+	$(TRAIN_ENV) $(BIN)/python models/training/calibrate_ood.py calcium \
+		--card models/calcium/card.json --fit 200 --held-out 200 --other 40
+	$(TRAIN_ENV) $(BIN)/python models/training/calibrate_ood.py stenosis \
+		--card models/stenosis/card.json --fit 200 --held-out 200 --other 40
+
+## Every model on both families' held-out sets with bootstrap intervals (models/evaluation),
+## then the tables into the cards, docs/models.md and the README.
+evaluate: $(STAMP)
+	for task in calcium stenosis; do \
+		for family in a b; do \
+			$(TRAIN_ENV) $(BIN)/python models/training/evaluate_cross_family.py --task $$task \
+				--model models/$$task --family $$family \
+				--out models/evaluation/$${task}_trained_a_on_$$family.json || exit 1; \
+			$(TRAIN_ENV) $(BIN)/python models/training/evaluate_cross_family.py --task $$task \
+				--model $(EVALUATED)/$$task-b --family $$family \
+				--out models/evaluation/$${task}_trained_b_on_$$family.json || exit 1; \
+		done; \
+	done
+	$(TRAIN_ENV) $(BIN)/python models/training/cross_family_report.py --cards models \
+		--into docs/models.md --into README.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache tests/viewer/node_modules
