@@ -90,7 +90,8 @@ def test_a_measured_lesion_carries_its_qca_in_mm_and_an_estimated_one_none(
         diameters = group.get_measurements(name=LUMEN_DIAMETER)
         lengths = group.get_measurements(name=LESION_LENGTH)
         if lesion.percent_method != "qca":
-            assert diameters == [] and lengths == []
+            assert diameters == []
+            assert lengths == []
             continue
         by_derivation = {d.derivation.value: d for d in diameters}
         minimal = by_derivation[MINIMUM.value]

@@ -37,7 +37,8 @@ def test_each_shipped_card_carries_a_profile_calibrated_on_both_families(task: s
     # few false flags in the family it learned from, most of the other family flagged
     assert calibration.held_out_flag_rate <= 0.03
     assert calibration.other_flag_rate >= 0.5
-    assert calibration.held_out_cases >= 100 and calibration.other_cases >= 20
+    assert calibration.held_out_cases >= 100
+    assert calibration.other_cases >= 20
 
 
 def test_a_very_noisy_ct_needs_review_and_the_reason_names_the_noise(
@@ -46,7 +47,8 @@ def test_a_very_noisy_ct_needs_review_and_the_reason_names_the_noise(
     noisy = make_ct_series(900003, n_slices=16, noise_sigma_hu=90.0, keep_phantom=False)
     result = analyze_ct(noisy.datasets, calcium)
     assert result.needs_review
-    assert result.review_reason is not None and UNLIKE in result.review_reason
+    assert result.review_reason is not None
+    assert UNLIKE in result.review_reason
     assert "noise" in result.review_reason
 
 
@@ -60,7 +62,8 @@ def test_a_cine_drawn_by_the_other_family_needs_review(stenosis: LoadedModel) ->
     other = make_xa_cine_b(960002, frames=20, rows=512, columns=512, stenoses=[])
     result = analyze_xa(other.datasets, stenosis)
     assert result.needs_review
-    assert result.review_reason is not None and UNLIKE in result.review_reason
+    assert result.review_reason is not None
+    assert UNLIKE in result.review_reason
     assert "training" in result.review_reason  # the training range is quoted
 
 

@@ -71,8 +71,6 @@ def segments_present(labels: np.ndarray[Any, Any]) -> list[str]:
     return [name for index, name in enumerate(LABEL_NAMES, start=1) if (labels == index).any()]
 
 
-
-
 def _description(
     number: int, name: str, algorithm: hd.AlgorithmIdentificationSequence, tracking: str
 ) -> hd.seg.SegmentDescription:
