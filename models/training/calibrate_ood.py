@@ -44,10 +44,12 @@ from cardiogate.inference.ood import (
 )
 from cardiogate.tasks.calcium import ood_features as calcium_ood
 from cardiogate.tasks.stenosis import ood_features as stenosis_ood
+from cgtrain.families import OOD_SEEDS
 
-FIT_SEEDS_FROM = 700_000  # never used in training (1000-), validation (800000-) or test (900000-)
-HELD_OUT_SEEDS_FROM = 710_000
-FAMILY_B_SEEDS_FROM = 720_000
+# never used in training, validation or test (cgtrain.families checks that no range overlaps)
+FIT_SEEDS_FROM = OOD_SEEDS["fit"].start
+HELD_OUT_SEEDS_FROM = OOD_SEEDS["held_out"].start
+FAMILY_B_SEEDS_FROM = OOD_SEEDS["other_family"].start
 CT_SLICES = 40  # as the calcium test set (models/calcium/card.json metrics.test_set)
 QUANTILE = 0.99
 FOLDS = 5

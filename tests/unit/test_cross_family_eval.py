@@ -19,7 +19,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "models" / "training"))
 from cgtrain import calcium_cases, stenosis_cases
 from cgtrain.bootstrap import mean_of, percentile_interval, ratio, stratified
-from cgtrain.families import SEEDS, ct_phantom, family_b_available, seeds, xa_cine
+from cgtrain.families import OOD_SEEDS, SEEDS, ct_phantom, family_b_available, seeds, xa_cine
 from cgtrain.stenosis_eval import auc
 
 # --- bootstrap -------------------------------------------------------------------------
@@ -103,7 +103,7 @@ def test_no_two_seed_ranges_overlap() -> None:
         (f"{task}/{family}/{which}", getattr(ranges, which))
         for (task, family), ranges in SEEDS.items()
         for which in ("training", "validation", "test")
-    ]
+    ] + [(f"ood/{which}", seeds) for which, seeds in OOD_SEEDS.items()]
     for (a, ra), (b, rb) in itertools.combinations(named, 2):
         assert max(ra.start, rb.start) >= min(ra.stop, rb.stop), f"{a} overlaps {b}"
 

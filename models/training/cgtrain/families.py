@@ -46,6 +46,14 @@ class SeedRanges:
         return range(whole.start, whole.start + n)
 
 
+# The out-of-distribution calibration (calibrate_ood.py): family-A inputs it fits on and
+# checks against, and family-B inputs it should flag; the same ranges for both tasks.
+OOD_SEEDS: dict[str, range] = {
+    "fit": range(700_000, 710_000),
+    "held_out": range(710_000, 720_000),
+    "other_family": range(720_000, 730_000),
+}
+
 SEEDS: dict[tuple[str, str], SeedRanges] = {
     ("calcium", "a"): SeedRanges(
         training=range(1_000, 100_000),

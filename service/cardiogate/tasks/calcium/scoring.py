@@ -6,9 +6,8 @@ takes the artery that most of its pixels are labelled with, and a lesion mostly 
 background (0) is not coronary calcium and is dropped (ties go to background). A lesion
 mostly labelled aortic valve (5, from a model that has that class) is aortic valve calcium:
 it is scored with the same arithmetic but apart, and never counts in the coronary totals.
-Given the
-model's voxel probabilities, a lesion also carries the mean probability of its artery over
-its pixels (how sure the model is of the assignment). Then
+Given the model's voxel probabilities, a lesion also carries the mean probability of its
+artery over its pixels (how sure the model is of the assignment). Then
 
 - Agatston = sum over lesions of area_mm2 x weight(peak HU) x (slice increment / 3 mm),
   weight 1 for peak HU 130-199, 2 for 200-299, 3 for 300-399, 4 for >= 400;
