@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 
-from cardiogate.analyses.ct_volume import CTVolume
 from cardiogate.analyses.xa_cine import load_xa_cine
 from cardiogate.inference.card import ModelCard
 from cardiogate.inference.ood import (
@@ -44,6 +43,7 @@ from cardiogate.inference.ood import (
 )
 from cardiogate.tasks.calcium import ood_features as calcium_ood
 from cardiogate.tasks.stenosis import ood_features as stenosis_ood
+from cgtrain.calcium_eval import phantom_volume
 from cgtrain.families import OOD_SEEDS
 
 # never used in training, validation or test (cgtrain.families checks that no range overlaps)
@@ -62,34 +62,16 @@ def log(message: str) -> None:
     print(f"[{dt.datetime.now():%H:%M:%S}] {message}", flush=True)
 
 
-def ct_volume(phantom: Any) -> CTVolume:
-    """A CTVolume of a CT phantom of either family (attributes as ``CardiacPhantom``'s)."""
-    spacing = phantom.pixel_spacing_mm
-    row_mm, column_mm = (spacing, spacing) if np.isscalar(spacing) else tuple(spacing)
-    x0, y0 = phantom.origin_mm[:2]
-    z_mm = np.asarray(phantom.z_mm, dtype=np.float64)
-    return CTVolume(
-        hu=np.asarray(phantom.hu, dtype=np.float32),
-        pixel_spacing_mm=(float(row_mm), float(column_mm)),
-        slice_increment_mm=float(phantom.slice_increment_mm),
-        slice_thickness_mm=float(phantom.slice_thickness_mm),
-        positions_mm=np.array([[x0, y0, z] for z in z_mm]),
-        orientation=np.array([1.0, 0, 0, 0, 1, 0]),
-        sop_instance_uids=[str(i) for i in range(len(z_mm))],
-        calcium_mass_factor=None,
-    )
-
-
 def calcium_a(seed: int) -> Features:
     from cardiogate_phantoms import make_cardiac_phantom
 
-    return calcium_ood.ct_features(ct_volume(make_cardiac_phantom(seed, n_slices=CT_SLICES)))
+    return calcium_ood.ct_features(phantom_volume(make_cardiac_phantom(seed, n_slices=CT_SLICES)))
 
 
 def calcium_b(seed: int) -> Features:
     from cardiogate_phantoms.family_b import make_ct_phantom_b
 
-    return calcium_ood.ct_features(ct_volume(make_ct_phantom_b(seed, n_slices=CT_SLICES)))
+    return calcium_ood.ct_features(phantom_volume(make_ct_phantom_b(seed, n_slices=CT_SLICES)))
 
 
 def stenosis_a(seed: int) -> Features:

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from cardiogate_phantoms import CardiacPhantom, make_cardiac_phantom, make_xa_cine
 
-from cardiogate.analyses.ct_volume import CTVolume
 from cardiogate.analyses.xa_cine import XACine, load_xa_cine
 from cardiogate.inference.card import ModelCard, TensorSpec
 from cardiogate.inference.ood import OODCalibration, OODProfile, fit_profile
 from cardiogate.tasks.calcium import ood_features as calcium
 from cardiogate.tasks.stenosis import ood_features as stenosis
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "models" / "training"))
+from cgtrain.calcium_eval import phantom_volume
 
 CALIBRATION = OODCalibration(data="family A, tests", fit_cases=4, threshold_rule="max")
 
@@ -23,19 +27,6 @@ CALIBRATION = OODCalibration(data="family A, tests", fit_cases=4, threshold_rule
 def phantom(seed: int, **kwargs: Any) -> CardiacPhantom:
     return make_cardiac_phantom(
         seed, n_slices=10, rows=256, columns=256, pixel_spacing_mm=0.7, **kwargs
-    )
-
-
-def volume(p: CardiacPhantom) -> CTVolume:
-    return CTVolume(
-        hu=p.hu,
-        pixel_spacing_mm=p.pixel_spacing_rc,
-        slice_increment_mm=p.slice_increment_mm,
-        slice_thickness_mm=p.slice_thickness_mm,
-        positions_mm=np.array([[*p.origin_mm, z] for z in p.z_mm]),
-        orientation=np.array([1.0, 0, 0, 0, 1, 0]),
-        sop_instance_uids=[str(i) for i in range(len(p.z_mm))],
-        calcium_mass_factor=None,
     )
 
 
@@ -54,7 +45,7 @@ def family_a() -> list[CardiacPhantom]:
 
 def test_ct_features_measure_the_phantom(family_a: list[CardiacPhantom]) -> None:
     for p in family_a:
-        features = calcium.ct_features(volume(p))
+        features = calcium.ct_features(phantom_volume(p))
         assert set(features) == {s.name for s in calcium.FEATURES}
         assert features["noise_hu"] == pytest.approx(p.noise_sigma_hu, rel=0.15)
         assert features["slice_thickness_mm"] == 3.0
@@ -63,12 +54,14 @@ def test_ct_features_measure_the_phantom(family_a: list[CardiacPhantom]) -> None
         assert -60 < features["soft_tissue_hu"] < 60
         assert 0 < features["calcium_fraction_pct"] < 20
         assert 50 < features["body_width_mm"] <= 256 * 0.7
-        assert calcium.ct_features(volume(p)) == features  # the same input, the same numbers
+        assert (
+            calcium.ct_features(phantom_volume(p)) == features
+        )  # the same input, the same numbers
 
 
 def test_a_noisier_scan_has_more_noise() -> None:
-    quiet = calcium.ct_features(volume(phantom(40, noise_sigma_hu=12.0)))
-    noisy = calcium.ct_features(volume(phantom(40, noise_sigma_hu=40.0)))
+    quiet = calcium.ct_features(phantom_volume(phantom(40, noise_sigma_hu=12.0)))
+    noisy = calcium.ct_features(phantom_volume(phantom(40, noise_sigma_hu=40.0)))
     assert quiet["noise_hu"] == pytest.approx(12.0, rel=0.15)
     assert noisy["noise_hu"] == pytest.approx(40.0, rel=0.15)
     assert noisy["soft_tissue_hu"] == pytest.approx(quiet["soft_tissue_hu"], abs=5)
@@ -77,18 +70,18 @@ def test_a_noisier_scan_has_more_noise() -> None:
 def test_thin_slices_are_named_in_the_review_reason(family_a: list[CardiacPhantom]) -> None:
     fitted = fit_profile(
         calcium.FEATURES,
-        [calcium.ct_features(volume(p)) for p in family_a],
+        [calcium.ct_features(phantom_volume(p)) for p in family_a],
         calibration=CALIBRATION,
         quantile=1.0,
     )
-    thin = volume(phantom(31, slice_increment_mm=0.6, slice_thickness_mm=0.6))
+    thin = phantom_volume(phantom(31, slice_increment_mm=0.6, slice_thickness_mm=0.6))
     assert calcium.ct_features(thin)["slice_thickness_mm"] == pytest.approx(0.6)
     reason = calcium.ood_review_reason(thin, card(fitted))
     assert reason is not None
     assert reason.startswith("input unlike the model's training data: ")
     assert "slice thickness 0.6 mm (training 3 mm)" in reason
     assert "slice increment 0.6 mm (training 3 mm)" in reason
-    assert calcium.ood_review_reason(volume(family_a[0]), card(fitted)) is None
+    assert calcium.ood_review_reason(phantom_volume(family_a[0]), card(fitted)) is None
     assert calcium.ood_review_reason(thin, card(None)) is None  # no profile, no check
 
 

@@ -146,32 +146,16 @@ def qca_measurements(lesion: StenosisLesion) -> list[hd.sr.Measurement]:
     reference diameter and lesion length (none for the network's estimate)."""
     if lesion.percent_method != "qca":
         return []
-    out = []
-    if lesion.minimal_lumen_diameter_mm is not None:
-        out.append(
-            hd.sr.Measurement(
-                name=c.LUMEN_DIAMETER,
-                value=lesion.minimal_lumen_diameter_mm,
-                unit=c.MILLIMETRE,
-                derivation=c.MINIMUM,
-            )
-        )
-    if lesion.reference_diameter_mm is not None:
-        out.append(
-            hd.sr.Measurement(
-                name=c.LUMEN_DIAMETER,
-                value=lesion.reference_diameter_mm,
-                unit=c.MILLIMETRE,
-                derivation=c.REFERENCE_DIAMETER_DERIVATION,
-            )
-        )
-    if lesion.lesion_length_mm is not None:
-        out.append(
-            hd.sr.Measurement(
-                name=c.LESION_LENGTH, value=lesion.lesion_length_mm, unit=c.MILLIMETRE
-            )
-        )
-    return out
+    readings = (
+        (c.LUMEN_DIAMETER, lesion.minimal_lumen_diameter_mm, c.MINIMUM),
+        (c.LUMEN_DIAMETER, lesion.reference_diameter_mm, c.REFERENCE_DIAMETER_DERIVATION),
+        (c.LESION_LENGTH, lesion.lesion_length_mm, None),
+    )
+    return [
+        hd.sr.Measurement(name=name, value=value, unit=c.MILLIMETRE, derivation=derivation)
+        for name, value, derivation in readings
+        if value is not None
+    ]
 
 
 def _flags(result: StenosisResult) -> list[tuple[hd.sr.CodedConcept, Code]]:
