@@ -102,6 +102,8 @@ def _value(value: Any) -> str:
         return _code(f"{value:g}")
     if isinstance(value, list | tuple | dict):
         return _code(json.dumps(value))
+    if isinstance(value, BaseModel):
+        return _code(value.model_dump_json())
     return _code(str(value))
 
 

@@ -154,6 +154,10 @@ class Application:
         """The engine's models by task (none before start-up loads them)."""
         return {} if self.engine is None else self.engine.models
 
+    def candidate_models(self) -> Mapping[str, LoadedModel]:
+        """The candidates running in shadow beside the serving models, by task."""
+        return {} if self.engine is None else self.engine.candidates
+
     @property
     def dicom_port(self) -> int:
         return 0 if self._dicom_socket is None else int(self._dicom_socket.getsockname()[1])
@@ -177,7 +181,10 @@ class Application:
         self.store.create_schema()
         index_orphans(self.spool, self.store)
         self.engine = InferenceEngine.from_directory(
-            s.models_dir, s.providers, cache_dir=s.data_dir / "trt-cache"
+            s.models_dir,
+            s.providers,
+            cache_dir=s.data_dir / "trt-cache",
+            candidates_dir=s.candidates_path,
         )
         for task in sorted(set(self.engine.models) - set(tasks)):
             log.warning(

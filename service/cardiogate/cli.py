@@ -1,4 +1,5 @@
-"""Command line: ``cardiogate serve | analyze | route explain | synth | demo | review export``.
+"""Command line: ``cardiogate serve | analyze | route explain | synth | demo | review export |
+models promote | rollback | history``.
 
 Flags override environment variables, which override the YAML file named by
 ``--config`` / ``CARDIOGATE_CONFIG``.
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from cardiogate import __version__
 from cardiogate.config import ENV_PREFIX, Settings, load_settings
 from cardiogate.errors import CardiogateError, ConfigurationError
+from cardiogate.learning.models_cli import add_models_parser, run_models
 from cardiogate.logs import setup_logging
 from cardiogate.phantoms import phantoms_missing
 
@@ -148,11 +150,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("out", type=Path, help="the JSON lines file to write")
     export.add_argument(
+        "--dataset",
+        type=Path,
+        metavar="DIR",
+        default=None,
+        help="also write the settled results with their fused labels (DIR/manifest.jsonl) "
+        "and copy their series from the spool (DIR/series/<SeriesInstanceUID>/)",
+    )
+    export.add_argument(
         "--data-dir", type=Path, default=None, help=f"the service's data ({_env('data_dir')})"
     )
     export.add_argument(
         "--database-url", default=None, help=f"the service's database ({_env('database_url')})"
     )
+
+    add_models_parser(sub)
 
     demo = sub.add_parser(
         "demo", help="run the service on two synthetic studies, end to end, and stop"
@@ -282,8 +294,10 @@ def _explain_stored(
 
 
 def _review_export(args: argparse.Namespace) -> int:
-    from cardiogate.review_export import export_reviews
+    from cardiogate.dicom.spool import Spool
+    from cardiogate.review_export import export_dataset, export_reviews
     from cardiogate.store import Store
+    from cardiogate.tasks import default_tasks
 
     settings = load_settings(data_dir=args.data_dir, database_url=args.database_url)
     setup_logging("WARNING", settings.log_format)
@@ -293,9 +307,23 @@ def _review_export(args: argparse.Namespace) -> int:
     try:
         store.create_schema()  # a database from before the review queue gains its table
         count = export_reviews(store, args.out)
+        dataset = (
+            None
+            if args.dataset is None
+            else export_dataset(
+                store, Spool(settings.spool_dir), default_tasks(settings), args.dataset
+            )
+        )
     finally:
         store.dispose()
     sys.stdout.write(f"exported {count} verdict(s) to {args.out}\n")
+    if dataset is not None:
+        sys.stdout.write(
+            f"exported {dataset.cases} settled result(s) and {dataset.files} series file(s) "
+            f"to {args.dataset}"
+            + (f"; {dataset.missing} file(s) no longer in the spool" if dataset.missing else "")
+            + "\n"
+        )
     return 0
 
 
@@ -341,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
             return _route_explain(args)
         if args.command == "review":
             return _review_export(args)
+        if args.command == "models":
+            return run_models(args)
         if args.command == "demo":
             from cardiogate.demo import run_demo
 

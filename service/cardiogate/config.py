@@ -110,6 +110,37 @@ class Destination(BaseModel):
         return f"{self.ae_title}@{self.host}:{self.port}"
 
 
+class ReviewStrategy(BaseModel):
+    """Which results go to reviewers (:mod:`cardiogate.learning.selection`): by the criteria
+    switched on here, in this order, within ``daily_budget`` results a day (UTC)."""
+
+    model_config = {"extra": "forbid"}
+
+    uncertainty: bool = Field(
+        default=True, description="A result the analysis flags as uncertain goes to review"
+    )
+    ood: bool = Field(
+        default=True,
+        description="A result whose input is unlike the model's training data goes to review",
+    )
+    shadow_disagreement: bool = Field(
+        default=True,
+        description="A result the candidate model (shadow mode) disagrees with goes to review",
+    )
+    audit_fraction: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="This share of the other results, drawn by their series UID, goes to "
+        "review as a random audit",
+    )
+    daily_budget: int | None = Field(
+        default=None,
+        ge=0,
+        description="At most this many results selected per UTC day; unset: no limit",
+    )
+
+
 class Settings(BaseSettings):
     """Every setting of the service (docs/reference/settings.md is generated from them)."""
 
@@ -302,6 +333,43 @@ class Settings(BaseSettings):
         default=Path("./models"),
         description="Model folders (model.onnx + card.json), all loaded at start-up",
     )
+    # Several reviewers per result (cardiogate.store.reviews, cardiogate.learning.cases)
+    review_required: int = Field(
+        default=1,
+        ge=1,
+        le=20,
+        description="Reviews that settle a flagged result when their fused labels and "
+        "verdicts leave nothing unresolved (a tie waits for an adjudicator); 1: one verdict "
+        "settles it",
+    )
+    review_adjudicators: list[str] = Field(
+        default_factory=list,
+        description="Reviewer ids (the X-Cardiogate-Reviewer header) allowed to review with "
+        'role "adjudicator", whose review settles a result alone, as a JSON list',
+    )
+    # Shadow mode, promotion and review selection (cardiogate.learning)
+    candidates_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Candidate model folders, one per task (<task>/card.json), run beside the "
+            "serving model on every job, stored and compared, never sent; unset: "
+            "<models_dir>/candidates"
+        ),
+    )
+    models_archive_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Where `cardiogate models promote` keeps the models it replaces "
+            "(<task>/<version>/), for `cardiogate models rollback`; unset: <models_dir>/archive"
+        ),
+    )
+    review_strategy: ReviewStrategy = Field(
+        default_factory=ReviewStrategy,
+        description=(
+            "Which results go to reviewers, as a JSON object: uncertainty, ood, "
+            "shadow_disagreement (booleans), audit_fraction (0-1), daily_budget (integer)"
+        ),
+    )
     providers: list[str] = Field(
         default_factory=lambda: [
             "TensorrtExecutionProvider",
@@ -462,6 +530,16 @@ class Settings(BaseSettings):
     def tmp_subdir(self) -> str | None:
         """Where this replica's temporary files go in a shared spool and outbox."""
         return self.replica_id if self.spool_shared else None
+
+    @property
+    def candidates_path(self) -> Path:
+        """The candidate models' folder: ``candidates_dir``, else ``<models_dir>/candidates``."""
+        return self.candidates_dir or self.models_dir / "candidates"
+
+    @property
+    def archive_path(self) -> Path:
+        """Replaced models' folder: ``models_archive_dir``, else ``<models_dir>/archive``."""
+        return self.models_archive_dir or self.models_dir / "archive"
 
     @property
     def effective_database_url(self) -> str:

@@ -119,6 +119,62 @@ JOB_TO_REPORT = Histogram(
     buckets=_TURNAROUND_BUCKETS,
 )
 
+# Reviews by several reviewers (cardiogate.api.review): verdicts, settled cases, agreement.
+REVIEWS = Counter(
+    "cardiogate_reviews_total",
+    "Verdicts recorded, by task, role (reviewer, adjudicator) and verdict (agree, disagree)",
+    ["task", "role", "verdict"],
+)
+REVIEWS_SETTLED = Counter(
+    "cardiogate_review_settled_total",
+    "Results whose review settled, by task and whether the reviewers changed the result "
+    "(changed: true, false)",
+    ["task", "changed"],
+)
+REVIEW_KAPPA = Gauge(
+    "cardiogate_review_agreement_kappa",
+    "Mean Fleiss' kappa of the reviewers of the settled results with two or more reviews, "
+    "by task, as of the last settled result",
+    ["task"],
+)
+
+# The learning loop (cardiogate.learning): review selection, shadow mode, promotions.
+REVIEW_SELECTED = Counter(
+    "cardiogate_review_selected_total",
+    "Results selected for review, by task and criterion (uncertainty, ood, "
+    "shadow_disagreement, audit)",
+    ["task", "criterion"],
+)
+REVIEW_OVER_BUDGET = Counter(
+    "cardiogate_review_over_budget_total",
+    "Results a criterion would have selected for review but the daily budget was spent, by "
+    "task and that criterion",
+    ["task", "criterion"],
+)
+REVIEW_YIELD = Gauge(
+    "cardiogate_review_yield_ratio",
+    "Of the settled reviews of results selected by a criterion, the share whose reviewers "
+    "changed the result, by task and criterion",
+    ["task", "criterion"],
+)
+SHADOW_RUNS = Counter(
+    "cardiogate_shadow_runs_total",
+    "Candidate model runs in shadow mode, by task and outcome (agree, disagree, failed)",
+    ["task", "outcome"],
+)
+SHADOW_AGREEMENT = Gauge(
+    "cardiogate_shadow_agreement_ratio",
+    "Share of the stored shadow runs of a candidate model that agree with the serving "
+    "model, by task and candidate version",
+    ["task", "candidate_version"],
+)
+MODEL_PROMOTIONS = Counter(
+    "cardiogate_model_promotions_total",
+    "Model promotions and rollbacks recorded in the database, by task and action (promote, "
+    "rollback); counted at start-up, since a change takes effect at restart",
+    ["task", "action"],
+)
+
 
 class JobStateCollector:
     """``cardiogate_jobs_by_state{state}``: the jobs in the database by state, counted at

@@ -57,6 +57,9 @@ def test_the_queue_lists_only_flagged_unreviewed_jobs_newest_first(env: Env) -> 
                 {"percent_stenosis": 72.5, "grade": "moderate"},
             ],
         },
+        "reviews": 0,
+        "reviewers": [],
+        "settled": False,
     }
     assert len(stenosis_item["result_digest"]) == 64
     assert calcium_item["reason"] == "1 lesion(s) with a peak below 150 HU (threshold 130 HU)"

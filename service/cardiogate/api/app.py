@@ -7,7 +7,7 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cardiogate import __version__
-from cardiogate.api import jobs, operations, page, results, review
+from cardiogate.api import jobs, operations, page, results, review, shadow
 from cardiogate.api.deps import HealthDep, HealthProbe, ModelsProbe, NoModels, require_token
 from cardiogate.api.errors import install_error_handlers
 from cardiogate.api.routes import router
@@ -79,5 +79,6 @@ def create_api(
     api.include_router(operations.router)
     api.include_router(review.router)
     api.include_router(results.router)
+    api.include_router(shadow.router)
     api.include_router(page.router)
     return api

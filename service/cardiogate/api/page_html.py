@@ -8,6 +8,7 @@ from html import escape
 
 from cardiogate import __version__
 from cardiogate.api.page_view import JobLine, StatusView
+from cardiogate.api.shadow_schemas import ModelRef, ShadowTaskOut
 from cardiogate.store.events import JobEventRecord
 
 NOTICE = "Research software, not for clinical use."
@@ -86,6 +87,35 @@ def _models(view: StatusView) -> str:
     return (
         '<section id="models"><h2>Models</h2><table><tr><th>Task</th><th>Name</th>'
         f"<th>Version</th><th>Provider</th></tr>{rows}</table></section>"
+    )
+
+
+def _shadow(view: StatusView) -> str:
+    """Serving beside candidate models: runs, agreement, disagreements (shadow mode)."""
+    if not view.shadow:
+        return ""
+
+    def model(ref: ModelRef | None) -> str:
+        return "none" if ref is None else f"{escape(ref.name)} {escape(ref.version)}"
+
+    def row(t: ShadowTaskOut) -> str:
+        ratio = "-" if t.agreement_ratio is None else f"{t.agreement_ratio:.0%}"
+        jobs = ", ".join(f'<a href="/api/v1/jobs/{j}/shadow">{j}</a>' for j in t.disagreements[:5])
+        more = f" and {len(t.disagreements) - 5} more" if len(t.disagreements) > 5 else ""
+        state = "" if t.candidate_loaded else ' <span class="muted">(not loaded)</span>'
+        return (
+            f'<tr data-task="{escape(t.task)}"><td>{escape(t.task)}</td><td>{model(t.serving)}</td>'
+            f"<td>{model(t.candidate)}{state}</td><td>{t.runs}</td>"
+            f'<td class="agreement">{ratio}</td><td>{jobs or "none"}{more}</td></tr>'
+        )
+
+    return (
+        '<section id="shadow"><h2>Shadow mode</h2><p class="muted">Candidate models run beside '
+        "the serving ones; their results are stored and compared, never sent. "
+        '<a href="/api/v1/shadow">Details</a>. <code>cardiogate models promote</code> makes a '
+        "candidate serve (at restart).</p><table><tr><th>Task</th><th>Serving</th>"
+        "<th>Candidate</th><th>Runs</th><th>Agreement</th><th>Disagreed on jobs</th></tr>"
+        f"{''.join(row(t) for t in view.shadow)}</table></section>"
     )
 
 
@@ -207,8 +237,8 @@ def _ignored(view: StatusView) -> str:
 
 
 def status_page(view: StatusView, logout: bool) -> str:
-    """The page: health, models, review queue count, recent jobs and the series not
-    analysed; refreshes itself."""
+    """The page: health, models, shadow mode (with a candidate), review queue count,
+    recent jobs and the series not analysed; refreshes itself."""
     out = (
         '<form method="post" action="/logout"><button type="submit">Log out</button></form>'
         if logout
@@ -216,6 +246,6 @@ def status_page(view: StatusView, logout: bool) -> str:
     )
     body = (
         f'<header><h1>cardiogate <span class="muted">{escape(__version__)}</span></h1>{out}'
-        f"</header>{_health(view)}{_models(view)}{_review(view)}{_jobs(view)}{_ignored(view)}"
+        f"</header>{_health(view)}{_models(view)}{_shadow(view)}{_review(view)}{_jobs(view)}{_ignored(view)}"
     )
     return _document("cardiogate status", body, refresh=True)

@@ -22,6 +22,8 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from cardiogate.api.deps import HealthProbe, ModelsProbe
+from cardiogate.api.shadow import shadow_overview
+from cardiogate.api.shadow_schemas import ShadowTaskOut
 from cardiogate.api.thumbnail import key_image_path
 from cardiogate.config import viewer_url
 from cardiogate.dicom.spool import Spool
@@ -91,6 +93,7 @@ class StatusView:
     ignored: tuple[JobLine, ...] = ()  # series not analysed, each with its reason
     ignored_total: int = 0
     show_patient: bool = False
+    shadow: tuple[ShadowTaskOut, ...] = ()  # serving beside candidate models (shadow mode)
 
 
 def result_summary(task: Task | None, result: Mapping[str, Any]) -> str:
@@ -229,4 +232,7 @@ def collect(
         ignored=tuple(_lines(store, tasks, ignored, spool, show_patient, None)),
         ignored_total=ignored_total,
         show_patient=show_patient,
+        shadow=tuple(
+            t for t in shadow_overview(store, models, tasks).tasks if t.candidate is not None
+        ),
     )

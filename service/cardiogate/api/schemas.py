@@ -347,6 +347,9 @@ class ReviewItemOut(BaseModel):
     result_digest: str | None
     reason: str
     summary: dict[str, Any]
+    reviews: int = 0  # verdicts on this result so far (it is not settled yet)
+    reviewers: list[str] = Field(default_factory=list)  # their pseudonymous ids
+    settled: bool = False
 
 
 class ReviewPage(BaseModel):
@@ -368,6 +371,18 @@ class VerdictIn(BaseModel):
         default="", max_length=2000, pattern=r"^[^\x00]*$", description="free text without NUL"
     )
     result_digest: str | None = Field(default=None, pattern="^[0-9a-f]{64}$")
+    corrections: dict[str, Any] | None = Field(
+        default=None,
+        description="What the reviewer corrects, in the task's correction model (calcium: "
+        "lesions [{index, artery}], added [{slice_index, row, col, artery}]; stenosis: "
+        "lesions [{index, real, vessel, segment, percent}], added [{frame, row, col, vessel, "
+        "segment, percent}])",
+    )
+    role: Literal["reviewer", "adjudicator"] = Field(
+        default="reviewer",
+        description="adjudicator: the review settles the result alone (only for the ids in "
+        "CARDIOGATE_REVIEW_ADJUDICATORS)",
+    )
 
 
 class ReviewOut(_Timestamps):
@@ -378,3 +393,39 @@ class ReviewOut(_Timestamps):
     model_version: str | None
     result_digest: str | None
     reviewed_at: datetime
+    reviewer: str = "anonymous"
+    role: str = "reviewer"
+    corrections: dict[str, Any] | None = None
+    settled: bool = False  # the result is settled (by this review or an earlier one)
+
+
+class ReviewCaseOut(BaseModel):
+    """Every review of a job's current result and what they say together (the fused
+    labels, the keys still unresolved, the reviewers' agreement, whether they changed the
+    model's result); ``fused`` is None before the first review."""
+
+    job_id: int
+    task: str | None
+    model_name: str | None
+    model_version: str | None
+    result_digest: str | None
+    needs_review: bool
+    required: int  # reviews that settle a result when they agree
+    settled: bool
+    reviews: list[ReviewOut]
+    fused: list[dict[str, Any]] | None
+    unresolved: list[str]
+    agreement: dict[str, Any] | None
+    changed: bool | None
+
+
+class AgreementOut(BaseModel):
+    """Reviewer agreement over the settled results: overall, per reviewer and per task."""
+
+    cases: int
+    changed: int  # settled results the reviewers changed
+    fleiss_kappa: float | None  # mean over results with two or more reviews
+    cohen_kappa: float | None  # mean over reviewer pairs and results
+    agreement: float | None  # share of labels where a reviewer said what the fusion says
+    per_reviewer: list[dict[str, Any]]
+    per_task: dict[str, dict[str, Any]]

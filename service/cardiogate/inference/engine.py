@@ -133,11 +133,63 @@ def load_model(
     return model
 
 
-class InferenceEngine:
-    """Every model in the models directory, by task."""
+def load_candidates(
+    candidates_dir: Path,
+    serving: dict[str, LoadedModel],
+    preference: Sequence[str] = DEFAULT_PREFERENCE,
+    cache_dir: Path | None = None,
+) -> dict[str, LoadedModel]:
+    """Every ``<candidates_dir>/<task>/card.json`` folder (shadow mode) whose task has a
+    serving model. Unlike a serving model, a bad candidate is logged, naming its folder, and
+    skipped: it must not stop the service."""
+    candidates: dict[str, LoadedModel] = {}
+    folders = (
+        sorted(p.parent for p in candidates_dir.glob(f"*/{CARD_FILE}"))
+        if candidates_dir.is_dir()
+        else []
+    )
+    for folder in folders:
+        try:
+            model = load_model(folder, preference, cache_dir)
+        except ModelError as e:
+            log.error("candidate model in %s skipped: %s", folder, e)
+            continue
+        task = model.card.task
+        if task != folder.name:
+            log.error(
+                "candidate model in %s skipped: its card's task is %s; the folder must be "
+                "named after its task",
+                folder,
+                task,
+            )
+        elif task not in serving:
+            log.error(
+                "candidate model in %s skipped: no serving model for task %s to compare with",
+                folder,
+                task,
+            )
+        else:
+            candidates[task] = model
+            log.info(
+                "candidate model %s %s runs in shadow beside %s %s (%s): compared, never sent",
+                model.card.name,
+                model.card.version,
+                serving[task].card.name,
+                serving[task].card.version,
+                task,
+            )
+    return candidates
 
-    def __init__(self, models: dict[str, LoadedModel]) -> None:
+
+class InferenceEngine:
+    """Every model in the models directory, by task, and the candidate models that run in
+    shadow beside them (:mod:`cardiogate.learning.shadow`)."""
+
+    def __init__(
+        self, models: dict[str, LoadedModel], candidates: dict[str, LoadedModel] | None = None
+    ) -> None:
         self._models = models
+        self._candidates = candidates or {}
 
     @classmethod
     def from_directory(
@@ -145,8 +197,12 @@ class InferenceEngine:
         models_dir: Path,
         preference: Sequence[str] = DEFAULT_PREFERENCE,
         cache_dir: Path | None = None,
+        candidates_dir: Path | None = None,
     ) -> InferenceEngine:
-        """Load every ``<models_dir>/*/card.json`` folder; fail on the first bad one."""
+        """Load every ``<models_dir>/*/card.json`` folder, failing on the first bad one,
+        and the candidates of ``candidates_dir`` (default ``<models_dir>/candidates``;
+        :func:`load_candidates`). The candidates and archive folders sit one level deeper
+        (``candidates/<task>/card.json``), so the serving glob never picks them up."""
         models: dict[str, LoadedModel] = {}
         folders = (
             sorted(p.parent for p in models_dir.glob(f"*/{CARD_FILE}"))
@@ -163,7 +219,13 @@ class InferenceEngine:
             models[model.card.task] = model
         if not folders:
             log.warning("no models found in %s; analyses will not run", models_dir)
-        return cls(models)
+        candidates = load_candidates(
+            models_dir / "candidates" if candidates_dir is None else candidates_dir,
+            models,
+            preference,
+            cache_dir,
+        )
+        return cls(models, candidates)
 
     def get(self, task: str) -> LoadedModel:
         try:
@@ -177,3 +239,11 @@ class InferenceEngine:
     @property
     def models(self) -> dict[str, LoadedModel]:
         return dict(self._models)
+
+    def candidate(self, task: str) -> LoadedModel | None:
+        """The candidate model running in shadow for ``task``, if one is loaded."""
+        return self._candidates.get(task)
+
+    @property
+    def candidates(self) -> dict[str, LoadedModel]:
+        return dict(self._candidates)

@@ -20,8 +20,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 
+from pydantic import BaseModel
 from sqlalchemy import Connection
 
 from cardiogate.config import Settings
@@ -29,6 +29,8 @@ from cardiogate.dicom.outbox_files import OutboxFiles
 from cardiogate.dicom.spool import Spool
 from cardiogate.errors import CardiogateError, NotAnalysableError
 from cardiogate.inference import InferenceEngine
+from cardiogate.learning import selection
+from cardiogate.learning.shadow import ShadowInput, publish_learning_metrics, shadow_and_select
 from cardiogate.metrics import JOB_SECONDS, JOB_TO_REPORT, JOBS
 from cardiogate.pipeline import reconstructions
 from cardiogate.pipeline.router import route
@@ -161,7 +163,7 @@ class JobWorker:
         started = time.perf_counter()
         step = "analysis"
         try:
-            outcome = self._analyse(job, task)
+            outcome, given = self._analyse(job, task)
             step = "result objects"
             version = self._version(job, outcome.model.card.version) if self.destinations else None
             staged = self._write_objects(job, outcome.analysed, version) if version else []
@@ -180,17 +182,26 @@ class JobWorker:
                 f"the service log has the details of job {job.id}",
             )
             return
-        self._report(job, outcome, staged, version, started)
+        if self._report(job, outcome, staged, version, started):
+            self._shadow(job, outcome, given)
 
-    def _analyse(self, job: JobRecord, task: str) -> Outcome:
+    def _analyse(self, job: JobRecord, task: str) -> tuple[Outcome, ShadowInput]:
         """Step 1: the tasks ``task`` needs, in order, then ``task`` itself, each with its
-        model, on the series' instances in the spool."""
+        model, on the series' instances in the spool (as ``Tasks.analyse``, keeping the
+        needed results for a candidate model in shadow)."""
         if task not in self.tasks:
             raise CardiogateError(
                 f"task {task} is not installed (installed: {', '.join(self.tasks) or 'none'})"
             )
         paths = [self.spool.absolute(p) for p in self.store.instance_paths(job.SeriesInstanceUID)]
-        return self.tasks.analyse(task, paths, self.engine.get)
+        *needs, last = self.tasks.in_order(task)
+        needed: dict[str, BaseModel] = {}
+        for need in needs:
+            needed[need.name] = need.analyse(paths, self.engine.get(need.name), needed).result
+        model = self.engine.get(task)
+        return Outcome(last, model, last.analyse(paths, model, dict(needed))), ShadowInput(
+            paths, needed
+        )
 
     def _report(
         self,
@@ -199,20 +210,31 @@ class JobWorker:
         staged: list[StagedObject],
         version: _Version | None,
         started: float,
-    ) -> None:
-        """Step 3: the result, its review flag and (with destinations) its staged objects
-        committed in one transaction; the metrics and the log line."""
+    ) -> bool:
+        """Step 3: the result, its review selection (:mod:`cardiogate.learning.selection`)
+        and (with destinations) its staged objects committed in one transaction; the
+        metrics and the log line. False when the job was not reported."""
         task, model, result = outcome.task.name, outcome.model, outcome.analysed.result
+        chosen = selection.decide(
+            self.settings.review_strategy,
+            review_reason=outcome.task.review_reason(result.model_dump(mode="json")),
+            key=job.SeriesInstanceUID,
+            selected_today=selection.selected_today(self.store, utcnow(), job.id),
+        )
+
+        def also(conn: Connection) -> None:  # why it was selected, with its result
+            selection.record_criterion(conn, job.id, chosen.criterion)
+            if staged and version:
+                self._stage(conn, job=job, staged=staged, version=version)
+
         reported = self.jobs.finish(
             job,
             result.model_dump_json(),
             model.card.name,
             model.card.version,
             model.provider,
-            review_reason=outcome.task.review_reason(result.model_dump(mode="json")),
-            also=partial(self._stage, job=job, staged=staged, version=version)
-            if staged and version
-            else None,
+            review_reason=chosen.reason,
+            also=also,
             warnings=version.warnings if version else (),
         )
         if not reported:
@@ -220,7 +242,8 @@ class JobWorker:
                 "job %d was queued again or taken over while it ran; its result is dropped",
                 job.id,
             )
-            return
+            return False
+        selection.count(task, chosen)
         if staged and self.on_reported is not None:
             self.on_reported()
         elapsed = time.perf_counter() - started
@@ -236,6 +259,23 @@ class JobWorker:
         received = self.jobs.first_received_at(job.SeriesInstanceUID)
         if received is not None:
             JOB_TO_REPORT.labels(task).observe(max(0.0, (utcnow() - received).total_seconds()))
+        return True
+
+    def _shadow(self, job: JobRecord, outcome: Outcome, given: ShadowInput) -> None:
+        """The candidate model of the job's task, if one is loaded, on the same input:
+        stored and compared, never sent (:mod:`cardiogate.learning.shadow`). The job is
+        reported already, so its claim is no longer renewed."""
+        try:
+            candidate = self.engine.candidate(outcome.task.name)
+            if candidate is None:
+                return
+            with self._held_lock:
+                self._held.pop(job.id, None)
+            shadow_and_select(
+                self.store, self.settings.review_strategy, candidate, job, outcome, given
+            )
+        except Exception:  # the guard: shadow mode never fails a reported job or the worker
+            log.exception("job %d: shadow mode failed; the job stays reported", job.id)
 
     def _version(self, job: JobRecord, model_version: str) -> _Version:
         """The report version this run builds: the latest one again when its input and
@@ -362,6 +402,7 @@ class JobWorker:
             log.warning("re-queued %d job(s) interrupted by a restart", requeued)
         self.outbox_files.prepare()
         self._recover_outbox()
+        publish_learning_metrics(self.store, self.tasks)
         self.route_completed(self.jobs.unrouted_complete_series(), only_new=True)
         for i in range(self.settings.worker_threads):
             thread = threading.Thread(target=self._loop, name=f"job-worker-{i}", daemon=True)

@@ -116,6 +116,9 @@ class Job(Base):
     result_digest: Mapped[str | None] = mapped_column(String(64))
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     review_reason: Mapped[str | None] = mapped_column(String(500))
+    # why it was selected for review (cardiogate.learning.selection): uncertainty, ood,
+    # shadow_disagreement, audit; None when it was not
+    review_criterion: Mapped[str | None] = mapped_column(String(32))
     model_name: Mapped[str | None] = mapped_column(String(64))
     model_version: Mapped[str | None] = mapped_column(String(32))
     provider: Mapped[str | None] = mapped_column(String(64))
@@ -199,9 +202,10 @@ class ReportVersion(Base):
 
 class Review(Base):
     """A reviewer's verdict on one result of a job (the active-learning loop): ``agree`` or
-    ``disagree`` with the model, a free-text note, and the result with the model that
-    produced it. One verdict per result: a re-run with a different result needs its own,
-    and the earlier verdicts stay, each with the result it judged."""
+    ``disagree`` with the model, the reviewer's corrections, a free-text note, and the
+    result with the model that produced it. One verdict per reviewer and result: a re-run
+    with a different result needs its own, and the earlier verdicts stay, each with the
+    result it judged."""
 
     __tablename__ = "reviews"
 
@@ -214,5 +218,55 @@ class Review(Base):
     model_version: Mapped[str | None] = mapped_column(String(32))
     result: Mapped[str | None] = mapped_column(Text)  # the result judged, as it was then
     created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    reviewer: Mapped[str] = mapped_column(
+        String(64), default="anonymous", server_default="anonymous"
+    )  # a pseudonymous id
+    role: Mapped[str] = mapped_column(
+        String(16), default="reviewer", server_default="reviewer"
+    )  # or "adjudicator"
+    corrections: Mapped[str | None] = mapped_column(Text)  # JSON, the task's correction_model
+    settles: Mapped[bool] = mapped_column(  # the review that settled its result's case
+        Boolean, default=False, server_default=false()
+    )
 
-    __table_args__ = (UniqueConstraint("job_id", "result_digest", name="uq_reviews_job_result"),)
+    __table_args__ = (
+        UniqueConstraint(
+            "job_id", "result_digest", "reviewer", name="uq_reviews_job_result_reviewer"
+        ),
+    )
+
+
+class ShadowResult(Base):
+    """A candidate model's result on a job's series (shadow mode), stored beside the serving
+    one and never sent: the result, its digest and its comparison with the serving result
+    (``Task.compare``, JSON). One row per job and candidate version; a re-run replaces it."""
+
+    __tablename__ = "shadow_results"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    task: Mapped[str] = mapped_column(String(16))
+    model_name: Mapped[str] = mapped_column(String(64))
+    model_version: Mapped[str] = mapped_column(String(32))
+    result: Mapped[str] = mapped_column(Text)
+    result_digest: Mapped[str] = mapped_column(String(64))
+    comparison: Mapped[str] = mapped_column(Text)  # JSON: agree, difference, summary
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+    __table_args__ = (UniqueConstraint("job_id", "model_version", name="uq_shadow_job_version"),)
+
+
+class ModelPromotion(Base):
+    """One ``cardiogate models promote`` or ``rollback``: the task, the serving version
+    before and after, who did it (a pseudonymous id), a note, and when."""
+
+    __tablename__ = "model_promotions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task: Mapped[str] = mapped_column(String(16), index=True)
+    action: Mapped[str] = mapped_column(String(16))  # promote, rollback
+    from_version: Mapped[str | None] = mapped_column(String(32))
+    to_version: Mapped[str] = mapped_column(String(32))
+    by: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(String(2000), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime)

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from pydantic import BaseModel, ConfigDict
 from pydicom.dataset import Dataset
 
+from cardiogate.learning.labels import Label
 from cardiogate.store.records import SeriesAttributes, StudySeries
 
 if TYPE_CHECKING:
@@ -93,6 +94,25 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class Comparison:
+    """A candidate model's result beside the serving one's on the same series (shadow
+    mode): ``agree`` when the clinically relevant call is the same, ``difference`` the
+    task's measures of how far apart they are (candidate minus serving, by name), and
+    ``summary`` one line an operator reads."""
+
+    agree: bool
+    difference: dict[str, float]
+    summary: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"agree": self.agree, "difference": dict(self.difference), "summary": self.summary}
+
+
+# What differs between two runs of the same model on the same input, or names the model
+_RUN_KEYS = frozenset({"timings_s", "model"})
+
+
+@dataclass(frozen=True)
 class OutputSeries:
     """A series of result objects: its SeriesNumber and SeriesDescription."""
 
@@ -115,6 +135,12 @@ class NoOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class NoCorrections(BaseModel):
+    """The corrections of a task whose reviewers can only agree or disagree."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class Task(ABC):
     """One clinical analysis. Subclasses set the class attributes and implement the
     abstract methods; the defaults of the others suit a task without review rules."""
@@ -128,6 +154,8 @@ class Task(ABC):
     one_per_study: ClassVar[bool] = False
     needs: ClassVar[tuple[str, ...]] = ()
     priority: ClassVar[int] = 100  # lower routes first when two tasks take a series
+    correction_model: ClassVar[type[BaseModel]] = NoCorrections  # a review's corrections
+    added_match_distance: ClassVar[float] = 5.0  # pixels: added items this close are one
 
     def __init__(self, settings: BaseModel | None = None, routing: BaseModel | None = None):
         self.settings = settings if settings is not None else self.settings_model()
@@ -179,6 +207,32 @@ class Task(ABC):
     def report_lines(self, result: Mapping[str, Any]) -> list[str]:
         """``cardiogate analyze``'s lines for a result (indented by the caller)."""
         return [self.summary(result)]
+
+    # -- shadow mode -------------------------------------------------------------------
+
+    def compare(self, serving: Mapping[str, Any], candidate: Mapping[str, Any]) -> Comparison:
+        """How a candidate model's result (JSON) compares with the serving model's on the
+        same series. Default: they agree when equal but for their timings and model."""
+        same = {k: v for k, v in serving.items() if k not in _RUN_KEYS} == {
+            k: v for k, v in candidate.items() if k not in _RUN_KEYS
+        }
+        return Comparison(same, {}, "same result" if same else "results differ")
+
+    # -- review ------------------------------------------------------------------------
+
+    def review_labels(
+        self, result: Mapping[str, Any], corrections: BaseModel | None
+    ) -> list[Label]:
+        """What one review asserts (:mod:`cardiogate.learning.labels`): the model's own
+        labels of every finding of ``result`` with the reviewer's ``corrections`` (an
+        instance of ``correction_model``) applied. Without corrections, the model's labels:
+        a disagree without corrections asserts nothing beyond its verdict. Default: none."""
+        return []
+
+    def correction_problem(self, result: Mapping[str, Any], corrections: BaseModel) -> str | None:
+        """Why valid ``corrections`` do not fit ``result`` (a lesion it does not have),
+        naming the field; None when they fit."""
+        return None
 
     # -- the demo ------------------------------------------------------------------------
 

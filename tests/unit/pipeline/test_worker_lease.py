@@ -47,7 +47,9 @@ def test_a_long_job_keeps_its_claim_and_is_reported_once(tmp_path: Path) -> None
         )
     )
     model = SimpleNamespace(card=SimpleNamespace(name="m", version="1"), provider="CPU")
-    engine = SimpleNamespace(models={"calcium": model}, get=lambda task: model)
+    engine = SimpleNamespace(
+        models={"calcium": model}, get=lambda task: model, candidate=lambda task: None
+    )
     started, release = threading.Event(), threading.Event()
     runs: list[int] = []
 

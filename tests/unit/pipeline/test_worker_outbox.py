@@ -64,7 +64,9 @@ def _worker(tmp_path: Path, objects: Any, destinations: list[dict[str, Any]]) ->
     store.record_instance(_instance("1.2.3.1.1"))
     card = SimpleNamespace(name="fake", version="1.0.0")
     model = SimpleNamespace(card=card, provider="CPUExecutionProvider")
-    engine = SimpleNamespace(models={"calcium": model}, get=lambda task: model)
+    engine = SimpleNamespace(
+        models={"calcium": model}, get=lambda task: model, candidate=lambda task: None
+    )
 
     def analysis(paths: Any, model: Any, needed: Any) -> Analysed:
         return Analysed(Result(total=12.5), objects)

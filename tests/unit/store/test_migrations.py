@@ -24,11 +24,11 @@ from postgres import PostgresCluster
 
 def _drift(engine: Engine) -> list[object]:
     """What autogenerate would change; also the unique constraints of ``reviews``, which
-    it does not compare on SQLite (a verdict is per job and result, no longer per job)."""
+    it does not compare on SQLite (a verdict is per job, result and reviewer)."""
     with engine.connect() as conn:
         drift = list(compare_metadata(MigrationContext.configure(conn), Base.metadata))
         unique = [c["column_names"] for c in inspect(conn).get_unique_constraints("reviews")]
-    if unique != [["job_id", "result_digest"]]:
+    if unique != [["job_id", "result_digest", "reviewer"]]:
         drift.append(("reviews unique", unique))
     return drift
 

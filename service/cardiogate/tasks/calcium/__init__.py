@@ -20,9 +20,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cardiogate.learning.labels import Label
 from cardiogate.store.records import SeriesAttributes, StudySeries
 from cardiogate.tasks.calcium import demo, review
 from cardiogate.tasks.calcium.analysis import analyze_ct_with_labels
+from cardiogate.tasks.calcium.corrections import (
+    CalciumCorrections,
+    calcium_labels,
+    check_indices,
+)
 from cardiogate.tasks.calcium.objects import build_calcium_objects
 from cardiogate.tasks.calcium.result import CalciumResult
 from cardiogate.tasks.calcium.scoring import ARTERIES
@@ -31,6 +37,7 @@ from cardiogate.tasks.contract import Analysed, DemoCase, OutputSeries, Route, T
 
 if TYPE_CHECKING:
     from cardiogate.inference import LoadedModel
+    from cardiogate.tasks.contract import Comparison
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 AGATSTON_SLICE_MM = 3.0
@@ -124,6 +131,7 @@ class CalciumTask(Task):
     routing_model = CalciumRouting
     output_series: ClassVar[Mapping[str, OutputSeries]] = OUTPUT_SERIES
     one_per_study = True
+    correction_model = CalciumCorrections
     settings: CalciumSettings
     routing: CalciumRouting
 
@@ -252,6 +260,11 @@ class CalciumTask(Task):
     def review_reason(self, result: Mapping[str, Any]) -> str | None:
         return review.review_reason(result)
 
+    def compare(self, serving: Mapping[str, Any], candidate: Mapping[str, Any]) -> Comparison:
+        from cardiogate.tasks.calcium.compare import compare
+
+        return compare(serving, candidate)
+
     def review_summary(self, result: Mapping[str, Any]) -> dict[str, Any]:
         return review.summary(result)
 
@@ -276,6 +289,18 @@ class CalciumTask(Task):
         if result.get("needs_review"):
             lines.append(f"needs review ({result['review_reason']})")
         return lines
+
+    def review_labels(
+        self, result: Mapping[str, Any], corrections: BaseModel | None
+    ) -> list[Label]:
+        return calcium_labels(result, corrections)
+
+    def correction_problem(self, result: Mapping[str, Any], corrections: BaseModel) -> str | None:
+        return (
+            check_indices(result, corrections)
+            if isinstance(corrections, CalciumCorrections)
+            else None
+        )
 
     # -- the demo ------------------------------------------------------------------------
 

@@ -43,6 +43,8 @@ class CalciumLesion(BaseModel):
     agatston: float
     volume_mm3: float
     review_flags: list[str]  # low_peak_hu, artery_in_doubt (cardiogate.tasks.calcium.review)
+    row: float | None = None  # centroid on its slice, pixels (None in results before issue 20)
+    col: float | None = None
 
 
 class ModelUsed(BaseModel):
@@ -131,6 +133,8 @@ def describe(
                 low_peak_hu=review_peak_hu,
                 min_artery_probability=min_artery_probability,
             ),
+            row=round(lesion.centroid_rc[0], 2),
+            col=round(lesion.centroid_rc[1], 2),
         )
 
     lesions = [described(lesion) for lesion in scores.lesions]

@@ -19,16 +19,23 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cardiogate.analyses.pixels import read_file
 from cardiogate.analyses.xa_cine import XACineError, load_xa_cine
+from cardiogate.learning.labels import Label
 from cardiogate.store.records import SeriesAttributes
 from cardiogate.tasks.contract import Analysed, DemoCase, OutputSeries, Route, Task
 from cardiogate.tasks.stenosis import demo
 from cardiogate.tasks.stenosis.analysis import StenosisResult, analyze_xa
+from cardiogate.tasks.stenosis.corrections import (
+    StenosisCorrections,
+    check_indices,
+    stenosis_labels,
+)
 from cardiogate.tasks.stenosis.objects import build_stenosis_objects
 from cardiogate.tasks.stenosis.segments import site_label
 from cardiogate.tasks.stenosis.series import OUTPUT_SERIES
 
 if TYPE_CHECKING:
     from cardiogate.inference import LoadedModel
+    from cardiogate.tasks.contract import Comparison
 
 XA_STORAGE = ("1.2.840.10008.5.1.4.1.1.12.1", "1.2.840.10008.5.1.4.1.1.12.1.1")
 
@@ -79,6 +86,7 @@ class StenosisTask(Task):
     routing_model = StenosisRouting
     output_series: ClassVar[Mapping[str, OutputSeries]] = OUTPUT_SERIES
     priority = 50  # before CT tasks, as the router always did
+    correction_model = StenosisCorrections
     settings: StenosisSettings
     routing: StenosisRouting
 
@@ -128,6 +136,11 @@ class StenosisTask(Task):
             for x in lesions
         ]
 
+    def compare(self, serving: Mapping[str, Any], candidate: Mapping[str, Any]) -> Comparison:
+        from cardiogate.tasks.stenosis.compare import compare
+
+        return compare(serving, candidate)
+
     def review_summary(self, result: Mapping[str, Any]) -> dict[str, Any]:
         return {
             "probability": result.get("probability"),
@@ -152,6 +165,18 @@ class StenosisTask(Task):
                 f"probability {lesion['probability']:.2f}"
             )
         return lines
+
+    def review_labels(
+        self, result: Mapping[str, Any], corrections: BaseModel | None
+    ) -> list[Label]:
+        return stenosis_labels(result, corrections)
+
+    def correction_problem(self, result: Mapping[str, Any], corrections: BaseModel) -> str | None:
+        return (
+            check_indices(result, corrections)
+            if isinstance(corrections, StenosisCorrections)
+            else None
+        )
 
     # -- the demo ------------------------------------------------------------------------
 
