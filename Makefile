@@ -38,6 +38,7 @@ lint: $(STAMP)
 
 ## Lint, type-check, then the whole test suite.
 test: lint viewer
+	$(BIN)/python -m pip install --quiet -e ".[train]"  # the learning loop's test fine-tunes a model
 	$(BIN)/python -m pytest -q --durations=15
 
 ## Re-pin the runtime dependencies (deploy/constraints.txt, used by venv and the images)
@@ -102,6 +103,16 @@ train-calcium: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[train]"
 	$(TRAIN_ENV) $(BIN)/python models/training/train_calcium.py --out models/calcium \
 		--family a --no-aortic-valve --version 0.2.0
+
+## Fine-tune the serving calcium model on a review export (DATASET=`cardiogate review export
+## OUT --dataset DIR` folder) into a candidate for shadow mode (CANDIDATE), with held-out metrics.
+.PHONY: finetune
+DATASET ?= data/review-dataset
+CANDIDATE ?= models/candidates/calcium
+finetune: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[train]"
+	$(TRAIN_ENV) $(BIN)/python models/training/finetune_from_reviews.py --model models/calcium \
+		--dataset $(DATASET) --out $(CANDIDATE) --heldout a:10,b:10
 
 ## Train the stenosis model (curriculum and level-3-only arms), export ONNX, write its card.
 train-stenosis: $(STAMP)

@@ -1,0 +1,255 @@
+"""The learning loop on phantoms: does fine-tuning on simulated reviews of family-B scans
+help on held-out family B without hurting family A?
+
+    OMP_NUM_THREADS=2 PYTHONPATH=models/training:service .venv/bin/python \\
+        models/training/loop_experiment.py --work /tmp/loop --cases 20 --reviewers 3 \\
+        --error-rate 0.15 --heldout a:10,b:20 [-- finetune_from_reviews options]
+
+1. :func:`simulate_dataset`: family-B scans from the training range (never a held-out
+   seed) analysed by the serving model through the service's ``analyze_ct``; each result
+   reviewed by ``--reviewers`` simulated reviewers
+   (:func:`cardiogate_phantoms.reviewers.simulate_review`, truth from the phantom only) at
+   ``--error-rate``; their labels fused by majority; written as a dataset folder in the
+   layout of ``cardiogate review export --dataset`` (manifest.jsonl + series/<uid>/).
+2. ``finetune_from_reviews.py`` on that folder.
+3. Held-out metrics of parent and candidate on the same seeds, and the accuracy of single
+   reviewers and of the fused labels against the truth.
+
+The fusion here is a plain majority (a tie: unresolved) with the output keys of
+``cardiogate.learning.fusion`` (``labels``, ``unresolved``; clusters ``added/<n>``), so the
+experiment needs no store; a dataset folder the service exports trains the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from cardiogate_phantoms.family_b import make_ct_series_b
+from cardiogate_phantoms.reviewers import review_accuracy, simulate_review
+from pydicom import dcmwrite
+
+import finetune_from_reviews
+from cardiogate.inference.engine import load_model
+from cardiogate.learning.labels import NONE, Label
+from cardiogate.tasks.calcium.analysis import analyze_ct
+from cgtrain.families import seeds
+
+MATCH_DISTANCE = 5.0  # pixels: added lesions this close (same slice) are one finding
+
+
+def review_labels(result: dict[str, Any], corrections: dict[str, Any] | None) -> list[Label]:
+    """What one calcium review asserts (the spec's contract): every lesion's artery, the
+    reviewer's where corrected, and each added lesion with its position."""
+    given = {int(c["index"]): c["artery"] for c in (corrections or {}).get("lesions", [])}
+    labels = [
+        Label(f"lesion/{i}", "category", given.get(i, lesion["artery"]), lesion["area_mm2"])
+        for i, lesion in enumerate(result["lesions"])
+    ]
+    for item in (corrections or {}).get("added", []):
+        where = (float(item["slice_index"]), float(item["row"]), float(item["col"]))
+        labels.append(Label("added", "category", item["artery"], 1.0, where))
+    return labels
+
+
+def majority_fuse(reviews: Sequence[tuple[str, list[Label]]]) -> dict[str, Any]:
+    """Majority vote per lesion key (a tie: unresolved); added lesions clustered across
+    reviewers (same slice, within :data:`MATCH_DISTANCE`), kept as ``added/<n>`` (the
+    key ``cardiogate.learning.fusion`` gives a cluster) when most reviewers added one,
+    with the majority artery. ``{"labels": [...], "unresolved": [...]}``."""
+    votes: dict[str, Counter[str]] = {}
+    clusters: list[list[Label]] = []
+    for _, labels in reviews:
+        for label in labels:
+            if label.key != "added":
+                votes.setdefault(label.key, Counter())[str(label.value)] += 1
+                continue
+            assert label.position is not None
+            for cluster in clusters:
+                p = cluster[0].position
+                assert p is not None
+                if (
+                    p[0] == label.position[0]
+                    and np.hypot(p[1] - label.position[1], p[2] - label.position[2])
+                    <= MATCH_DISTANCE
+                ):
+                    cluster.append(label)
+                    break
+            else:
+                clusters.append([label])
+    fused, unresolved = [], []
+    for key, counts in votes.items():
+        (top, n), *rest = counts.most_common()
+        if rest and rest[0][1] == n:
+            unresolved.append(key)
+        else:
+            fused.append(Label(key, "category", top))
+    for number, cluster in enumerate(c for c in clusters if len(c) * 2 > len(reviews)):
+        (top, _), *_ = Counter(str(label.value) for label in cluster).most_common()
+        position = cluster[0].position
+        fused.append(Label(f"added/{number}", "category", top, 1.0, position))
+    return {"labels": [asdict(label) for label in fused], "unresolved": unresolved}
+
+
+def as_corrections(fused: dict[str, Any]) -> dict[str, Any]:
+    """Fused labels as one correction body (an unresolved lesion counts as no answer)."""
+    lesions, added = [], []
+    for label in fused["labels"]:
+        if label["key"].startswith("lesion/"):
+            lesions.append({"index": int(label["key"].split("/")[1]), "artery": label["value"]})
+        elif label["key"].startswith("added") and label["value"] != NONE:
+            z, row, col = label["position"]
+            added.append({"slice_index": int(z), "row": row, "col": col, "artery": label["value"]})
+    return {"lesions": lesions, "added": added}
+
+
+def simulate_dataset(
+    out: Path,
+    model_folder: Path,
+    case_seeds: Sequence[int],
+    *,
+    reviewers: int = 3,
+    error_rate: float = 0.15,
+    rng_seed: int = 0,
+    **options: Any,
+) -> dict[str, Any]:
+    """Write a review-export dataset folder of family-B ``case_seeds`` (see the module
+    docstring; ``options`` go to ``make_ct_series_b``, e.g. ``n_slices``); returns the
+    reviewers' and the fusion's accuracy against the truth."""
+    model = load_model(model_folder, ["CPUExecutionProvider"])
+    rng = np.random.default_rng(rng_seed)
+    tally: Counter[str] = Counter()
+    lines = []
+    for seed in case_seeds:
+        series = make_ct_series_b(seed, **options)
+        phantom = series.phantom
+        uid = str(series.datasets[0].SeriesInstanceUID)
+        folder = out / "series" / uid
+        folder.mkdir(parents=True, exist_ok=True)
+        for ds in series.datasets:
+            dcmwrite(folder / f"{ds.SOPInstanceUID}.dcm", ds, enforce_file_format=True)
+        result = analyze_ct(series.datasets, model).model_dump(mode="json")
+        reviews = []
+        for r in range(reviewers):
+            body = simulate_review(phantom, result, error_rate, rng)
+            right, items = review_accuracy(phantom, result, body)
+            tally["reviewer_right"] += right
+            tally["reviewer_items"] += items
+            reviews.append((f"sim-{r + 1}", body))
+        fused = majority_fuse([(who, review_labels(result, body)) for who, body in reviews])
+        right, items = review_accuracy(phantom, result, as_corrections(fused))
+        tally["fused_right"] += right
+        tally["fused_items"] += items
+        tally["unresolved"] += len(fused["unresolved"])
+        tally["model_lesions"] += len(result["lesions"])
+        tally["model_false"] += sum(
+            1 for c in simulate_review(phantom, result, 0.0, rng)["lesions"] if c["artery"] == NONE
+        )
+        lines.append(
+            {
+                "job_id": len(lines) + 1,
+                "StudyInstanceUID": str(series.datasets[0].StudyInstanceUID),
+                "SeriesInstanceUID": uid,
+                "task": "calcium",
+                "model_name": result["model"]["name"],
+                "model_version": result["model"]["version"],
+                "result": result,
+                "reviews": [
+                    {"reviewer": who, "role": "reviewer", "verdict": "disagree", "corrections": b}
+                    for who, b in reviews
+                ],
+                "fused": fused,
+                "series_dir": f"series/{uid}",
+            }
+        )
+    (out / "manifest.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return {
+        "cases": len(lines),
+        "seeds": f"{case_seeds[0]}-{case_seeds[-1]}",
+        "reviewers": reviewers,
+        "error_rate": error_rate,
+        "single_reviewer_accuracy": round(tally["reviewer_right"] / tally["reviewer_items"], 4),
+        "fused_accuracy": round(tally["fused_right"] / tally["fused_items"], 4),
+        "items_per_case": round(tally["fused_items"] / len(lines), 1),
+        "unresolved_lesions": tally["unresolved"],
+        "model_lesions": tally["model_lesions"],
+        "model_lesions_not_coronary": tally["model_false"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--work", type=Path, required=True, help="dataset + candidate here")
+    parser.add_argument("--model", type=Path, default=Path("models/calcium"))
+    parser.add_argument("--cases", type=int, default=20)
+    parser.add_argument("--first-seed", type=int, default=0, help="offset in B's training range")
+    parser.add_argument("--reviewers", type=int, default=3)
+    parser.add_argument("--error-rate", type=float, default=0.15)
+    parser.add_argument(
+        "--slices", type=int, help="slices per reviewed scan (default: B's own coverage)"
+    )
+    parser.add_argument("--heldout", default="a:10,b:10")
+    parser.add_argument("--skip-parent", action="store_true", help="do not evaluate the parent")
+    parser.add_argument("finetune_args", nargs="*", help="after --: finetune_from_reviews options")
+    args = parser.parse_args(argv)
+    training = seeds("calcium", "b").training
+    case_seeds = list(training[args.first_seed : args.first_seed + args.cases])
+    dataset, out = args.work / "dataset", args.work / "candidate"
+    report: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    reviews = args.work / "reviews.json"
+    if (dataset / "manifest.jsonl").is_file() and reviews.is_file():  # reuse the folder
+        report["reviews"] = json.loads(reviews.read_text())
+    else:
+        report["reviews"] = simulate_dataset(
+            dataset,
+            args.model,
+            case_seeds,
+            reviewers=args.reviewers,
+            error_rate=args.error_rate,
+            n_slices=args.slices,
+        )
+        report["reviews"]["seconds"] = round(time.perf_counter() - t0, 1)
+        reviews.write_text(json.dumps(report["reviews"]) + "\n")
+    print(json.dumps(report["reviews"]), flush=True)
+    t1 = time.perf_counter()
+    finetune_from_reviews.main(
+        [
+            "--model",
+            str(args.model),
+            "--dataset",
+            str(dataset),
+            "--out",
+            str(out),
+            "--heldout",
+            args.heldout,
+            *args.finetune_args,
+        ]
+    )
+    report["finetune_seconds"] = round(time.perf_counter() - t1, 1)
+    card = json.loads((out / "card.json").read_text())
+    report["candidate"] = card["metrics"]["heldout"]
+    report["training"] = {
+        k: card["training"][k]
+        for k in ("data_mix", "seconds", "train_seconds", "steps", "lr", "class_weight")
+    }
+    if not args.skip_parent:
+        sizes = finetune_from_reviews.parse_heldout(args.heldout)
+        report["parent"] = finetune_from_reviews.heldout_metrics(args.model, sizes)
+    (args.work / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
