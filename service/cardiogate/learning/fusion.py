@@ -3,11 +3,14 @@
 - categorical keys: majority vote; a tie is *unresolved* (an adjudicator decides);
 - value keys (e.g. ``lesion/0/percent``): the median;
 - mask items (category keys ``<name>/<n>`` such as ``lesion/3``, and the clusters of added
-  items): presence (a category other than ``none``) is fused by STAPLE (Warfield et al.,
-  IEEE TMI 2004; ``SimpleITK.STAPLEImageFilter``) on per-reviewer binary images in which
-  each item covers pixels in proportion to its area, so a reviewer STAPLE finds unreliable
-  counts less; among the reviewers who call a present item, the majority gives its
-  category. A tie in the presence votes themselves is unresolved too;
+  items): the majority vote over every reviewer (one who did not add a cluster's finding
+  says ``none``); where the vote is tied, presence (a category other than ``none``) as
+  fused by STAPLE (Warfield et al., IEEE TMI 2004; ``SimpleITK.STAPLEImageFilter``) on
+  per-reviewer binary images in which each item covers pixels in proportion to its area
+  (a reviewer STAPLE finds unreliable counts less) decides whether the finding is there,
+  and the majority of the present votes its category; a tie among those, or as many
+  reviewers saying ``none`` as seeing a finding, is unresolved.
+  STAPLE's per-reviewer sensitivity and specificity are reported with the agreement;
 - added items (key ``added``, with a position) of several reviewers within
   ``match_distance`` pixels of each other are one finding, fused as mask item
   ``added/<n>``. Sub-keys of an item fused absent (``lesion/3/vessel``) are dropped.
@@ -83,7 +86,10 @@ def _at(label: Label) -> tuple[float, float, float]:
 def _clusters(
     added: Sequence[tuple[int, Label]], match_distance: float
 ) -> list[list[tuple[int, Label]]]:
-    """Single-linkage clusters of added items (reviewer number, label) by position."""
+    """Single-linkage clusters of added items (reviewer number, label): two items of
+    different reviewers link when they lie on the same slice or frame (the position's first
+    coordinate) within ``match_distance`` pixels in plane. A lesion over two slices is two
+    items, as the result counts it."""
     parent = list(range(len(added)))
 
     def root(i: int) -> int:
@@ -93,8 +99,10 @@ def _clusters(
         return i
 
     for i, j in combinations(range(len(added)), 2):
-        a, b = added[i][1].position, added[j][1].position
-        if a is not None and b is not None and math.dist(a, b) <= match_distance:
+        (ri, a), (rj, b) = (added[i][0], added[i][1].position), (added[j][0], added[j][1].position)
+        if a is None or b is None or ri == rj or a[0] != b[0]:
+            continue
+        if math.dist(a[1:], b[1:]) <= match_distance:
             parent[root(i)] = root(j)
     groups: dict[int, list[tuple[int, Label]]] = {}
     for i, item in enumerate(added):
@@ -203,15 +211,16 @@ def fuse(
         if first.kind == "value":
             value: str | float = float(statistics.median(float(v.value) for v in votes))
         elif key in present:
-            yes = [str(v.value) for v in votes if v.value != NONE]
-            if 2 * len(yes) == len(votes):
+            # a reviewer who did not add a cluster's finding says there is none
+            said = [str(v.value) for v in votes] + [NONE] * (len(keyed) - len(votes))
+            value, tie = _majority(said)
+            yes = [v for v in said if v != NONE]
+            if tie and 2 * len(yes) == len(said):  # as many say none as see a finding
                 unresolved.append(key)
-            if present[key] and yes:
-                value, tie = _majority(yes)
-                if tie and key not in unresolved:
+            elif tie:  # STAPLE's presence decides, then the majority of the present votes
+                value, tie = _majority(yes) if present[key] and yes else (NONE, False)
+                if tie:
                     unresolved.append(key)
-            else:
-                value = NONE
         else:
             value, tie = _majority([str(v.value) for v in votes])
             if tie:
