@@ -9,15 +9,16 @@ help on held-out family B without hurting family A?
    seed) analysed by the serving model through the service's ``analyze_ct``; each result
    reviewed by ``--reviewers`` simulated reviewers
    (:func:`cardiogate_phantoms.reviewers.simulate_review`, truth from the phantom only) at
-   ``--error-rate``; their labels fused by majority; written as a dataset folder in the
-   layout of ``cardiogate review export --dataset`` (manifest.jsonl + series/<uid>/).
+   ``--error-rate``; their labels fused by the service's fusion; written as a dataset
+   folder in the layout of ``cardiogate review export --dataset`` (manifest.jsonl +
+   series/<uid>/).
 2. ``finetune_from_reviews.py`` on that folder.
 3. Held-out metrics of parent and candidate on the same seeds, and the accuracy of single
    reviewers and of the fused labels against the truth.
 
-The fusion here is a plain majority (a tie: unresolved) with the output keys of
-``cardiogate.learning.fusion`` (``labels``, ``unresolved``; clusters ``added/<n>``), so the
-experiment needs no store; a dataset folder the service exports trains the same way.
+The experiment needs no store or running service (the end-to-end test,
+tests/integration/test_learning_loop.py, goes through both); a dataset folder the service
+exports trains the same way.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -39,64 +39,26 @@ from pydicom import dcmwrite
 
 import finetune_from_reviews
 from cardiogate.inference.engine import load_model
-from cardiogate.learning.labels import NONE, Label
+from cardiogate.learning.fusion import fuse
+from cardiogate.learning.labels import NONE
+from cardiogate.tasks.calcium import CalciumTask
 from cardiogate.tasks.calcium.analysis import analyze_ct
 from cgtrain.families import seeds
 
-MATCH_DISTANCE = 5.0  # pixels: added lesions this close (same slice) are one finding
+CALCIUM = CalciumTask()
 
 
-def review_labels(result: dict[str, Any], corrections: dict[str, Any] | None) -> list[Label]:
-    """What one calcium review asserts (the spec's contract): every lesion's artery, the
-    reviewer's where corrected, and each added lesion with its position."""
-    given = {int(c["index"]): c["artery"] for c in (corrections or {}).get("lesions", [])}
+def fuse_reviews(
+    result: dict[str, Any], reviews: Sequence[tuple[str, dict[str, Any]]]
+) -> dict[str, Any]:
+    """The service's own fusion (:func:`cardiogate.learning.fusion.fuse`: majority vote,
+    STAPLE where the vote ties) of calcium correction bodies, as the export writes it."""
     labels = [
-        Label(f"lesion/{i}", "category", given.get(i, lesion["artery"]), lesion["area_mm2"])
-        for i, lesion in enumerate(result["lesions"])
+        (who, CALCIUM.review_labels(result, CALCIUM.correction_model.model_validate(body)))
+        for who, body in reviews
     ]
-    for item in (corrections or {}).get("added", []):
-        where = (float(item["slice_index"]), float(item["row"]), float(item["col"]))
-        labels.append(Label("added", "category", item["artery"], 1.0, where))
-    return labels
-
-
-def majority_fuse(reviews: Sequence[tuple[str, list[Label]]]) -> dict[str, Any]:
-    """Majority vote per lesion key (a tie: unresolved); added lesions clustered across
-    reviewers (same slice, within :data:`MATCH_DISTANCE`), kept as ``added/<n>`` (the
-    key ``cardiogate.learning.fusion`` gives a cluster) when most reviewers added one,
-    with the majority artery. ``{"labels": [...], "unresolved": [...]}``."""
-    votes: dict[str, Counter[str]] = {}
-    clusters: list[list[Label]] = []
-    for _, labels in reviews:
-        for label in labels:
-            if label.key != "added":
-                votes.setdefault(label.key, Counter())[str(label.value)] += 1
-                continue
-            assert label.position is not None
-            for cluster in clusters:
-                p = cluster[0].position
-                assert p is not None
-                if (
-                    p[0] == label.position[0]
-                    and np.hypot(p[1] - label.position[1], p[2] - label.position[2])
-                    <= MATCH_DISTANCE
-                ):
-                    cluster.append(label)
-                    break
-            else:
-                clusters.append([label])
-    fused, unresolved = [], []
-    for key, counts in votes.items():
-        (top, n), *rest = counts.most_common()
-        if rest and rest[0][1] == n:
-            unresolved.append(key)
-        else:
-            fused.append(Label(key, "category", top))
-    for number, cluster in enumerate(c for c in clusters if len(c) * 2 > len(reviews)):
-        (top, _), *_ = Counter(str(label.value) for label in cluster).most_common()
-        position = cluster[0].position
-        fused.append(Label(f"added/{number}", "category", top, 1.0, position))
-    return {"labels": [asdict(label) for label in fused], "unresolved": unresolved}
+    model = CALCIUM.review_labels(result, None)
+    return fuse(labels, CALCIUM.added_match_distance, model).as_dict()
 
 
 def as_corrections(fused: dict[str, Any]) -> dict[str, Any]:
@@ -144,7 +106,7 @@ def simulate_dataset(
             tally["reviewer_right"] += right
             tally["reviewer_items"] += items
             reviews.append((f"sim-{r + 1}", body))
-        fused = majority_fuse([(who, review_labels(result, body)) for who, body in reviews])
+        fused = fuse_reviews(result, reviews)
         right, items = review_accuracy(phantom, result, as_corrections(fused))
         tally["fused_right"] += right
         tally["fused_items"] += items
