@@ -215,6 +215,8 @@ def test_reviews_become_a_candidate_proven_in_shadow_then_promoted_and_rolled_ba
         assert accuracy["fused"] >= best_single + 0.05, accuracy
         assert _get(server, "/api/v1/review")["total"] == 0
 
+        page = _get(server, "/")
+        assert f"{len(reviewed)} result(s) settled by reviewers" in page
         agreement = _get(server, "/api/v1/review/agreement")
         assert agreement["cases"] == len(reviewed)
         assert {r["reviewer"] for r in agreement["per_reviewer"]} >= set(REVIEWERS)
@@ -314,6 +316,9 @@ def test_reviews_become_a_candidate_proven_in_shadow_then_promoted_and_rolled_ba
             history = {t["task"]: t for t in _get(server, "/api/v1/shadow")["tasks"]}
             assert history["calcium"]["promotions"][-1]["action"] == action
             assert history["calcium"]["promotions"][-1]["by"] == "lead-1"
+            page = _get(server, "/")
+            assert "Model changes" in page
+            assert f"{action}</td>" in page
             metrics = _get(server, "/metrics")
             assert _metric(metrics, "cardiogate_model_promotions_total", action=action) == 1
         finally:

@@ -120,10 +120,40 @@ def _shadow(view: StatusView) -> str:
 
 
 def _review(view: StatusView) -> str:
+    loop = ""
+    if view.reviews is not None:
+        yields = ", ".join(
+            f"{escape(c)} {ratio:.0%} of {n}" for c, (ratio, n) in view.reviews.yields.items()
+        )
+        loop = (
+            f'<p id="review-settled">{view.reviews.settled} result(s) settled by reviewers, '
+            f"{view.reviews.changed} changed by them"
+            + (f"; changed, by why they were selected: {yields}" if yields else "")
+            + '. <a href="/api/v1/review/agreement">Reviewers\' agreement</a>.</p>'
+        )
     return (
         '<section id="review"><h2>Review queue</h2><p><a href="/api/v1/review">'
         f'<span id="review-count">{view.review_total}</span> result(s) waiting for a '
-        "reviewer's verdict</a></p></section>"
+        f"reviewer's verdict</a></p>{loop}</section>"
+    )
+
+
+def _promotions(view: StatusView) -> str:
+    """The latest promotions and rollbacks: who changed which model, and when."""
+    if not view.promotions:
+        return ""
+    rows = "".join(
+        f'<tr data-task="{escape(p.task)}"><td>{p.created_at:%Y-%m-%d %H:%M}</td>'
+        f"<td>{escape(p.task)}</td><td>{escape(p.action)}</td>"
+        f"<td>{escape(p.from_version or '-')} &rarr; {escape(p.to_version)}</td>"
+        f"<td>{escape(p.by)}</td><td>{escape(p.note)}</td></tr>"
+        for p in view.promotions
+    )
+    return (
+        '<section id="promotions"><h2>Model changes</h2><p class="muted">'
+        "<code>cardiogate models promote</code> and <code>rollback</code>; each takes effect "
+        "at the next restart.</p><table><tr><th>When (UTC)</th><th>Task</th><th>Action</th>"
+        f"<th>Version</th><th>By</th><th>Note</th></tr>{rows}</table></section>"
     )
 
 
@@ -246,6 +276,6 @@ def status_page(view: StatusView, logout: bool) -> str:
     )
     body = (
         f'<header><h1>cardiogate <span class="muted">{escape(__version__)}</span></h1>{out}'
-        f"</header>{_health(view)}{_models(view)}{_shadow(view)}{_review(view)}{_jobs(view)}{_ignored(view)}"
+        f"</header>{_health(view)}{_models(view)}{_shadow(view)}{_promotions(view)}{_review(view)}{_jobs(view)}{_ignored(view)}"
     )
     return _document("cardiogate status", body, refresh=True)

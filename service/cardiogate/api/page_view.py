@@ -28,6 +28,8 @@ from cardiogate.api.thumbnail import key_image_path
 from cardiogate.config import viewer_url
 from cardiogate.dicom.spool import Spool
 from cardiogate.errors import SpoolError
+from cardiogate.learning.promotion import PromotionRecord, history
+from cardiogate.learning.selection import reviewed_jobs, yield_ratios
 from cardiogate.store import Store
 from cardiogate.store.events import JobEventRecord, timelines
 from cardiogate.store.instances import first_instance_paths
@@ -80,6 +82,9 @@ class ModelLine:
     provider: str
 
 
+RECENT_PROMOTIONS = 5
+
+
 @dataclass(frozen=True, slots=True)
 class StatusView:
     ready: bool
@@ -94,6 +99,32 @@ class StatusView:
     ignored_total: int = 0
     show_patient: bool = False
     shadow: tuple[ShadowTaskOut, ...] = ()  # serving beside candidate models (shadow mode)
+    reviews: ReviewLoopLine | None = None  # settled results, and what the reviewers changed
+    promotions: tuple[PromotionRecord, ...] = ()  # the latest model changes, newest first
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewLoopLine:
+    """The learning loop's reviews: results settled, how many the reviewers changed, and
+    each selection criterion's yield (share changed) with its count."""
+
+    settled: int
+    changed: int
+    yields: dict[str, tuple[float, int]]
+
+
+def review_loop(store: Store, tasks: Tasks) -> ReviewLoopLine | None:
+    """The settled results' line for the page; None before any is settled."""
+    jobs = reviewed_jobs(store, tasks)
+    if not jobs:
+        return None
+    pairs = [(j.criterion, j.changed) for j in jobs if j.criterion is not None]
+    counts = {c: sum(1 for k, _ in pairs if k == c) for c, _ in pairs}
+    return ReviewLoopLine(
+        settled=len(jobs),
+        changed=sum(j.changed for j in jobs),
+        yields={c: (ratio, counts[c]) for c, ratio in sorted(yield_ratios(pairs).items())},
+    )
 
 
 def result_summary(task: Task | None, result: Mapping[str, Any]) -> str:
@@ -235,4 +266,6 @@ def collect(
         shadow=tuple(
             t for t in shadow_overview(store, models, tasks).tasks if t.candidate is not None
         ),
+        reviews=review_loop(store, tasks),
+        promotions=tuple(reversed(history(store)[-RECENT_PROMOTIONS:])),
     )
