@@ -42,6 +42,7 @@ from cgtrain.review_data import (
     reviewed_volume,
     synthetic_volume,
 )
+from train_calcium import choose_threshold
 
 ARTERIES = ("LM", "LAD", "LCX", "RCA")
 HELDOUT_SLICES: dict[str, int | None] = {"a": 40, "b": None}  # as evaluate_cross_family.py
@@ -126,8 +127,14 @@ def write_candidate(
     net: OnnxNet,
     training: dict[str, Any],
     heldout: dict[str, Any] | None,
+    *,
+    validation: dict[str, Any] | None = None,
+    parent_heldout: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Export ``net`` to ``out`` and write its card (see the module docstring)."""
+    """Export ``net`` to ``out`` and write its card (see the module docstring); with
+    ``validation`` (from :func:`train_calcium.choose_threshold`) its coronary probability
+    threshold replaces the parent's, and ``parent_heldout`` puts the parent's held-out
+    figures on the same seeds beside the candidate's."""
     card = json.loads((parent / CARD_FILE).read_text())
     parent_card = read_card(parent)
     export_onnx(net, out / MODEL_FILE)
@@ -147,12 +154,22 @@ def write_candidate(
         ),
         metrics={
             "heldout": heldout or {},
+            "heldout_parent": parent_heldout or {},
+            "validation": validation or {},
             "test_set": "first seeds of each family's calcium test range "
             "(cgtrain.families), run through the service's analysis; family A 40 slices, "
             "family B its own coverage",
             "targets": card.get("metrics", {}).get("targets", {}),
         },
         training={"parent": lineage, **training},
+        postprocessing=(
+            card.get("postprocessing", {})
+            if validation is None
+            else {
+                **card.get("postprocessing", {}),
+                "min_coronary_probability": validation["min_coronary_probability"],
+            }
+        ),
         sha256=file_sha256(out / MODEL_FILE),
     )
     (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
@@ -198,9 +215,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "command": args.command,
     }
     write_candidate(args.model, args.out, net, training, None)
+    validation = None
+    if args.validation:
+        _, validation = choose_threshold(args.out, args.validation, ["a", "b"])
+        write_candidate(args.model, args.out, net, training, None, validation=validation)
     heldout = heldout_metrics(args.out, args.heldout) if args.heldout else None
+    parent = heldout_metrics(args.model, args.heldout) if args.heldout else None
     training["seconds"] = round(time.perf_counter() - started, 1)
-    return write_candidate(args.model, args.out, net, training, heldout)
+    return write_candidate(
+        args.model,
+        args.out,
+        net,
+        training,
+        heldout,
+        validation=validation,
+        parent_heldout=parent,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,6 +253,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--artery-weight", type=float, default=2.0, help="loss weight of the artery classes"
+    )
+    parser.add_argument(
+        "--validation",
+        type=int,
+        default=0,
+        help="re-choose the coronary probability threshold on this many validation scans "
+        "of both families (0: keep the parent's)",
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)

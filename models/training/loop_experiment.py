@@ -161,7 +161,6 @@ def main(argv: list[str] | None = None) -> int:
         "--slices", type=int, help="slices per reviewed scan (default: B's own coverage)"
     )
     parser.add_argument("--heldout", default="a:10,b:10")
-    parser.add_argument("--skip-parent", action="store_true", help="do not evaluate the parent")
     parser.add_argument("finetune_args", nargs="*", help="after --: finetune_from_reviews options")
     args = parser.parse_args(argv)
     training = seeds("calcium", "b").training
@@ -205,9 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         k: card["training"][k]
         for k in ("data_mix", "seconds", "train_seconds", "steps", "lr", "class_weight")
     }
-    if not args.skip_parent:
-        sizes = finetune_from_reviews.parse_heldout(args.heldout)
-        report["parent"] = finetune_from_reviews.heldout_metrics(args.model, sizes)
+    report["parent"] = card["metrics"]["heldout_parent"]
+    report["validation"] = card["metrics"]["validation"]
     (args.work / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
     return 0

@@ -26,7 +26,7 @@ from scipy import ndimage
 
 from cardiogate.analyses.ct_volume import CTVolume, load_ct_series
 from cardiogate.analyses.resample import resample_linear
-from cardiogate.tasks.calcium.analysis import model_inputs
+from cardiogate.tasks.calcium.analysis import model_grid, model_inputs
 from cgtrain.calcium_data import look_alike_centres
 from cgtrain.families import ct_phantom
 
@@ -89,18 +89,6 @@ def read_manifest(dataset: Path, task: str = "calcium") -> list[ReviewedCase]:
     if not cases:
         raise ReviewDataError(f"{path} holds no settled {task} case")
     return cases
-
-
-def model_grid(volume: CTVolume, preprocessing: dict[str, Any]) -> tuple[int, int]:
-    """The slice size at the card's ``pixel_spacing_mm`` (as the analysis resamples)."""
-    rows, cols = volume.hu.shape[1:]
-    target = preprocessing.get("pixel_spacing_mm")
-    if not target:
-        return rows, cols
-    return (
-        max(1, round(rows * volume.pixel_spacing_mm[0] / float(target))),
-        max(1, round(cols * volume.pixel_spacing_mm[1] / float(target))),
-    )
 
 
 def lesion_pixel(lesion: dict[str, Any], volume: CTVolume) -> tuple[float, float]:

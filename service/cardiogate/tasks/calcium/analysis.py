@@ -114,7 +114,9 @@ def model_inputs(
     return normalised
 
 
-def _model_grid(volume: CTVolume, preprocessing: dict[str, Any]) -> tuple[int, int]:
+def model_grid(volume: CTVolume, preprocessing: dict[str, Any]) -> tuple[int, int]:
+    """The slice size at the card's ``pixel_spacing_mm``, as the analysis resamples (the
+    fine-tune builds its targets on the same grid)."""
     rows, cols = volume.hu.shape[1:]
     target = preprocessing.get("pixel_spacing_mm")
     if not target:
@@ -147,7 +149,7 @@ def pixel_probabilities(
     k = int(pre.get("context_slices", 1))
     input_name = model.card.inputs[0].name
     rows, cols = volume.hu.shape[1:]
-    grid = _model_grid(volume, pre)
+    grid = model_grid(volume, pre)
     multiple = int(pre.get("size_multiple", 1))
     pad_r, pad_c = (-grid[0]) % multiple, (-grid[1]) % multiple
     back_rows = np.minimum(((np.arange(rows) + 0.5) * grid[0] / rows).astype(int), grid[0] - 1)
