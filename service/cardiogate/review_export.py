@@ -6,8 +6,9 @@ replaced it). No patient names or IDs.
 
 With ``--dataset DIR`` it also writes a training set of the settled results:
 ``DIR/manifest.jsonl`` (one line per settled result: UIDs, task, model, the judged result,
-its reviews and their fused labels, ``series_dir``) and each series' received instances,
-copied from the spool to ``DIR/series/<SeriesInstanceUID>/``.
+its reviews, their fused labels and agreement, ``series_dir``), ``DIR/agreement.json``
+(the reviewers' agreement over them all: overall, per reviewer and per task) and each
+series' received instances, copied from the spool to ``DIR/series/<SeriesInstanceUID>/``.
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ from typing import Any
 
 from cardiogate.dicom.spool import Spool
 from cardiogate.errors import SpoolError
+from cardiogate.learning.agreement import overall_agreement
 from cardiogate.learning.cases import fuse_case, judged_result
+from cardiogate.learning.fusion import Fused
 from cardiogate.store import Store
 from cardiogate.store.reviews import ReviewRecord, reviewed, settled_cases
 from cardiogate.tasks import Tasks
 
 MANIFEST = "manifest.jsonl"
+AGREEMENT = "agreement.json"  # over every settled result: overall, per reviewer, per task
 SERIES = "series"
 
 
@@ -87,9 +91,11 @@ def export_dataset(store: Store, spool: Spool, tasks: Tasks, out: Path) -> Datas
     lines = []
     files = missing = 0
     copied: set[str] = set()
+    by_task: dict[str, list[Fused]] = {}
     for job, reviews in settled_cases(store):
         result = judged_result(reviews[0])
         fused = fuse_case(tasks.get(job.task or ""), result, reviews)
+        by_task.setdefault(job.task or "", []).append(fused)
         series_dir = f"{SERIES}/{job.SeriesInstanceUID}"
         entry: dict[str, Any] = {
             "job_id": job.id,
@@ -123,4 +129,9 @@ def export_dataset(store: Store, spool: Spool, tasks: Tasks, out: Path) -> Datas
             shutil.copyfile(source, target / source.name)
             files += 1
     _write(out / MANIFEST, lines)
+    agreement = {
+        **overall_agreement([case for cases in by_task.values() for case in cases]),
+        "per_task": {task: overall_agreement(cases) for task, cases in sorted(by_task.items())},
+    }
+    _write(out / AGREEMENT, [json.dumps(agreement, indent=2, sort_keys=True) + "\n"])
     return DatasetExport(len(lines), files, missing)

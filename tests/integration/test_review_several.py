@@ -206,3 +206,7 @@ def test_export_writes_reviewers_and_a_dataset_of_settled_results(env: Env, tmp_
     assert {x["key"]: x["value"] for x in case["fused"]["labels"]}["lesion/0"] == "none"
     assert case["fused"]["changed"] is True
     assert (tmp_path / "ds" / "series" / series / "1.dcm").read_bytes() == b"DICM instance bytes"
+    agreement = json.loads((tmp_path / "ds" / "agreement.json").read_text())
+    assert agreement["cases"] == 1
+    assert {r["reviewer"] for r in agreement["per_reviewer"]} == {"r-1", "r-2"}
+    assert agreement["per_task"]["calcium"]["cases"] == 1
