@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from cardiogate.api import create_api
 from cardiogate.config import load_settings
-from review_jobs import STUDY, Env, FakeHealth, calcium, review_env
+from review_jobs import STUDY, Env, FakeHealth, calcium, review_env, stenosis
 
 HEADER = "X-Cardiogate-Reviewer"
 NOT_CALCIUM = {"lesions": [{"index": 0, "artery": "none"}]}
@@ -109,6 +109,41 @@ def test_a_tie_waits_for_an_adjudicator(env: Env) -> None:
     assert per["r-2"]["agreement"] == 1.0  # said what the adjudicator decided
     assert per["r-1"]["agreement"] == 0.0
     assert agreement["per_task"]["calcium"]["cases"] == 1
+
+
+def test_stenosis_corrections_fuse_to_the_median_and_the_majority(env: Env) -> None:
+    """Two readers agree a lesion is real but read 60% and 80%; they name the same vessel:
+    the fused %DS is their median, the vessel theirs, and a false lesion both call false
+    is gone (with its sub-labels)."""
+    job = env.jobs.reported("stenosis", stenosis(True, 55.0, 40.0))
+
+    def fix(percent: float) -> dict[str, Any]:
+        return {
+            "lesions": [
+                {
+                    "index": 0,
+                    "real": True,
+                    "vessel": "LAD",
+                    "segment": "mid LAD",
+                    "percent": percent,
+                },
+                {"index": 1, "real": False},
+            ]
+        }
+
+    bad = _post(env, job, "r-1", verdict="disagree", corrections={"lesions": [{"index": 5}]})
+    assert bad.status_code == 422
+    assert "index 5" in bad.json()["error"]["message"]  # the result has two lesions
+    assert _post(env, job, "r-1", verdict="disagree", corrections=fix(60.0)).status_code == 200
+    second = _post(env, job, "r-2", verdict="disagree", corrections=fix(80.0))
+    assert second.json()["settled"] is True
+    case = env.api.get(f"/api/v1/review/{job}").json()
+    fused = {x["key"]: x["value"] for x in case["fused"]}
+    assert fused["lesion/0/percent"] == pytest.approx(70.0)
+    assert (fused["lesion/0/vessel"], fused["lesion/0/segment"]) == ("LAD", "mid LAD")
+    assert fused["lesion/1"] == "none"
+    assert not any(k.startswith("lesion/1/") for k in fused)
+    assert case["changed"] is True
 
 
 def test_bad_reviewer_ids_and_corrections_are_refused_by_name(env: Env) -> None:
