@@ -9,12 +9,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from cardiogate.api.schemas import _Timestamps
+from cardiogate.api.schemas import UtcTimestamps
 from cardiogate.store.jobs import JobRecord
 from cardiogate.store.outbox import OutboxRow
 
 
-class DeliveryOut(_Timestamps):
+class DeliveryOut(UtcTimestamps):
     """One result object's delivery to one destination."""
 
     destination: str  # AE@host:port
@@ -31,7 +31,7 @@ class ResultObjectOut(BaseModel):
     deliveries: list[DeliveryOut]
 
 
-class JobResultOut(_Timestamps):
+class JobResultOut(UtcTimestamps):
     """The job of one series of the study: task, state, model, review flag and the
     analysis's result as stored, with the objects it made."""
 

@@ -26,7 +26,7 @@ from cardiogate.api.deps import (
     require_token,
 )
 from cardiogate.api.errors import ErrorOut, error_responses
-from cardiogate.api.schemas import (
+from cardiogate.api.review_schemas import (
     AgreementOut,
     ReviewCaseOut,
     ReviewItemOut,

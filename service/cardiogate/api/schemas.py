@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, Field, field_serializer
 
 from cardiogate.config import Destination, viewer_url
 from cardiogate.inference.engine import LoadedModel
@@ -17,7 +17,9 @@ from cardiogate.store.outbox import DEAD, PENDING, SENT, OutboxRow
 from cardiogate.store.versions import VersionRecord
 
 
-class _Timestamps(BaseModel):
+class UtcTimestamps(BaseModel):
+    """Naive datetimes (the store keeps UTC) written as ISO 8601 with +00:00 in JSON."""
+
     @field_serializer("*", when_used="json")
     def _utc(self, value: object) -> object:
         if isinstance(value, datetime) and value.tzinfo is None:
@@ -25,7 +27,7 @@ class _Timestamps(BaseModel):
         return value
 
 
-class SeriesOut(_Timestamps):
+class SeriesOut(UtcTimestamps):
     SeriesInstanceUID: str
     StudyInstanceUID: str
     Modality: str | None
@@ -46,7 +48,7 @@ class SeriesOut(_Timestamps):
         return cls.model_validate(s, from_attributes=True)
 
 
-class JobOut(_Timestamps):
+class JobOut(UtcTimestamps):
     """The analysis of a series: its id (for ``/jobs/{id}``), state, the reason when ignored
     or failed, the result, and which replica holds its input and which claimed it last
     (``CARDIOGATE_REPLICA_ID``; the pod name under the Helm chart)."""
@@ -84,7 +86,7 @@ class JobOut(_Timestamps):
         )
 
 
-class JobSummaryOut(_Timestamps):
+class JobSummaryOut(UtcTimestamps):
     """One job in a page of jobs; ``viewer_url`` opens its study in the reader's viewer
     once its results are written (reported or delivered), when
     ``CARDIOGATE_VIEWER_URL_TEMPLATE`` is set."""
@@ -119,7 +121,7 @@ class JobPage(BaseModel):
     items: list[JobSummaryOut]
 
 
-class TimelineEvent(_Timestamps):
+class TimelineEvent(UtcTimestamps):
     """One thing that happened to a job. ``event`` is one of queued, re-queued, started,
     warning, failed, ignored, reported, delivered; ``attempt`` counts the claims (on
     started), ``detail`` says why (a reason, a repair, the routing rule, the model)."""
@@ -130,7 +132,7 @@ class TimelineEvent(_Timestamps):
     detail: str | None = None
 
 
-class DeliveredObjectOut(_Timestamps):
+class DeliveredObjectOut(UtcTimestamps):
     """One result object for one destination (an outbox row)."""
 
     destination: str
@@ -146,7 +148,7 @@ class DeliveredObjectOut(_Timestamps):
         return cls.model_validate(row, from_attributes=True)
 
 
-class ReportVersionOut(_Timestamps):
+class ReportVersionOut(UtcTimestamps):
     version_index: int
     model_version: str
     StudyInstanceUID: str
@@ -242,7 +244,7 @@ class StudySeriesOut(SeriesOut):
     job: JobStateOut | None
 
 
-class StudyOut(_Timestamps):
+class StudyOut(UtcTimestamps):
     StudyInstanceUID: str
     modalities: list[str]
     series_count: int
@@ -332,100 +334,3 @@ class EchoOut(BaseModel):
     success: bool
     round_trip_ms: float | None
     reason: str | None
-
-
-class ReviewItemOut(BaseModel):
-    """One job whose current result waits for a reviewer's verdict; no patient names or
-    IDs. ``result_digest`` names that result (a verdict may quote it)."""
-
-    job_id: int
-    SeriesInstanceUID: str
-    StudyInstanceUID: str
-    task: str | None
-    model_name: str | None
-    model_version: str | None
-    result_digest: str | None
-    reason: str
-    summary: dict[str, Any]
-    reviews: int = 0  # verdicts on this result so far (it is not settled yet)
-    reviewers: list[str] = Field(default_factory=list)  # their pseudonymous ids
-    settled: bool = False
-
-
-class ReviewPage(BaseModel):
-    total: int
-    limit: int
-    offset: int
-    items: list[ReviewItemOut]
-
-
-class VerdictIn(BaseModel):
-    """A verdict; with ``result_digest`` (from the queue) it is refused if the job's result
-    changed since it was listed."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    verdict: Literal["agree", "disagree"]
-    # no NUL: PostgreSQL text cannot hold one, so it would fail there as a server error
-    note: str = Field(
-        default="", max_length=2000, pattern=r"^[^\x00]*$", description="free text without NUL"
-    )
-    result_digest: str | None = Field(default=None, pattern="^[0-9a-f]{64}$")
-    corrections: dict[str, Any] | None = Field(
-        default=None,
-        description="What the reviewer corrects, in the task's correction model (calcium: "
-        "lesions [{index, artery}], added [{slice_index, row, col, artery}]; stenosis: "
-        "lesions [{index, real, vessel, segment, percent}], added [{frame, row, col, vessel, "
-        "segment, percent}])",
-    )
-    role: Literal["reviewer", "adjudicator"] = Field(
-        default="reviewer",
-        description="adjudicator: the review settles the result alone (only for the ids in "
-        "CARDIOGATE_REVIEW_ADJUDICATORS)",
-    )
-
-
-class ReviewOut(_Timestamps):
-    job_id: int
-    verdict: str
-    note: str
-    model_name: str | None
-    model_version: str | None
-    result_digest: str | None
-    reviewed_at: datetime
-    reviewer: str = "anonymous"
-    role: str = "reviewer"
-    corrections: dict[str, Any] | None = None
-    settled: bool = False  # the result is settled (by this review or an earlier one)
-
-
-class ReviewCaseOut(BaseModel):
-    """Every review of a job's current result and what they say together (the fused
-    labels, the keys still unresolved, the reviewers' agreement, whether they changed the
-    model's result); ``fused`` is None before the first review."""
-
-    job_id: int
-    task: str | None
-    model_name: str | None
-    model_version: str | None
-    result_digest: str | None
-    needs_review: bool
-    required: int  # reviews that settle a result when they agree
-    settled: bool
-    reviews: list[ReviewOut]
-    fused: list[dict[str, Any]] | None
-    unresolved: list[str]
-    agreement: dict[str, Any] | None
-    changed: bool | None
-
-
-class AgreementOut(BaseModel):
-    """Reviewer agreement over the settled results: overall, per reviewer and per task."""
-
-    cases: int
-    changed: int  # settled results the reviewers changed
-    fleiss_kappa: float | None  # mean over results with two or more reviews
-    cohen_kappa: float | None  # mean over reviewer pairs and results
-    agreement: float | None  # share of labels where a reviewer said what the fusion says
-    per_reviewer: list[dict[str, Any]]
-    per_task: dict[str, dict[str, Any]]

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from cardiogate.api.schemas import _Timestamps
+from cardiogate.api.schemas import UtcTimestamps
 
 
 class ModelRef(BaseModel):
@@ -16,7 +16,7 @@ class ModelRef(BaseModel):
     version: str
 
 
-class PromotionOut(_Timestamps):
+class PromotionOut(UtcTimestamps):
     action: str = Field(description="promote or rollback")
     from_version: str | None
     to_version: str
@@ -51,7 +51,7 @@ class ShadowOut(BaseModel):
     tasks: list[ShadowTaskOut]
 
 
-class ShadowRunOut(_Timestamps):
+class ShadowRunOut(UtcTimestamps):
     model_name: str
     model_version: str
     agree: bool
