@@ -24,6 +24,10 @@ metrics and demo call only what is here; none of them names a task. Per series:
    :meth:`Task.review_summary` and :meth:`Task.report_lines` turn a stored result (JSON)
    into what the API, the status page, the review queue and ``cardiogate analyze`` show;
    :meth:`Task.demo_case` and its companions give ``cardiogate demo`` a phantom series.
+5. **learn** — :attr:`Task.correction_model`, :meth:`Task.review_labels` and
+   :meth:`Task.correction_problem` say what a reviewer may correct and what a review
+   asserts (:mod:`cardiogate.learning`); :meth:`Task.compare` compares a candidate model's
+   result with the serving one's in shadow mode.
 
 A task's settings come from its own environment prefix (``CARDIOGATE_<NAME>_``, e.g.
 ``CARDIOGATE_CALCIUM_THRESHOLD_HU``) or ``CARDIOGATE_TASKS`` (``{"calcium": {...}}``); its
