@@ -1,1 +1,2 @@
-"""The learning loop: labels reviewers assert, their fusion and agreement (issue 20)."""
+"""The learning loop: reviewers' labels, their fusion and agreement, review selection,
+shadow mode and promotion."""

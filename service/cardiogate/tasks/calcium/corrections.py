@@ -1,4 +1,4 @@
-"""What a calcium reviewer corrects, and the labels one review asserts (issue 20).
+"""What a calcium reviewer corrects, and the labels one review asserts.
 
 A lesion is numbered as the review queue lists it: the coronary ``lesions`` of the result
 first (0, 1, ...), then the aortic valve's, numbered on. A reviewer may give a lesion

@@ -1,4 +1,4 @@
-"""What a stenosis reviewer corrects, and the labels one review asserts (issue 20).
+"""What a stenosis reviewer corrects, and the labels one review asserts.
 
 A lesion is numbered by its place in the result's ``lesions`` (0, 1, ...). A reviewer says
 whether it is real (``real: false``: a false lesion), and may correct its vessel, segment
