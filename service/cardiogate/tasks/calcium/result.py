@@ -43,7 +43,7 @@ class CalciumLesion(BaseModel):
     agatston: float
     volume_mm3: float
     review_flags: list[str]  # low_peak_hu, artery_in_doubt (cardiogate.tasks.calcium.review)
-    row: float | None = None  # centroid on its slice, pixels (None in results written before lesions carried it)
+    row: float | None = None  # centroid on its slice, pixels (None in older results)
     col: float | None = None
 
 
