@@ -184,29 +184,20 @@ def run_shadow(
     return comparison
 
 
-@dataclass(frozen=True, slots=True)
-class ShadowInput:
-    """What a job's analysis ran on: the series' files and the results of the tasks its
-    task needs; the candidate runs on the same."""
-
-    paths: list[Path]
-    needed: dict[str, BaseModel]
-
-
 def shadow_and_select(
     store: Store,
     strategy: ReviewStrategy,
     candidate: LoadedModel,
     job: JobRecord,
     outcome: Outcome,
-    given: ShadowInput,
+    paths: Sequence[Path],
 ) -> Comparison | None:
-    """:func:`run_shadow` on a reported job (``outcome``: its serving run) and, when the
-    candidate disagrees and the job is not flagged yet, select it for review
-    (``shadow_disagreement``) within the budget."""
+    """:func:`run_shadow` on a reported job (``outcome``: its serving run, on ``paths``,
+    with the results it needed) and, when the candidate disagrees and the job is not
+    flagged yet, select it for review (``shadow_disagreement``) within the budget."""
     task, serving_json = outcome.task, outcome.analysed.result.model_dump_json()
     serving = json.loads(serving_json)
-    comparison = run_shadow(store, task, candidate, job.id, given.paths, given.needed, serving)
+    comparison = run_shadow(store, task, candidate, job.id, paths, outcome.needed, serving)
     if comparison is None or comparison.agree or not strategy.shadow_disagreement:
         return comparison
     selection = selection_rules.decide(

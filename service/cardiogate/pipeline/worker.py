@@ -20,8 +20,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from pydantic import BaseModel
 from sqlalchemy import Connection
 
 from cardiogate.config import Settings
@@ -30,7 +30,7 @@ from cardiogate.dicom.spool import Spool
 from cardiogate.errors import CardiogateError, NotAnalysableError
 from cardiogate.inference import InferenceEngine
 from cardiogate.learning import selection
-from cardiogate.learning.shadow import ShadowInput, publish_learning_metrics, shadow_and_select
+from cardiogate.learning.shadow import publish_learning_metrics, shadow_and_select
 from cardiogate.metrics import JOB_SECONDS, JOB_TO_REPORT, JOBS
 from cardiogate.pipeline import reconstructions
 from cardiogate.pipeline.router import route
@@ -163,7 +163,7 @@ class JobWorker:
         started = time.perf_counter()
         step = "analysis"
         try:
-            outcome, given = self._analyse(job, task)
+            outcome, paths = self._analyse(job, task)
             step = "result objects"
             version = self._version(job, outcome.model.card.version) if self.destinations else None
             staged = self._write_objects(job, outcome.analysed, version) if version else []
@@ -183,25 +183,18 @@ class JobWorker:
             )
             return
         if self._report(job, outcome, staged, version, started):
-            self._shadow(job, outcome, given)
+            self._shadow(job, outcome, paths)
 
-    def _analyse(self, job: JobRecord, task: str) -> tuple[Outcome, ShadowInput]:
+    def _analyse(self, job: JobRecord, task: str) -> tuple[Outcome, list[Path]]:
         """Step 1: the tasks ``task`` needs, in order, then ``task`` itself, each with its
-        model, on the series' instances in the spool (as ``Tasks.analyse``, keeping the
-        needed results for a candidate model in shadow)."""
+        model, on the series' instances in the spool (returned too, for a candidate model
+        in shadow)."""
         if task not in self.tasks:
             raise CardiogateError(
                 f"task {task} is not installed (installed: {', '.join(self.tasks) or 'none'})"
             )
         paths = [self.spool.absolute(p) for p in self.store.instance_paths(job.SeriesInstanceUID)]
-        *needs, last = self.tasks.in_order(task)
-        needed: dict[str, BaseModel] = {}
-        for need in needs:
-            needed[need.name] = need.analyse(paths, self.engine.get(need.name), needed).result
-        model = self.engine.get(task)
-        return Outcome(last, model, last.analyse(paths, model, dict(needed))), ShadowInput(
-            paths, needed
-        )
+        return self.tasks.analyse(task, paths, self.engine.get), paths
 
     def _report(
         self,
@@ -261,7 +254,7 @@ class JobWorker:
             JOB_TO_REPORT.labels(task).observe(max(0.0, (utcnow() - received).total_seconds()))
         return True
 
-    def _shadow(self, job: JobRecord, outcome: Outcome, given: ShadowInput) -> None:
+    def _shadow(self, job: JobRecord, outcome: Outcome, paths: list[Path]) -> None:
         """The candidate model of the job's task, if one is loaded, on the same input:
         stored and compared, never sent (:mod:`cardiogate.learning.shadow`). The job is
         reported already, so its claim is no longer renewed."""
@@ -272,7 +265,7 @@ class JobWorker:
             with self._held_lock:
                 self._held.pop(job.id, None)
             shadow_and_select(
-                self.store, self.settings.review_strategy, candidate, job, outcome, given
+                self.store, self.settings.review_strategy, candidate, job, outcome, paths
             )
         except Exception:  # the guard: shadow mode never fails a reported job or the worker
             log.exception("job %d: shadow mode failed; the job stays reported", job.id)

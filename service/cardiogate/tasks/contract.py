@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -90,11 +90,13 @@ class Analysed:
 
 @dataclass(frozen=True)
 class Outcome:
-    """A task's run on a series: the task, the model it ran and what it returned."""
+    """A task's run on a series: the task, the model it ran, what it returned and the
+    results of the tasks it needed (which a candidate model in shadow is given too)."""
 
     task: Task
     model: LoadedModel
     analysed: Analysed
+    needed: Mapping[str, BaseModel] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ class Tasks(Mapping[str, Task]):
         outcome: Outcome | None = None
         for task in self.in_order(name):
             model = model_for(task.name)
-            outcome = Outcome(task, model, task.analyse(paths, model, results))
+            outcome = Outcome(task, model, task.analyse(paths, model, results), dict(results))
             results[task.name] = outcome.analysed.result
         if outcome is None:  # in_order always ends with the task itself
             raise ConfigurationError(f"task {name} ran nothing")
