@@ -22,11 +22,9 @@ from typing import Any
 
 from cardiogate.dicom.spool import Spool
 from cardiogate.errors import SpoolError
-from cardiogate.learning.agreement import overall_agreement
-from cardiogate.learning.cases import fuse_case, judged_result
-from cardiogate.learning.fusion import Fused
+from cardiogate.learning.cases import agreement_by_task, judged_result, settled_fused
 from cardiogate.store import Store
-from cardiogate.store.reviews import ReviewRecord, reviewed, settled_cases
+from cardiogate.store.reviews import ReviewRecord, reviewed
 from cardiogate.tasks import Tasks
 
 MANIFEST = "manifest.jsonl"
@@ -91,11 +89,10 @@ def export_dataset(store: Store, spool: Spool, tasks: Tasks, out: Path) -> Datas
     lines = []
     files = missing = 0
     copied: set[str] = set()
-    by_task: dict[str, list[Fused]] = {}
-    for job, reviews in settled_cases(store):
+    settled = settled_fused(store, tasks)
+    for case in settled:
+        job, reviews, fused = case.job, case.reviews, case.fused
         result = judged_result(reviews[0])
-        fused = fuse_case(tasks.get(job.task or ""), result, reviews)
-        by_task.setdefault(job.task or "", []).append(fused)
         series_dir = f"{SERIES}/{job.SeriesInstanceUID}"
         entry: dict[str, Any] = {
             "job_id": job.id,
@@ -129,9 +126,6 @@ def export_dataset(store: Store, spool: Spool, tasks: Tasks, out: Path) -> Datas
             shutil.copyfile(source, target / source.name)
             files += 1
     _write(out / MANIFEST, lines)
-    agreement = {
-        **overall_agreement([case for cases in by_task.values() for case in cases]),
-        "per_task": {task: overall_agreement(cases) for task, cases in sorted(by_task.items())},
-    }
+    agreement = agreement_by_task(settled)
     _write(out / AGREEMENT, [json.dumps(agreement, indent=2, sort_keys=True) + "\n"])
     return DatasetExport(len(lines), files, missing)

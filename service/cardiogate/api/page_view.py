@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +28,7 @@ from cardiogate.api.thumbnail import key_image_path
 from cardiogate.config import viewer_url
 from cardiogate.dicom.spool import Spool
 from cardiogate.errors import SpoolError
+from cardiogate.learning.cases import SettledCase, settled_fused
 from cardiogate.learning.promotion import PromotionRecord, history
 from cardiogate.learning.selection import reviewed_jobs, yield_ratios
 from cardiogate.store import Store
@@ -113,9 +114,9 @@ class ReviewLoopLine:
     yields: dict[str, tuple[float, int]]
 
 
-def review_loop(store: Store, tasks: Tasks) -> ReviewLoopLine | None:
+def review_loop(store: Store, settled: Sequence[SettledCase]) -> ReviewLoopLine | None:
     """The settled results' line for the page; None before any is settled."""
-    jobs = reviewed_jobs(store, tasks)
+    jobs = reviewed_jobs(store, settled)
     if not jobs:
         return None
     pairs = [(j.criterion, j.changed) for j in jobs if j.criterion is not None]
@@ -248,6 +249,7 @@ def collect(
     analysed, total = jobs_page(store, limit, ignored=False)
     ignored, ignored_total = jobs_page(store, limit, ignored=True)
     _, waiting = review_queue(store, 1, 0)
+    settled = settled_fused(store, tasks)  # fused once, for the review and shadow sections
     return StatusView(
         ready=all(checks.values()),
         checks=checks,
@@ -264,8 +266,8 @@ def collect(
         ignored_total=ignored_total,
         show_patient=show_patient,
         shadow=tuple(
-            t for t in shadow_overview(store, models, tasks).tasks if t.candidate is not None
+            t for t in shadow_overview(store, models, settled).tasks if t.candidate is not None
         ),
-        reviews=review_loop(store, tasks),
+        reviews=review_loop(store, settled),
         promotions=tuple(reversed(history(store)[-RECENT_PROMOTIONS:])),
     )

@@ -37,7 +37,13 @@ from cardiogate.api.review_schemas import (
 from cardiogate.config import Settings
 from cardiogate.errors import StoreError
 from cardiogate.learning.agreement import overall_agreement
-from cardiogate.learning.cases import fuse_case, judged_result, settles
+from cardiogate.learning.cases import (
+    agreement_by_task,
+    fuse_case,
+    judged_result,
+    settled_fused,
+    settles,
+)
 from cardiogate.learning.fusion import Fused
 from cardiogate.learning.selection import publish_yields
 from cardiogate.store import Store
@@ -51,7 +57,6 @@ from cardiogate.store.reviews import (
     record_review,
     review_queue,
     reviews_of,
-    settled_cases,
 )
 from cardiogate.tasks import Task, Tasks
 
@@ -137,15 +142,7 @@ def get_agreement(store: StoreDep, tasks: TasksDep) -> AgreementOut:
     """The reviewers' agreement over every settled result: Fleiss' and Cohen's kappa, the
     share of labels each reviewer gave as fused, Dice and STAPLE's sensitivity and
     specificity, overall, per reviewer and per task."""
-    by_task: dict[str, list[Fused]] = {}
-    for job, reviews in settled_cases(store):
-        task = tasks.get(job.task or "")
-        by_task.setdefault(job.task or "", []).append(
-            fuse_case(task, judged_result(reviews[0]), reviews)
-        )
-    overall = overall_agreement([case for cases in by_task.values() for case in cases])
-    per_task = {name: overall_agreement(cases) for name, cases in sorted(by_task.items())}
-    return AgreementOut(**overall, per_task=per_task)
+    return AgreementOut(**agreement_by_task(settled_fused(store, tasks)))
 
 
 @router.post("/review/agreement", include_in_schema=False)
@@ -313,12 +310,8 @@ def _count_settled(store: Store, tasks: Tasks, job: JobRecord) -> None:
     reviews = reviews_of(store, job.id, job.result_digest)
     case = fuse_case(task, judged_result(reviews[0]), reviews)
     metrics.REVIEWS_SETTLED.labels(job.task or "", str(case.changed).lower()).inc()
-    cases = [
-        fuse_case(task, judged_result(rs[0]), rs)
-        for j, rs in settled_cases(store)
-        if j.task == job.task
-    ]
-    kappa = overall_agreement(cases)["fleiss_kappa"]
-    if kappa is not None:
-        metrics.REVIEW_KAPPA.labels(job.task or "").set(kappa)
-    publish_yields(store, tasks)
+    settled = settled_fused(store, tasks)  # fused once, for the kappa and the yields
+    kappa = overall_agreement([c.fused for c in settled if c.job.task == job.task])
+    if kappa["fleiss_kappa"] is not None:
+        metrics.REVIEW_KAPPA.labels(job.task or "").set(kappa["fleiss_kappa"])
+    publish_yields(store, settled)

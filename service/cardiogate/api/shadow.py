@@ -5,7 +5,7 @@ candidate runs (:mod:`cardiogate.learning.shadow`)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from fastapi import APIRouter, Depends, HTTPException, status
@@ -28,12 +28,12 @@ from cardiogate.api.shadow_schemas import (
     ShadowTaskOut,
 )
 from cardiogate.inference.engine import LoadedModel
+from cardiogate.learning.cases import SettledCase, settled_fused
 from cardiogate.learning.promotion import history
 from cardiogate.learning.selection import reviewed_jobs
 from cardiogate.learning.shadow import latest_candidates, shadow_of_job, shadow_records
 from cardiogate.store import Store
 from cardiogate.store.jobs import JobQueue
-from cardiogate.tasks import Tasks
 
 MAX_LISTED = 100  # job ids listed per task
 
@@ -56,8 +56,10 @@ def _candidates_loaded(models: ModelsProbe) -> Mapping[str, LoadedModel]:
     return models.candidate_models() if isinstance(models, CandidatesProbe) else {}
 
 
-def shadow_overview(store: Store, models: ModelsProbe, tasks: Tasks) -> ShadowOut:
-    """Every task with a serving model, a candidate run or a promotion."""
+def shadow_overview(store: Store, models: ModelsProbe, settled: Sequence[SettledCase]) -> ShadowOut:
+    """Every task with a serving model, a candidate run or a promotion; ``settled``: the
+    settled results (:func:`~cardiogate.learning.cases.settled_fused`), for the disagreements
+    reviewers changed."""
     serving = models.loaded_models()
     loaded = _candidates_loaded(models)
     last_run = latest_candidates(store)
@@ -73,7 +75,7 @@ def shadow_overview(store: Store, models: ModelsProbe, tasks: Tasks) -> ShadowOu
                 created_at=p.created_at,
             )
         )
-    changed = {j.job_id for j in reviewed_jobs(store, tasks) if j.changed}
+    changed = {j.job_id for j in reviewed_jobs(store, settled) if j.changed}
     rows = []
     for task in sorted({*serving, *loaded, *last_run, *promotions}):
         if task in loaded:
@@ -114,7 +116,7 @@ def shadow_overview(store: Store, models: ModelsProbe, tasks: Tasks) -> ShadowOu
 def get_shadow(store: StoreDep, models: ModelsDep, tasks: TasksDep) -> ShadowOut:
     """Per task: the serving model and its candidate in shadow mode (candidates' results are
     stored and compared, never sent), their agreement, and the promotions history."""
-    return shadow_overview(store, models, tasks)
+    return shadow_overview(store, models, settled_fused(store, tasks))
 
 
 @router.get("/jobs/{job_id}/shadow", response_model=JobShadowOut, responses=error_responses(404))

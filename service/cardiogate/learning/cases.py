@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from cardiogate.learning.agreement import overall_agreement
 from cardiogate.learning.fusion import VERDICT, Fused, fuse
 from cardiogate.learning.labels import Label
-from cardiogate.store.reviews import ReviewRecord, is_settled
+from cardiogate.store import Store
+from cardiogate.store.records import JobRecord
+from cardiogate.store.reviews import ReviewRecord, is_settled, settled_cases
 
 if TYPE_CHECKING:
-    from cardiogate.tasks import Task
+    from cardiogate.tasks import Task, Tasks
 
 ADJUDICATOR = "adjudicator"
 
@@ -86,3 +90,35 @@ def settles(
         return is_settled(reviews, required, fuse_case(task, result, reviews).unresolved)
 
     return decide
+
+
+@dataclass(frozen=True, slots=True)
+class SettledCase:
+    """A settled result: its job (as it is now), the reviews of that result, and their
+    fusion."""
+
+    job: JobRecord
+    reviews: list[ReviewRecord]
+    fused: Fused
+
+
+def settled_fused(store: Store, tasks: Tasks) -> list[SettledCase]:
+    """Every settled result (:func:`~cardiogate.store.reviews.settled_cases`), its reviews
+    fused once, oldest settlement first."""
+    cases = []
+    for job, reviews in settled_cases(store):
+        task = tasks.get(job.task or "")
+        cases.append(SettledCase(job, reviews, fuse_case(task, judged_result(reviews[0]), reviews)))
+    return cases
+
+
+def agreement_by_task(cases: Sequence[SettledCase]) -> dict[str, Any]:
+    """The reviewers' agreement over ``cases`` (:func:`overall_agreement`), with the same
+    per task under ``per_task``."""
+    by_task: dict[str, list[Fused]] = {}
+    for case in cases:
+        by_task.setdefault(case.job.task or "", []).append(case.fused)
+    return {
+        **overall_agreement([case.fused for case in cases]),
+        "per_task": {task: overall_agreement(fused) for task, fused in sorted(by_task.items())},
+    }

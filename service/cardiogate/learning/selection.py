@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 from typing import TYPE_CHECKING, Literal
@@ -39,14 +39,14 @@ from sqlalchemy import Connection, Table, func, select, update
 
 from cardiogate.config import ReviewStrategy
 from cardiogate.inference.ood import PREFIX as OOD_PREFIX
-from cardiogate.learning.cases import fuse_case, judged_result
+from cardiogate.learning.cases import SettledCase
 from cardiogate.metrics import REVIEW_OVER_BUDGET, REVIEW_SELECTED, REVIEW_YIELD
 from cardiogate.store import Store
-from cardiogate.store.reviews import MAX_REVIEW_REASON, settled_cases
+from cardiogate.store.reviews import MAX_REVIEW_REASON
 from cardiogate.store.tables import Job
 
 if TYPE_CHECKING:
-    from cardiogate.tasks import Tasks
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -209,12 +209,12 @@ class ReviewedJob:
     changed: bool
 
 
-def reviewed_jobs(store: Store, tasks: Tasks) -> list[ReviewedJob]:
-    """Every job with a settled result, ``changed`` when the fused labels of its reviews
-    differ from the model's own (:func:`cardiogate.learning.cases.fuse_case`); a job whose
-    later result was settled again counts once, by its latest settlement."""
-    cases = settled_cases(store)
-    ids = sorted({job.id for job, _ in cases})
+def reviewed_jobs(store: Store, settled: Sequence[SettledCase]) -> list[ReviewedJob]:
+    """The jobs of ``settled`` (:func:`cardiogate.learning.cases.settled_fused`), each with
+    the criterion that selected it, ``changed`` when the fused labels of its reviews differ
+    from the model's own; a job whose later result was settled again counts once, by its
+    latest settlement."""
+    ids = sorted({case.job.id for case in settled})
     with store.transaction() as conn:
         criteria = dict(
             conn.execute(
@@ -222,16 +222,18 @@ def reviewed_jobs(store: Store, tasks: Tasks) -> list[ReviewedJob]:
             ).all()
         )
     jobs: dict[int, ReviewedJob] = {}
-    for job, reviews in cases:
-        case = fuse_case(tasks.get(job.task or ""), judged_result(reviews[0]), reviews)
-        jobs[job.id] = ReviewedJob(job.id, job.task or "none", criteria.get(job.id), case.changed)
+    for case in settled:
+        job = case.job
+        jobs[job.id] = ReviewedJob(
+            job.id, job.task or "none", criteria.get(job.id), case.fused.changed
+        )
     return list(jobs.values())
 
 
-def publish_yields(store: Store, tasks: Tasks) -> None:
-    """Set ``cardiogate_review_yield_ratio`` for every task from the store."""
+def publish_yields(store: Store, settled: Sequence[SettledCase]) -> None:
+    """Set ``cardiogate_review_yield_ratio`` for every task from the ``settled`` results."""
     by_task: dict[str, list[tuple[str, bool]]] = defaultdict(list)
-    for job in reviewed_jobs(store, tasks):
+    for job in reviewed_jobs(store, settled):
         if job.criterion is not None:
             by_task[job.task].append((job.criterion, job.changed))
     for task, cases in by_task.items():

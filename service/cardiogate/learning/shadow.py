@@ -25,6 +25,7 @@ from cardiogate.config import ReviewStrategy
 from cardiogate.errors import CardiogateError
 from cardiogate.inference import LoadedModel
 from cardiogate.learning import selection as selection_rules
+from cardiogate.learning.cases import settled_fused
 from cardiogate.learning.promotion import history
 from cardiogate.metrics import MODEL_PROMOTIONS, SHADOW_AGREEMENT, SHADOW_RUNS
 from cardiogate.store import Store
@@ -225,4 +226,4 @@ def publish_learning_metrics(store: Store, tasks: Tasks) -> None:
         ratio = agreement_ratio(store, task, version)
         if ratio is not None:
             SHADOW_AGREEMENT.labels(task, version).set(ratio)
-    selection_rules.publish_yields(store, tasks)
+    selection_rules.publish_yields(store, settled_fused(store, tasks))
