@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 from cardiogate_phantoms.family_b import make_ct_series_b
-from cardiogate_phantoms.reviewers import review_accuracy, simulate_review
+from cardiogate_phantoms.reviewers import fused_corrections, review_accuracy, simulate_review
 from pydicom import dcmwrite
 
 import finetune_from_reviews
@@ -59,18 +59,6 @@ def fuse_reviews(
     ]
     model = CALCIUM.review_labels(result, None)
     return fuse(labels, CALCIUM.added_match_distance, model).as_dict()
-
-
-def as_corrections(fused: dict[str, Any]) -> dict[str, Any]:
-    """Fused labels as one correction body (an unresolved lesion counts as no answer)."""
-    lesions, added = [], []
-    for label in fused["labels"]:
-        if label["key"].startswith("lesion/"):
-            lesions.append({"index": int(label["key"].split("/")[1]), "artery": label["value"]})
-        elif label["key"].startswith("added") and label["value"] != NONE:
-            z, row, col = label["position"]
-            added.append({"slice_index": int(z), "row": row, "col": col, "artery": label["value"]})
-    return {"lesions": lesions, "added": added}
 
 
 def simulate_dataset(
@@ -107,7 +95,7 @@ def simulate_dataset(
             tally["reviewer_items"] += items
             reviews.append((f"sim-{r + 1}", body))
         fused = fuse_reviews(result, reviews)
-        right, items = review_accuracy(phantom, result, as_corrections(fused))
+        right, items = review_accuracy(phantom, result, fused_corrections(fused["labels"]))
         tally["fused_right"] += right
         tally["fused_items"] += items
         tally["unresolved"] += len(fused["unresolved"])

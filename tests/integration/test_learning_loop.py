@@ -28,7 +28,7 @@ import httpx
 import numpy as np
 import pytest
 from cardiogate_phantoms.family_b import make_ct_series_b
-from cardiogate_phantoms.reviewers import review_accuracy, simulate_review
+from cardiogate_phantoms.reviewers import fused_corrections, review_accuracy, simulate_review
 from sqlalchemy import func, select
 
 from cardiogate.store.tables import Instance
@@ -96,19 +96,6 @@ def _review(server: ServeProcess, job_id: int, reviewer: str, body: dict[str, An
     )
     assert r.status_code == 200, r.text
     return r.json()
-
-
-def _as_corrections(fused: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """The fused labels in the shape of one reviewer's corrections (to score them alike)."""
-    lesions, added = [], []
-    for label in fused:
-        key = label["key"]
-        if key.startswith("lesion/") and key.count("/") == 1:
-            lesions.append({"index": int(key.split("/")[1]), "artery": label["value"]})
-        elif key.startswith("added/"):
-            z, row, col = label["position"]
-            added.append({"slice_index": int(z), "row": row, "col": col, "artery": label["value"]})
-    return {"lesions": lesions, "added": added}
 
 
 def _shadow_run(server: ServeProcess, job_id: int, timeout: float = 120) -> Any:
@@ -201,7 +188,7 @@ def test_reviews_become_a_candidate_proven_in_shadow_then_promoted_and_rolled_ba
                     {"verdict": "disagree", "note": "simulated", "corrections": body},
                 )
             case = _get(server, f"/api/v1/review/{job_id}")
-            n_right, n = review_accuracy(phantom, result, _as_corrections(case["fused"]))
+            n_right, n = review_accuracy(phantom, result, fused_corrections(case["fused"]))
             right["fused"] += n_right
             items += n
             assert case["agreement"]["reviewers"] == len(REVIEWERS)

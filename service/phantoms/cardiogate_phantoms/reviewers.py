@@ -157,6 +157,23 @@ def simulate_review(
     return {"lesions": corrected, "added": added}
 
 
+def fused_corrections(labels: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Fused calcium labels (``key``, ``value``, ``position`` as the review API and the
+    export give them) as one reviewer's correction body, to be scored alike by
+    :func:`review_accuracy`. A lesion left unresolved is absent, so it counts as wrong; an
+    added finding fused absent is dropped."""
+    lesions: list[dict[str, Any]] = []
+    added: list[dict[str, Any]] = []
+    for label in labels:
+        key, value = str(label["key"]), label["value"]
+        if key.startswith("lesion/") and key.count("/") == 1:
+            lesions.append({"index": int(key.split("/")[1]), "artery": value})
+        elif key.startswith("added/") and value != "none":
+            z, row, col = label["position"]
+            added.append({"slice_index": int(z), "row": row, "col": col, "artery": value})
+    return {"lesions": lesions, "added": added}
+
+
 def review_accuracy(
     phantom: CalciumPhantom, result: Mapping[str, Any], corrections: Mapping[str, Any]
 ) -> tuple[int, int]:

@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 from cardiogate_phantoms import calcium_truth, make_cardiac_phantom
 from cardiogate_phantoms.calcium_truth import CalciumTruth
-from cardiogate_phantoms.reviewers import CLASSES, review_accuracy, simulate_review
+from cardiogate_phantoms.reviewers import (
+    CLASSES,
+    fused_corrections,
+    review_accuracy,
+    simulate_review,
+)
 
 
 @dataclass
@@ -108,3 +113,17 @@ def test_a_phantom_s_own_lesions_and_distractors_read_back_from_patient_position
 def test_an_error_rate_outside_0_to_1_is_refused() -> None:
     with pytest.raises(ValueError, match="error_rate"):
         simulate_review(_scan(), {"lesions": []}, 1.5, np.random.default_rng(0))
+
+
+def test_fused_labels_read_as_one_correction_body() -> None:
+    labels = [
+        {"key": "lesion/0", "kind": "category", "value": "LAD", "weight": 3.0},
+        {"key": "lesion/0/vessel", "kind": "category", "value": "LAD"},  # not a lesion class
+        {"key": "verdict", "kind": "category", "value": "disagree"},
+        {"key": "added/0", "kind": "category", "value": "RCA", "position": [7.0, 10.5, 20.0]},
+        {"key": "added/1", "kind": "category", "value": "none", "position": [3.0, 1.0, 2.0]},
+    ]
+    assert fused_corrections(labels) == {
+        "lesions": [{"index": 0, "artery": "LAD"}],
+        "added": [{"slice_index": 7, "row": 10.5, "col": 20.0, "artery": "RCA"}],
+    }
