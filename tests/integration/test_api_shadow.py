@@ -80,7 +80,8 @@ def test_the_overview_compares_the_candidate_with_serving(env: Env, tmp_path: Pa
     overview = api.get("/api/v1/shadow")
     assert overview.status_code == 200
     [task] = overview.json()["tasks"]
-    assert task["serving"] == {"name": "cardiogate-calcium-unet", "version": "0.2.0"}
+    shipped = json.loads((CALCIUM / "card.json").read_text())["version"]
+    assert task["serving"] == {"name": "cardiogate-calcium-unet", "version": shipped}
     assert task["candidate"] == {"name": "cardiogate-calcium-unet", "version": "0.2.0-ft.1"}
     assert task["candidate_loaded"] is True
     assert task["runs"] == 0  # the loaded candidate has not run yet

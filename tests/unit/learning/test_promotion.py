@@ -41,7 +41,7 @@ def _candidate(folder: Path, version: str) -> Path:
 @pytest.fixture
 def folders(tmp_path: Path) -> ModelFolders:
     models = tmp_path / "models"
-    shutil.copytree(CALCIUM, models / "calcium")
+    _candidate(models / "calcium", "0.2.0")  # serving, pinned so the versions below hold
     return ModelFolders(models, models / "candidates", models / "archive")
 
 
