@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint unit bench bench-all venv viewer lock chart-alerts clean train train-calcium train-stenosis train-stenosis-vessels train-family-b calibrate-ood evaluate soak fuzz
+.PHONY: run test lint unit bench bench-all venv viewer lock chart-alerts clean train train-calcium train-stenosis train-stenosis-vessels train-family-b calibrate-ood evaluate ablation-family-b soak fuzz
 
 venv: $(STAMP)
 
@@ -96,13 +96,16 @@ bench-all: $(STAMP)
 train: train-calcium train-stenosis train-stenosis-vessels train-family-b calibrate-ood evaluate
 
 TRAIN_ENV := PYTHONPATH=models/training:service
+# The version the shipped models' cards get: it is part of every output UID, so new weights
+# need a new one.
+MODEL_VERSION := 0.3.0
 EVALUATED := models/evaluation/models
 
 ## Train the calcium model on synthetic phantoms (CPU PyTorch), export ONNX, write its card.
 train-calcium: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[train]"
 	$(TRAIN_ENV) $(BIN)/python models/training/train_calcium.py --out models/calcium \
-		--family a --no-aortic-valve --version 0.2.0
+		--family a --no-aortic-valve --version $(MODEL_VERSION)
 
 ## Fine-tune the serving calcium model on a review export (DATASET=`cardiogate review export
 ## OUT --dataset DIR` folder) into a candidate for shadow mode (CANDIDATE), with held-out metrics.
@@ -117,12 +120,13 @@ finetune: $(STAMP)
 ## Train the stenosis model (curriculum and level-3-only arms), export ONNX, write its card.
 train-stenosis: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[train]"
-	$(BIN)/python models/training/train_stenosis.py --out models/stenosis
+	$(BIN)/python models/training/train_stenosis.py --out models/stenosis --version $(MODEL_VERSION)
 
 ## Add the vessel head (vessel + position outputs) to the shipped stenosis model, frozen net kept.
 train-stenosis-vessels: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[train]"
-	$(BIN)/python models/training/train_stenosis_vessels.py --model models/stenosis
+	$(BIN)/python models/training/train_stenosis_vessels.py --model models/stenosis \
+		--version $(MODEL_VERSION)
 
 ## The other direction of the cross-family evaluation: each model trained on family B only
 ## (same scripts), kept under models/evaluation/models/ (not loaded by the service).
@@ -133,6 +137,18 @@ train-family-b: $(STAMP)
 	$(TRAIN_ENV) $(BIN)/python models/training/train_stenosis.py --family b --arms level3 \
 		--images 1000 --steps 600 --workers 1 --test-cines 40 --version 0.3.0-b \
 		--out $(EVALUATED)/stenosis-b
+
+## The curriculum ablation on the harder benchmark (family B): the curriculum arm with
+## train-family-b's budget (levels 1 and 2 of family A, then family-B frames), evaluated on
+## the family-B held-out cines as the level-3-only family-B model is. Not part of `make train`.
+ablation-family-b: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[train]"
+	$(TRAIN_ENV) $(BIN)/python models/training/train_stenosis.py --family b --arms curriculum \
+		--images 1000 --steps 600 --workers 1 --test-cines 40 \
+		--version $(MODEL_VERSION)-b-curriculum --out models/evaluation/ablation/stenosis-b-curriculum
+	$(TRAIN_ENV) $(BIN)/python models/training/evaluate_cross_family.py --task stenosis \
+		--model models/evaluation/ablation/stenosis-b-curriculum --family b \
+		--out models/evaluation/ablation/stenosis_b_curriculum_on_b.json
 
 ## Fit each shipped card's out-of-distribution profile (family A inputs; flag rates on both).
 calibrate-ood: $(STAMP)
