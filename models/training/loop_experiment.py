@@ -126,13 +126,19 @@ def simulate_dataset(
         "seeds": f"{case_seeds[0]}-{case_seeds[-1]}",
         "reviewers": reviewers,
         "error_rate": error_rate,
-        "single_reviewer_accuracy": round(tally["reviewer_right"] / tally["reviewer_items"], 4),
-        "fused_accuracy": round(tally["fused_right"] / tally["fused_items"], 4),
+        "single_reviewer_accuracy": _share(tally["reviewer_right"], tally["reviewer_items"]),
+        "fused_accuracy": _share(tally["fused_right"], tally["fused_items"]),
         "items_per_case": round(tally["fused_items"] / len(lines), 1),
         "unresolved_lesions": tally["unresolved"],
         "model_lesions": tally["model_lesions"],
         "model_lesions_not_coronary": tally["model_false"],
     }
+
+
+def _share(right: int, items: int) -> float | None:
+    """``right / items`` to 4 places; None when there was nothing to judge (no lesion found
+    and none missed in any case)."""
+    return round(right / items, 4) if items else None
 
 
 def main(argv: list[str] | None = None) -> int:
