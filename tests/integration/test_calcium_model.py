@@ -52,9 +52,9 @@ def test_card_figures_are_reproduced_on_a_smaller_held_out_set() -> None:
 
 KNOWN_MISS = pytest.mark.xfail(
     strict=True,
-    reason="known limitation of model 0.2.0 (README): a large LM plaque at the aortic root "
-    "(seed 3, 355 of its 401 points) is read as aortic calcium on two slices and as LAD on "
-    "one, giving 155; strict, so a model that fixes it must drop this mark",
+    reason="known limitation of model 0.3.0 (docs/models.md): a large LM plaque at the aortic "
+    "root (seed 3, 355 of its 401 points) is not counted as coronary, giving 46; strict, so a "
+    "model that fixes it must drop this mark",
 )
 
 

@@ -33,7 +33,10 @@ from cgtrain.review_data import (  # noqa: E402
 from loop_experiment import simulate_dataset  # noqa: E402
 
 PARENT = ROOT / "models" / "calcium"
-SEED = 300_004  # B training seed: the model keeps 2 of 8 true lesions and adds 7 false ones
+# A family-B training seed on which the shipped model (0.3.0) reports false lesions (reviewed
+# as "none") and misses true ones (added): 5 and 4. Another model may not; the first
+# assertions of the targets test then say so.
+SEED = 300_008
 SMALL: dict[str, Any] = {"n_slices": 16, "rows": 192, "columns": 192, "pixel_spacing_mm": 1.2}
 
 
@@ -83,7 +86,7 @@ def test_the_candidate_loads_in_the_service_with_its_lineage(dataset: Path, tmp_
     out = tmp_path / "candidate"
     ft.write_candidate(PARENT, out, net, training, {"b": {"scans": 0}})
     card, parent = read_card(out), read_card(PARENT)
-    assert card.version == "0.2.0-ft.1"
+    assert card.version == f"{parent.version}-ft.1"
     assert card.training["parent"] == {
         "name": parent.name,
         "version": parent.version,
@@ -96,7 +99,7 @@ def test_the_candidate_loads_in_the_service_with_its_lineage(dataset: Path, tmp_
     assert card.sha256 != parent.sha256
     series = sorted((dataset / "series" / uids[0]).glob("*.dcm"))
     result = analyze_ct(series, load_model(out))
-    assert result.model.version == "0.2.0-ft.1"
+    assert result.model.version == card.version
     assert json.loads((out / "card.json").read_text())["metrics"]["heldout"] == {"b": {"scans": 0}}
 
 

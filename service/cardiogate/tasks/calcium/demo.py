@@ -8,7 +8,7 @@ from typing import Any
 from cardiogate.phantoms import phantoms_missing
 from cardiogate.tasks.contract import DemoCase
 
-CT_SEED = 0  # a phantom on which the shipped model finds what the truth holds
+CT_SEED = 5  # a phantom on which the shipped model (0.3.0) finds what the truth holds
 SLICES = 48
 ROWS = ("LM", "LAD", "LCX", "RCA", "total")
 
