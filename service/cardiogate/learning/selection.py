@@ -33,7 +33,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from sqlalchemy import Connection, Table, func, select, update
 
@@ -44,9 +44,6 @@ from cardiogate.metrics import REVIEW_OVER_BUDGET, REVIEW_SELECTED, REVIEW_YIELD
 from cardiogate.store import Store
 from cardiogate.store.reviews import MAX_REVIEW_REASON
 from cardiogate.store.tables import Job
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
